@@ -1,0 +1,163 @@
+"""Settings of the assistant: one module, every value from the environment.
+
+Each variable is documented in .env.example. Bad values stop start-up with a
+message that names the variable (see assistant/env.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from assistant.env import env_bool, env_choice, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("DEBUG", False)
+_DEV_SECRET = "dev-only-insecure-secret-key-change-me-0123456789abcdef"
+SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET if DEBUG else None)
+if not DEBUG and SECRET_KEY == _DEV_SECRET:
+    raise ImproperlyConfigured("SECRET_KEY must be set to a private value when DEBUG is off.")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "connectors",
+    "assistant.accounts",
+    "assistant.chat",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "assistant.middleware.ContentSecurityPolicyMiddleware",
+]
+
+ROOT_URLCONF = "assistant.urls"
+ASGI_APPLICATION = "assistant.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/assistant"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0, minimum=0),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("DATABASE_URL must point to PostgreSQL (with the pgvector extension).")
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "chat:home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("fr", "Français")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# The stack serves its own static files (whitenoise), so `make run` needs no web server in front.
+WHITENOISE_USE_FINDERS = DEBUG
+
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# --- Redis and Celery -------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    "connectors.tasks.sync_connector": {"queue": "sync"},
+    "connectors.tasks.check_due_syncs": {"queue": "default"},
+}
+# A task that was taken but not acknowledged (worker killed) is delivered again after this long.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)}
+CELERY_BEAT_SCHEDULE = {
+    "check-due-syncs": {"task": "connectors.tasks.check_due_syncs", "schedule": 60.0},
+}
+CELERY_TASK_ALWAYS_EAGER = False
+
+# --- Model server (OpenAI-compatible) ----------------------------------------
+LLM_BASE_URL = env_str("LLM_BASE_URL", "http://127.0.0.1:8081/v1").rstrip("/")
+LLM_MODEL = env_str("LLM_MODEL", "smollm2-135m-instruct")
+LLM_API_KEY = env_str("LLM_API_KEY", "none")
+LLM_CONTEXT_LENGTH = env_int("LLM_CONTEXT_LENGTH", 8192, minimum=512)
+LLM_MAX_TOKENS = env_int("LLM_MAX_TOKENS", 512, minimum=16)
+LLM_TEMPERATURE = env_float("LLM_TEMPERATURE", 0.2, minimum=0.0, maximum=2.0)
+LLM_TIMEOUT = env_float("LLM_TIMEOUT", 120.0, minimum=1.0)
+LLM_CONNECT_RETRIES = env_int("LLM_CONNECT_RETRIES", 2, minimum=0, maximum=10)
+
+# --- Embeddings ------------------------------------------------------------------
+EMBEDDING_BACKEND = env_choice("EMBEDDING_BACKEND", "local", ("local", "http"))
+EMBEDDING_URL = env_str("EMBEDDING_URL", "http://127.0.0.1:8000/v1").rstrip("/")
+EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "all-MiniLM-L6-v2")
+EMBEDDING_DIMENSIONS = 384  # fixed by the index schema (connectors.Chunk.embedding)
+EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 64, minimum=1)
+
+# --- Indexing and retrieval ----------------------------------------------------------
+CHUNK_TOKENS = env_int("CHUNK_TOKENS", 200, minimum=32, maximum=2000)
+CHUNK_OVERLAP_TOKENS = env_int("CHUNK_OVERLAP_TOKENS", 30, minimum=0, maximum=500)
+if CHUNK_OVERLAP_TOKENS >= CHUNK_TOKENS:
+    raise ImproperlyConfigured("CHUNK_OVERLAP_TOKENS must be smaller than CHUNK_TOKENS.")
+RAG_TOP_K = env_int("RAG_TOP_K", 5, minimum=1, maximum=50)
+MAX_DOCUMENT_BYTES = env_int("MAX_DOCUMENT_BYTES", 50 * 1024 * 1024, minimum=1024)
+SYNC_LOCK_SECONDS = env_int("SYNC_LOCK_SECONDS", 120, minimum=10)
+SYNC_MAX_DELETE_SHARE = env_float("SYNC_MAX_DELETE_SHARE", 0.5, minimum=0.0, maximum=1.0)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+}

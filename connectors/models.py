@@ -1,0 +1,187 @@
+"""The index: connectors, their sync runs, and the documents and chunks they feed.
+
+Access control is stored on every Document and copied onto its Chunks, so that
+retrieval filters inside the same SQL query that ranks the chunks.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
+from django.db import models
+from pgvector.django import HnswIndex, VectorField
+
+
+class Connector(models.Model):
+    class Status(models.TextChoices):
+        IDLE = "idle", "Idle"
+        SYNCING = "syncing", "Syncing"
+        ERROR = "error", "Error"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=40, help_text="Which source this connector reads, e.g. folder.")
+    config = models.JSONField(default=dict, blank=True, help_text="Settings of the source kind, as JSON.")
+    is_public = models.BooleanField(
+        default=False, help_text="Every signed-in user may see its documents. Otherwise only the groups below."
+    )
+    groups = models.ManyToManyField(Group, blank=True, related_name="connectors")
+    sync_interval = models.DurationField(
+        null=True, blank=True, help_text="Sync automatically this often (e.g. 01:00:00). Empty: only on demand."
+    )
+    is_paused = models.BooleanField(default=False)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.IDLE)
+    last_error = models.TextField(blank=True)
+    last_sync_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def acl_group_names(self) -> list[str]:
+        return sorted(self.groups.values_list("name", flat=True))
+
+
+class SyncRun(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    class Trigger(models.TextChoices):
+        MANUAL = "manual", "Manual"
+        SCHEDULE = "schedule", "Schedule"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="runs")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    trigger = models.CharField(max_length=20, choices=Trigger.choices, default=Trigger.MANUAL)
+    seen = models.PositiveIntegerField(default=0)
+    added = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    deleted = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(null=True, blank=True, help_text="Items in the source, when known.")
+    error = models.TextField(blank=True)
+    notes = models.TextField(blank=True, help_text="Warnings, e.g. why deletions were skipped.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # At most one queued or running sync per connector.
+            models.UniqueConstraint(
+                fields=["connector"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="one_active_sync_per_connector",
+            )
+        ]
+
+    @property
+    def progress_percent(self) -> int | None:
+        if not self.total:
+            return None
+        return min(100, round(100 * self.seen / self.total))
+
+    def __str__(self) -> str:
+        return f"{self.connector} {self.status} {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def duration(self):
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+
+class SyncFailure(models.Model):
+    """One source item that could not be indexed in a run, with the reason."""
+
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="failures")
+    external_id = models.CharField(max_length=1024)
+    reason = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["external_id"]
+
+    def __str__(self) -> str:
+        return f"{self.external_id}: {self.reason}"
+
+
+class Document(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="documents")
+    external_id = models.CharField(max_length=1024, help_text="The item's identity in its source, e.g. a path.")
+    title = models.CharField(max_length=500)
+    location = models.CharField(max_length=2048, blank=True, help_text="Where the item lives: path, URL, table/row.")
+    url = models.URLField(max_length=2048, blank=True, help_text="A link that opens the original, if any.")
+    media_type = models.CharField(max_length=100, blank=True)
+    text = models.TextField()
+    content_hash = models.CharField(max_length=64)
+    metadata = models.JSONField(default=dict, blank=True)
+    language = models.CharField(max_length=40, default="english", help_text="PostgreSQL text search configuration.")
+    acl_public = models.BooleanField(default=False)
+    acl_groups = ArrayField(models.CharField(max_length=150), default=list, blank=True)
+    acl_from_source = models.BooleanField(
+        default=False, help_text="The ACL came with the item (e.g. a groups column), not from the connector."
+    )
+    source_modified_at = models.DateTimeField(null=True, blank=True)
+    indexed_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["title"]
+        constraints = [models.UniqueConstraint(fields=["connector", "external_id"], name="unique_document_per_source")]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Chunk(models.Model):
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="+")
+    ordinal = models.PositiveIntegerField()
+    text = models.TextField()
+    start_char = models.PositiveIntegerField(help_text="Offset of the chunk in the document's text.")
+    end_char = models.PositiveIntegerField()
+    token_count = models.PositiveIntegerField()
+    embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS)
+    search_vector = SearchVectorField(null=True)
+    acl_public = models.BooleanField(default=False)
+    acl_groups = ArrayField(models.CharField(max_length=150), default=list, blank=True)
+
+    class Meta:
+        ordering = ["document", "ordinal"]
+        constraints = [models.UniqueConstraint(fields=["document", "ordinal"], name="unique_chunk_ordinal")]
+        indexes = [
+            HnswIndex(
+                name="chunk_embedding_hnsw",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            ),
+            GinIndex(name="chunk_search_vector_gin", fields=["search_vector"]),
+            GinIndex(name="chunk_acl_groups_gin", fields=["acl_groups"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document} #{self.ordinal}"

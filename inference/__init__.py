@@ -1,0 +1,2 @@
+"""Model clients: chat completions and embeddings over OpenAI-compatible APIs, and the
+embedded model server. Plain Python: nothing here imports Django."""
