@@ -1,0 +1,172 @@
+"""Chat pages and the JSON/SSE endpoints behind them.
+
+Another user's conversation or message is a 404, never a 403 that would confirm it exists.
+"""
+
+from __future__ import annotations
+
+import json
+
+from asgiref.sync import sync_to_async
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, JsonResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from assistant.chat import selectors, services
+from assistant.chat.answering import answer_events
+from assistant.chat.models import Conversation, Message
+from connectors.models import Document
+from connectors.selectors import document_get_visible
+
+
+def _own_conversation(request: HttpRequest, conversation_id) -> Conversation:
+    try:
+        return selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+    except Conversation.DoesNotExist:
+        raise Http404("No such conversation.") from None
+
+
+def _json_body(request: HttpRequest) -> dict:
+    try:
+        body = json.loads(request.body or b"{}")
+    except json.JSONDecodeError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+@login_required
+@require_GET
+def home(request: HttpRequest):
+    return render(
+        request,
+        "chat/chat.html",
+        {"conversations": selectors.conversations_of(user=request.user), "conversation": None, "chat_messages": []},
+    )
+
+
+@login_required
+@require_GET
+def conversation_detail(request: HttpRequest, conversation_id):
+    conversation = _own_conversation(request, conversation_id)
+    return render(
+        request,
+        "chat/chat.html",
+        {
+            "conversations": selectors.conversations_of(user=request.user),
+            "conversation": conversation,
+            "chat_messages": list(conversation.messages.all()),
+        },
+    )
+
+
+@login_required
+@require_POST
+def conversation_rename(request: HttpRequest, conversation_id):
+    conversation = _own_conversation(request, conversation_id)
+    title = request.POST.get("title") or _json_body(request).get("title", "")
+    try:
+        services.conversation_rename(conversation=conversation, title=title)
+    except services.InvalidInput as exc:
+        if request.content_type == "application/json":
+            return JsonResponse({"error": str(exc)}, status=400)
+    if request.content_type == "application/json":
+        return JsonResponse({"id": str(conversation.id), "title": conversation.title})
+    return redirect(conversation)
+
+
+@login_required
+@require_POST
+def conversation_delete(request: HttpRequest, conversation_id):
+    conversation = _own_conversation(request, conversation_id)
+    services.conversation_delete(conversation=conversation)
+    if request.content_type == "application/json":
+        return JsonResponse({"deleted": True})
+    return redirect("chat:home")
+
+
+@login_required
+@require_POST
+def api_conversation_create(request: HttpRequest):
+    conversation = services.conversation_create(user=request.user)
+    return JsonResponse(
+        {"id": str(conversation.id), "url": conversation.get_absolute_url(), "title": conversation.title}, status=201
+    )
+
+
+@login_required
+@require_POST
+def api_question_submit(request: HttpRequest, conversation_id):
+    conversation = _own_conversation(request, conversation_id)
+    content = _json_body(request).get("content", "")
+    if not isinstance(content, str):
+        return JsonResponse({"error": "The question must be text."}, status=400)
+    try:
+        question, answer = services.question_submit(conversation=conversation, content=content)
+    except services.InvalidInput as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse(
+        {
+            "user_message": {"id": str(question.id), "content": question.content},
+            "assistant_message": {"id": str(answer.id)},
+            "stream_url": f"/chat/api/messages/{answer.id}/stream/",
+            "title": conversation.title,
+        },
+        status=201,
+    )
+
+
+@login_required
+@require_POST
+def api_answer_stop(request: HttpRequest, message_id):
+    try:
+        message = selectors.message_get(user=request.user, message_id=message_id)
+    except Message.DoesNotExist:
+        raise Http404("No such message.") from None
+    return JsonResponse({"stopped": services.answer_stop(message=message)})
+
+
+def _sse(event: str, data: dict) -> str:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
+
+
+@login_required
+@require_GET
+async def api_answer_stream(request: HttpRequest, message_id):
+    """Server-sent events: the answer's tokens as the model writes them."""
+    user = await request.auser()
+    try:
+        message = await sync_to_async(selectors.message_get)(user=user, message_id=message_id)
+    except Message.DoesNotExist:
+        raise Http404("No such message.") from None
+
+    async def events():
+        async for name, data in answer_events(message, user):
+            yield _sse(name, data)
+
+    response = StreamingHttpResponse(events(), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # let a reverse proxy pass tokens through at once
+    return response
+
+
+@login_required
+@require_GET
+def document_detail(request: HttpRequest, document_id):
+    """A source document, with the cited passage marked; only for readers its ACL admits."""
+    try:
+        document = document_get_visible(user=request.user, document_id=document_id)
+    except Document.DoesNotExist:
+        raise Http404("No such document.") from None
+    start = end = 0
+    chunk_id = request.GET.get("chunk", "")
+    if chunk_id.isdigit():
+        chunk = document.chunks.filter(id=int(chunk_id)).values("start_char", "end_char").first()
+        if chunk:
+            start, end = chunk["start_char"], chunk["end_char"]
+    text = document.text
+    return render(
+        request,
+        "chat/document.html",
+        {"document": document, "before": text[:start], "passage": text[start:end], "after": text[end:]},
+    )

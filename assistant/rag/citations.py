@@ -1,0 +1,158 @@
+"""Citations: keep only [n] markers that point to a passage the model was given,
+and render the answer as sanitised HTML with citation chips.
+
+Each marker is checked against the sentence it ends: kept if the passage supports
+the sentence, dropped if not. Sentences without a marker that one passage clearly
+supports are attributed to it; such citations are flagged `inferred`.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import nh3
+from markdown_it import MarkdownIt
+
+from assistant.rag.retrieval import Passage
+
+MARKER = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_STOPWORDS = frozenset(
+    "a an and are as at be but by can do does for from has have how i if in is it its may not of on or our "
+    "should so that the their there they this to was we were what when where which who will with you your".split()
+)
+INFERRED_MIN_WORDS = 3
+INFERRED_MIN_OVERLAP = 0.6
+KEEP_MIN_OVERLAP = 0.25
+QUOTE_CHARS = 600
+
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table").enable("strikethrough")
+
+ALLOWED_TAGS = {
+    "p", "br", "strong", "em", "del", "code", "pre", "blockquote", "ul", "ol", "li", "a",
+    "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td", "hr", "sup",
+}
+ALLOWED_ATTRIBUTES = {"a": {"href", "class", "data-n", "title"}, "code": {"class"}, "th": {"align"}, "td": {"align"}}
+
+
+def _numbers(group: str) -> list[int]:
+    return [int(part) for part in group.split(",")]
+
+
+def cited_numbers(answer: str, passages: list[Passage]) -> list[int]:
+    """Valid citation numbers in order of first appearance."""
+    valid = {p.n for p in passages}
+    seen: list[int] = []
+    for match in MARKER.finditer(answer):
+        for n in _numbers(match.group(1)):
+            if n in valid and n not in seen:
+                seen.append(n)
+    return seen
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in (m.group(0).lower() for m in _WORD.finditer(text)) if w not in _STOPWORDS and len(w) > 1}
+
+
+# Sentences and lines, keeping the separators so the answer's layout survives.
+_SEGMENTS = re.compile(r"((?<=[.!?])[ \t]+|\n+)")
+
+
+def _support(words: set[str], passage_words: set[str]) -> float:
+    return len(words & passage_words) / len(words) if words else 0.0
+
+
+def verify_citations(answer: str, passages: list[Passage]) -> tuple[str, bool]:
+    """Check every [n] against what its sentence says, and cite uncited sentences.
+
+    A marker is kept when its passage shares enough of the sentence's words; a
+    marker that points elsewhere is dropped (models, small ones especially, often
+    cite the wrong block). A sentence left without a marker that one passage
+    clearly supports gets that passage, flagged as inferred.
+    Returns the re-marked answer and whether any citation was inferred.
+    """
+    if not passages:
+        return MARKER.sub("", answer), False
+    valid = {p.n for p in passages}
+    passage_words = {p.n: _content_words(p.text + " " + p.title) for p in passages}
+    parts = _SEGMENTS.split(answer)
+    segments, separators = parts[0::2], parts[1::2] + [""]
+    # A segment made only of markers ("4471. [2]") belongs to the sentence before it.
+    for i in range(1, len(segments)):
+        if segments[i].strip() and not MARKER.sub("", segments[i]).strip() and segments[i - 1].strip():
+            segments[i - 1] = segments[i - 1].rstrip() + " " + segments[i].strip()
+            segments[i] = ""
+            separators[i - 1] = ""
+    inferred_any = False
+    out = []
+    for segment, separator in zip(segments, separators):
+        claimed = [n for m in MARKER.finditer(segment) for n in _numbers(m.group(1)) if n in valid]
+        text = MARKER.sub("", segment).rstrip()
+        text = re.sub(r"[ \t]+([.,;:!?])", r"\1", text)
+        words = _content_words(text)
+        if len(words) < INFERRED_MIN_WORDS:
+            keep = claimed  # too short to verify: trust the model
+        else:
+            keep = [n for n in claimed if _support(words, passage_words[n]) >= KEEP_MIN_OVERLAP]
+            if not keep:
+                best_n, best = max(((n, _support(words, pw)) for n, pw in passage_words.items()), key=lambda x: x[1])
+                if best >= INFERRED_MIN_OVERLAP:
+                    keep = [best_n]
+                    inferred_any = inferred_any or best_n not in claimed
+        keep = list(dict.fromkeys(keep))
+        if keep and text:
+            text += " " + "".join(f"[{n}]" for n in keep)
+        trailing = segment[len(segment.rstrip()):] if segment.strip() else ""
+        out.append(text + trailing + separator)
+    return "".join(out), inferred_any
+
+
+def citation_record(p: Passage, *, inferred: bool) -> dict:
+    return {
+        "n": p.n,
+        "document_id": p.document_id,
+        "chunk_ids": [p.chunk_id],
+        "title": p.title,
+        "location": p.location,
+        "url": p.url,
+        "connector": p.connector,
+        "start": p.start_char,
+        "end": p.end_char,
+        "quote": p.text if len(p.text) <= QUOTE_CHARS else p.text[:QUOTE_CHARS].rstrip() + "…",
+        "document_url": p.document_url,
+        "inferred": inferred,
+    }
+
+
+def finalize_answer(answer: str, passages: list[Passage]) -> tuple[str, list[dict]]:
+    """The answer's sanitised HTML and its citations (only to passages actually given,
+    and only where the cited passage supports the sentence)."""
+    answer, inferred = verify_citations(answer, passages)
+    by_n = {p.n: p for p in passages}
+    citations = [citation_record(by_n[n], inferred=inferred) for n in cited_numbers(answer, passages)]
+    return render_html(answer, by_n), citations
+
+
+def render_html(answer: str, by_n: dict[int, Passage]) -> str:
+    rendered = _markdown.render(answer)
+
+    def chip(match: re.Match) -> str:
+        chips = []
+        for n in _numbers(match.group(1)):
+            p = by_n.get(n)
+            if p is not None:
+                chips.append(
+                    f'<a class="cite" data-n="{n}" href="{html.escape(p.document_url)}" '
+                    f'title="{html.escape(p.title)}">[{n}]</a>'
+                )
+        return "".join(chips)  # markers that point nowhere are dropped
+
+    with_chips = MARKER.sub(chip, rendered)
+    return nh3.clean(
+        with_chips,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+    )

@@ -1,0 +1,55 @@
+"""Retrieval: the passages a reader may see that best match a question."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.urls import reverse
+
+from connectors.indexing import get_embedder
+from connectors.selectors import chunks_nearest
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One numbered source block given to the model."""
+
+    n: int
+    chunk_id: int
+    document_id: str
+    title: str
+    location: str
+    url: str
+    connector: str
+    text: str
+    start_char: int
+    end_char: int
+
+    @property
+    def document_url(self) -> str:
+        return f"{reverse('chat:document', args=[self.document_id])}?chunk={self.chunk_id}"
+
+
+def embed_query(question: str) -> list[float]:
+    return get_embedder().embed([question])[0]
+
+
+def retrieve(*, embedding: list[float], groups: list[str], k: int | None = None) -> list[Passage]:
+    """Top-k passages for the query embedding, filtered by the reader's groups in the query itself."""
+    chunks = chunks_nearest(embedding=embedding, groups=groups, k=k or settings.RAG_TOP_K)
+    return [
+        Passage(
+            n=index,
+            chunk_id=chunk.id,
+            document_id=str(chunk.document_id),
+            title=chunk.document.title,
+            location=chunk.document.location,
+            url=chunk.document.url,
+            connector=chunk.document.connector.name,
+            text=chunk.text,
+            start_char=chunk.start_char,
+            end_char=chunk.end_char,
+        )
+        for index, chunk in enumerate(chunks, start=1)
+    ]

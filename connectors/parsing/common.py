@@ -1,0 +1,87 @@
+"""What every parser shares: the result type, the error type, and text clean-up."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+class ParseError(Exception):
+    """The file cannot be read; the message says why in plain words (shown to admins)."""
+
+
+@dataclass(frozen=True)
+class ParsedText:
+    text: str
+    title: str | None
+
+
+# Horizontal whitespace of any script (tabs, no-break and typographic spaces).
+_SPACES = re.compile(r"[^\S\n]+")
+# Characters that only get in the way of search: zero-width space, BOM, soft hyphen, and
+# C0 controls other than tab/newline (PDF extractors emit them for unmapped glyphs).
+_INVISIBLE = re.compile(r"[\u200b\ufeff\u00ad\x00-\x08\x0b\x0e-\x1f\x7f]")
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+def normalize_text(text: str, *, keep_indent: bool = False) -> str:
+    """Collapse runs of spaces, keep at most one blank line between paragraphs, drop NULs.
+
+    `keep_indent` keeps each line's leading whitespace (markdown code blocks, nested
+    lists in plain text) and only collapses the spaces after it.
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # Form feed is a page break in text files and PDFs; the Unicode separators are line breaks.
+    text = text.replace("\x0c", "\n\n").replace("\u2028", "\n").replace("\u2029", "\n\n")
+    text = text.replace("\x85", "\n")
+    text = _INVISIBLE.sub("", text)
+    lines = []
+    for line in text.split("\n"):
+        if keep_indent:
+            body = line.lstrip()
+            indent = line[: len(line) - len(body)].replace("\t", "    ") if body else ""
+            lines.append(indent + _SPACES.sub(" ", body).rstrip())
+        else:
+            lines.append(_SPACES.sub(" ", line).strip())
+    text = _BLANK_LINES.sub("\n\n", "\n".join(lines))
+    return text.strip("\n") if keep_indent else text.strip()
+
+
+def clean_title(value: object) -> str | None:
+    """A one-line title, or None when the value is missing or blank."""
+    if value is None:
+        return None
+    title = _SPACES.sub(" ", _INVISIBLE.sub("", str(value)).replace("\n", " ")).strip()
+    return title[:500] or None
+
+
+def decode_text(content: bytes, *, charset: str = "") -> str:
+    """Decode bytes of a text file: BOM first, then a declared charset, UTF-8, cp1252, latin-1."""
+    for bom, encoding in (
+        (b"\xef\xbb\xbf", "utf-8"),
+        (b"\xff\xfe\x00\x00", "utf-32-le"),
+        (b"\x00\x00\xfe\xff", "utf-32-be"),
+        (b"\xff\xfe", "utf-16-le"),
+        (b"\xfe\xff", "utf-16-be"),
+    ):
+        if content.startswith(bom):
+            return content[len(bom) :].decode(encoding, errors="replace")
+    candidates = [charset] if charset else []
+    # cp1252 before latin-1: Windows files use its curly quotes and euro sign in 0x80-0x9f.
+    candidates += ["utf-8", "cp1252"]
+    for encoding in candidates:
+        try:
+            return content.decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            continue
+    return content.decode("latin-1")  # never fails: every byte is a character
+
+
+def reject_binary(text: str, *, kind: str) -> None:
+    """Refuse decoded text that is mostly control characters (a binary file with a text name)."""
+    sample = text[:8192]
+    if not sample:
+        return
+    controls = sum(1 for ch in sample if ch < " " and ch not in "\t\n\r\x0c")
+    if controls / len(sample) > 0.1:
+        raise ParseError(f"Not a {kind} file: it contains binary data.")

@@ -1,0 +1,61 @@
+"""Word (.docx): paragraphs and tables in document order; table rows as "cell | cell" lines."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import docx
+from docx.opc.exceptions import PackageNotFoundError
+from docx.table import Table
+from lxml.etree import XMLSyntaxError
+
+from connectors.parsing.common import ParsedText, ParseError, clean_title, normalize_text
+
+
+def parse_docx(content: bytes) -> ParsedText:
+    if content[:4] == b"\xd0\xcf\x11\xe0":  # OLE2: the old binary .doc format
+        raise ParseError("Not a valid Word document: this is an old .doc file; save it as .docx.")
+    try:
+        document = docx.Document(io.BytesIO(content))
+    except zipfile.BadZipFile:
+        raise ParseError("Not a valid Word document: the file is not a .docx (ZIP) package.") from None
+    except (PackageNotFoundError, KeyError, ValueError, XMLSyntaxError) as exc:
+        # ValueError: a ZIP of another kind (.xlsx, .pptx); KeyError: a part is missing.
+        raise ParseError(f"Not a valid Word document: {str(exc).strip() or exc.__class__.__name__}") from None
+
+    blocks: list[str] = []
+    for item in document.iter_inner_content():
+        if isinstance(item, Table):
+            rows = _table_lines(item)
+            if rows:
+                blocks.append("\n".join(rows))
+        elif item.text.strip():
+            blocks.append(item.text)
+    text = normalize_text("\n\n".join(blocks))
+    return ParsedText(text=text, title=clean_title(document.core_properties.title) or _styled_title(document))
+
+
+def _table_lines(table: Table) -> list[str]:
+    lines = []
+    for row in table.rows:
+        cells = []
+        previous = None
+        for cell in row.cells:
+            # A horizontally merged cell is returned once per grid column; keep it once.
+            if previous is not None and cell._tc is previous:
+                continue
+            previous = cell._tc
+            cells.append(" ".join(cell.text.split()))
+        if any(cells):
+            lines.append(" | ".join(cells))
+    return lines
+
+
+def _styled_title(document) -> str | None:
+    """Without a title property, the first paragraph styled as the title or a top heading."""
+    for paragraph in document.paragraphs[:50]:
+        style = paragraph.style.name if paragraph.style is not None else ""
+        if style in ("Title", "Heading 1") and paragraph.text.strip():
+            return clean_title(paragraph.text)
+    return None

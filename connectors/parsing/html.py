@@ -1,0 +1,104 @@
+"""HTML: visible text with paragraphs as blank-line-separated blocks, headings on their own lines."""
+
+from __future__ import annotations
+
+import re
+
+from bs4 import BeautifulSoup, Comment, Declaration, Doctype, NavigableString, ProcessingInstruction, Tag
+from bs4.builder import ParserRejectedMarkup
+
+from connectors.parsing.common import ParsedText, ParseError, clean_title, normalize_text
+
+# Never visible, or page chrome repeated on every page of a site.
+_DROP = frozenset({"script", "style", "nav", "noscript", "template", "svg", "iframe", "object", "head"})
+# Blocks separated from their neighbours by a blank line.
+_PARAGRAPHS = frozenset(
+    {
+        "p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "dl", "table", "blockquote", "pre",
+        "section", "article", "header", "footer", "main", "aside", "figure", "form", "fieldset",
+        "address", "details", "hr",
+    }
+)  # fmt: skip
+# Blocks that start a new line but not a new paragraph.
+_LINES = frozenset({"div", "li", "tr", "dt", "dd", "figcaption", "summary", "caption", "br", "legend"})
+_CELLS = frozenset({"td", "th"})
+_SKIP_STRINGS = (Comment, Declaration, Doctype, ProcessingInstruction)
+_WHITESPACE = re.compile(r"\s+")
+
+
+def parse_html(content: bytes, *, charset: str = "") -> ParsedText:
+    try:
+        # Bytes, not str: BeautifulSoup honours the page's own <meta charset>.
+        soup = BeautifulSoup(content, "lxml", from_encoding=charset or None)
+    except ParserRejectedMarkup as exc:
+        raise ParseError(f"Not a readable HTML page: {exc}") from None
+    title = _title(soup)
+    for tag in soup.find_all(_DROP):
+        tag.decompose()
+    return ParsedText(text=normalize_text(_render(soup)), title=title)
+
+
+def _title(soup: BeautifulSoup) -> str | None:
+    if soup.title is not None:
+        title = clean_title(soup.title.get_text(" "))
+        if title:
+            return title
+    h1 = soup.find("h1")
+    return clean_title(h1.get_text(" ")) if h1 is not None else None
+
+
+def _render(root: Tag) -> str:
+    """Walk the tree without recursion (deeply nested pages exist) and emit text with breaks.
+
+    Breaks are recorded as numbers (1: new line, 2: blank line) and merged, so nested
+    blocks (<div><p>) give one blank line, not several.
+    """
+    pieces: list[str | int] = []
+    # Each entry is a node to visit, or a break to emit once an element's children are done.
+    stack: list[Tag | NavigableString | int] = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, int):
+            pieces.append(node)
+        elif isinstance(node, NavigableString):
+            if not isinstance(node, _SKIP_STRINGS):
+                pieces.append(_WHITESPACE.sub(" ", str(node)))
+        else:
+            name = node.name
+            closing = 0
+            if name in _PARAGRAPHS:
+                pieces.append(2)
+                closing = 2
+            elif name == "br":
+                pieces.append(1)
+            elif name in _LINES:
+                pieces.append(1)
+                closing = 1
+                if name == "li":
+                    pieces.append("- ")
+            elif name in _CELLS:
+                # A cell is one line of a row: its inner paragraphs are flattened.
+                if node.find_previous_sibling(_CELLS) is not None:
+                    pieces.append(" | ")
+                pieces.append(" ".join(node.get_text(" ").split()))
+                continue
+            if closing:
+                stack.append(closing)
+            stack.extend(reversed(node.contents))
+    return _join(pieces)
+
+
+def _join(pieces: list[str | int]) -> str:
+    out: list[str] = []
+    pending = 0
+    for piece in pieces:
+        if isinstance(piece, int):
+            pending = max(pending, piece)
+        elif pending and not piece.strip():
+            continue  # indentation between blocks
+        else:
+            if pending and out:
+                out.append("\n" * pending)
+            pending = 0
+            out.append(piece)
+    return "".join(out)

@@ -1,0 +1,184 @@
+"""A folder on the server (a mounted share, an export directory): every supported file in it.
+
+External ids are paths relative to the folder, in POSIX form ("policies/travel.pdf"),
+so they stay stable when the share is mounted elsewhere. Symbolic links are followed
+only when they point inside the folder: a link must never expose files outside it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from pydantic import field_validator
+
+from connectors.parsing import SUPPORTED_EXTENSIONS, media_type_for
+from connectors.sources.base import ItemFailure, Source, SourceConfig, SourceDocument, SourceError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    relpath: str  # the external id
+    path: str  # where the file was found, under the configured folder
+    real_path: str  # what is read: the link's target for a symlink, checked to lie inside
+
+
+@dataclass(frozen=True)
+class _Unlistable:
+    relpath: str
+    reason: str
+
+
+class FolderSource(Source):
+    kind = "folder"
+    label = "Folder on the server"
+
+    class Config(SourceConfig):
+        path: str
+        include_hidden: bool = False
+        extensions: list[str] | None = None
+        recursive: bool = True
+
+        @field_validator("path")
+        @classmethod
+        def _absolute(cls, value: str) -> str:
+            value = value.strip()
+            if not os.path.isabs(value):
+                raise ValueError("must be an absolute path, like /srv/documents")
+            return os.path.normpath(value)
+
+        @field_validator("extensions")
+        @classmethod
+        def _known_extensions(cls, value: list[str] | None) -> list[str] | None:
+            if value is None:
+                return None
+            normalized = []
+            for ext in value:
+                ext = ext.strip().lower()
+                ext = ext if ext.startswith(".") else f".{ext}"
+                if ext not in SUPPORTED_EXTENSIONS:
+                    raise ValueError(f"{ext} is not supported; choose from {', '.join(sorted(SUPPORTED_EXTENSIONS))}")
+                normalized.append(ext)
+            return sorted(set(normalized))
+
+    config: Config
+
+    # --- the Source interface --------------------------------------------------------
+    def check(self) -> str:
+        self._require_root()
+        return f"Folder {self.config.path}: {self.estimated_total()} supported files"
+
+    def list_ids(self) -> set[str]:
+        ids = set()
+        for entry in self._walk():
+            if isinstance(entry, _Unlistable):
+                # Without this part of the tree the engine would delete its documents.
+                raise SourceError(f"Cannot list {entry.relpath} in folder {self.config.path}: {entry.reason}")
+            ids.add(entry.relpath)
+        return ids
+
+    def iter_documents(self, since: dt.datetime | None = None) -> Iterator[SourceDocument | ItemFailure]:
+        """Every supported file, sorted by path; with `since`, only files modified after it."""
+        for entry in self._walk():
+            if isinstance(entry, _Unlistable):
+                yield ItemFailure(entry.relpath, f"The folder could not be listed: {entry.reason}")
+                continue
+            try:
+                with open(entry.real_path, "rb") as handle:
+                    stat = os.fstat(handle.fileno())
+                    modified_at = dt.datetime.fromtimestamp(stat.st_mtime, tz=dt.UTC)
+                    if since is not None and modified_at <= since:
+                        continue
+                    content = handle.read()
+            except OSError as exc:
+                yield ItemFailure(entry.relpath, f"The file could not be read: {_reason(exc)}")
+                continue
+            yield SourceDocument(
+                external_id=entry.relpath,
+                title="",  # the parser's title (PDF metadata, first heading) wins
+                location=entry.path,
+                media_type=media_type_for(entry.relpath),
+                content=content,
+                modified_at=modified_at,
+                metadata={"path": entry.relpath, "size": len(content)},
+            )
+
+    def estimated_total(self) -> int:
+        """The number of supported files (the progress bar's total)."""
+        return sum(1 for entry in self._walk() if isinstance(entry, _Entry))
+
+    # --- walking the tree --------------------------------------------------------------
+    def _require_root(self) -> str:
+        root = self.config.path
+        if not os.path.exists(root):
+            raise SourceError(f"Folder {root} does not exist")
+        if not os.path.isdir(root):
+            raise SourceError(f"Folder {root} is not a directory")
+        try:
+            with os.scandir(root):
+                pass
+        except OSError:
+            raise SourceError(f"Folder {root} is not readable") from None
+        return root
+
+    def _wanted(self, name: str) -> bool:
+        if name.startswith("~$"):  # Office's lock file next to an open document
+            return False
+        ext = os.path.splitext(name)[1].lower()
+        allowed = self.config.extensions if self.config.extensions is not None else SUPPORTED_EXTENSIONS
+        return ext in allowed
+
+    def _walk(self) -> list[_Entry | _Unlistable]:
+        """Supported files under the root sorted by relative path, and folders that failed."""
+        root = self._require_root()
+        real_root = os.path.realpath(root)
+        found: list[_Entry | _Unlistable] = []
+        pending = [""]  # relative directories still to list; no recursion, any depth works
+        while pending:
+            reldir = pending.pop()
+            try:
+                with os.scandir(os.path.join(root, reldir)) as listing:
+                    entries = list(listing)
+            except OSError as exc:
+                found.append(_Unlistable(reldir, _reason(exc)))
+                continue
+            for item in entries:
+                if item.name.startswith(".") and not self.config.include_hidden:
+                    continue
+                relpath = f"{reldir}/{item.name}" if reldir else item.name
+                try:
+                    if item.is_symlink():
+                        target = os.path.realpath(item.path)
+                        if not _inside(target, real_root):
+                            logger.info("skipping %s: the link points outside %s", item.path, root)
+                            continue
+                        # Linked folders are not walked: their target lies inside and is listed anyway.
+                        # A dangling link is listed, so its failure is reported; a link to a
+                        # pipe or device is not, as reading it could block.
+                        readable = os.path.isfile(target) or not os.path.lexists(target)
+                        if readable and self._wanted(item.name):
+                            found.append(_Entry(relpath, item.path, target))
+                    elif item.is_dir(follow_symlinks=False):
+                        if self.config.recursive:
+                            pending.append(relpath)
+                    elif item.is_file(follow_symlinks=False) and self._wanted(item.name):
+                        found.append(_Entry(relpath, item.path, item.path))
+                except OSError as exc:  # vanished or unreadable between listing and looking
+                    if self._wanted(item.name):
+                        found.append(_Entry(relpath, item.path, item.path))
+                    logger.info("cannot inspect %s: %s", item.path, _reason(exc))
+        found.sort(key=lambda entry: entry.relpath)
+        return found
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc) or exc.__class__.__name__

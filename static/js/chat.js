@@ -1,0 +1,656 @@
+// Chat page behaviour: composer, streaming answers over SSE, sidebar controls.
+// Model output is only ever inserted as text; the one innerHTML assignment uses the
+// server-sanitised `html` of the `done` event.
+
+const API = {
+  conversations: '/chat/api/conversations/',
+  messages: (conversationId) => `/chat/api/c/${encodeURIComponent(conversationId)}/messages/`,
+  stream: (messageId) => `/chat/api/messages/${encodeURIComponent(messageId)}/stream/`,
+  stop: (messageId) => `/chat/api/messages/${encodeURIComponent(messageId)}/stop/`,
+};
+const PLACEHOLDER_ID = '00000000-0000-0000-0000-000000000000';
+const NEAR_BOTTOM_PX = 120;
+
+const DEFAULT_STRINGS = {
+  retry: 'Retry',
+  sources: 'Sources',
+  lostConnection: 'Lost the connection to the server.',
+  network: 'Could not reach the server. Check your connection and try again.',
+  session: 'Your session has expired. Reload the page and sign in again.',
+  server: 'Something went wrong. Please try again.',
+  stopped: 'Stopped.',
+  stopFailed: 'Could not stop the answer on the server.',
+  confirmDelete: 'Delete this conversation?',
+  newConversation: 'New conversation',
+  showSidebar: 'Show conversations',
+  hideSidebar: 'Hide conversations',
+};
+
+const S = { ...DEFAULT_STRINGS };
+
+const els = {};
+const state = {
+  busy: false, // a request or a stream is in flight
+  source: null, // the open EventSource
+  article: null, // the assistant article being streamed
+  assistantId: null,
+};
+
+// ---------------------------------------------------------------- helpers
+
+function csrfToken() {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  return meta ? meta.getAttribute('content') || '' : '';
+}
+
+class ApiError extends Error {
+  constructor(message, status) {
+    super(message);
+    this.status = status;
+  }
+}
+
+async function postJSON(url, body = {}) {
+  let response;
+  try {
+    response = await fetch(url, {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: {
+        'Content-Type': 'application/json',
+        Accept: 'application/json',
+        'X-CSRFToken': csrfToken(),
+        'X-Requested-With': 'XMLHttpRequest',
+      },
+      body: JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiError(S.network, 0);
+  }
+  let data = null;
+  const type = response.headers.get('Content-Type') || '';
+  if (type.includes('json')) {
+    try {
+      data = await response.json();
+    } catch {
+      data = null;
+    }
+  }
+  if (!response.ok) {
+    let message = data && typeof data.error === 'string' && data.error ? data.error : null;
+    if (!message && data && typeof data.detail === 'string') message = data.detail;
+    if (!message) message = response.status === 401 || response.status === 403 ? S.session : S.server;
+    throw new ApiError(message, response.status);
+  }
+  if (data === null) {
+    // A redirect to the login page answers 200 with HTML.
+    throw new ApiError(response.redirected ? S.session : S.server, response.status);
+  }
+  return data;
+}
+
+function parseData(event) {
+  try {
+    return JSON.parse(event.data);
+  } catch {
+    return null;
+  }
+}
+
+function isNearBottom() {
+  const t = els.thread;
+  if (!t) return true;
+  return t.scrollHeight - t.scrollTop - t.clientHeight < NEAR_BOTTOM_PX;
+}
+
+function scrollToBottom() {
+  const t = els.thread;
+  if (t) t.scrollTop = t.scrollHeight;
+}
+
+function autogrow() {
+  const p = els.prompt;
+  if (!p) return;
+  p.style.height = 'auto';
+  p.style.height = `${p.scrollHeight}px`;
+}
+
+function showComposerError(message) {
+  if (!els.composerError) return;
+  els.composerError.textContent = message;
+  els.composerError.hidden = false;
+}
+
+function hideComposerError() {
+  if (!els.composerError) return;
+  els.composerError.textContent = '';
+  els.composerError.hidden = true;
+}
+
+function setBusy(busy, streaming = false) {
+  state.busy = busy;
+  if (els.send) els.send.disabled = busy;
+  if (els.stop) els.stop.hidden = !(busy && streaming);
+  if (els.composer) els.composer.classList.toggle('is-busy', busy);
+}
+
+// ------------------------------------------------------------ rendering
+
+function removeEmptyState() {
+  const empty = document.getElementById('empty-state');
+  if (empty) empty.remove();
+}
+
+function createArticle(role, id, status) {
+  const article = document.createElement('article');
+  article.className = `message message-${role}`;
+  article.dataset.messageId = id || '';
+  article.dataset.status = status;
+  const body = document.createElement('div');
+  body.className = 'message-body';
+  article.append(body);
+  return article;
+}
+
+function appendUserMessage(message, fallbackText) {
+  const article = createArticle('user', message && message.id, 'complete');
+  const text = message && typeof message.content === 'string' ? message.content : fallbackText;
+  article.querySelector('.message-body').textContent = text;
+  els.messages.append(article);
+  return article;
+}
+
+function makeCaret() {
+  const caret = document.createElement('span');
+  caret.className = 'streaming-caret';
+  caret.setAttribute('aria-hidden', 'true');
+  return caret;
+}
+
+function appendAssistantMessage(id, question) {
+  const article = createArticle('assistant', id, 'streaming');
+  article.querySelector('.message-body').append(makeCaret());
+  article.dataset.question = question;
+  els.messages.append(article);
+  return article;
+}
+
+function removeCaret(article) {
+  article.querySelectorAll('.streaming-caret').forEach((c) => c.remove());
+}
+
+function clearErrors(article) {
+  article.querySelectorAll('.message-error, .retry-button, .message-note').forEach((e) => e.remove());
+}
+
+function showMessageError(article, message, retryable) {
+  clearErrors(article);
+  const p = document.createElement('p');
+  p.className = 'message-error';
+  p.setAttribute('role', 'alert');
+  p.textContent = message || S.server;
+  const body = article.querySelector('.message-body');
+  if (body) body.after(p);
+  else article.append(p);
+  if (retryable) {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'retry-button';
+    button.textContent = S.retry;
+    p.after(button);
+  }
+}
+
+function showNote(article, text) {
+  const p = document.createElement('p');
+  p.className = 'message-note';
+  p.textContent = text;
+  const after = article.querySelector('.message-error') || article.querySelector('.message-body');
+  after.after(p);
+}
+
+function renderSources(article, citations) {
+  article.querySelectorAll('ol.sources').forEach((ol) => ol.remove());
+  if (!Array.isArray(citations) || citations.length === 0) return;
+  const ol = document.createElement('ol');
+  ol.className = 'sources';
+  ol.setAttribute('aria-label', S.sources);
+  for (const c of citations) {
+    if (!c || typeof c !== 'object') continue;
+    const li = document.createElement('li');
+    li.className = 'source';
+    li.dataset.n = String(c.n ?? '');
+    const a = document.createElement('a');
+    const href = c.document_url || c.url || '';
+    if (href) a.setAttribute('href', href);
+    a.textContent = `[${c.n ?? ''}] ${c.title ?? ''}`;
+    const loc = document.createElement('span');
+    loc.className = 'source-location';
+    loc.textContent = c.location ?? '';
+    const quote = document.createElement('blockquote');
+    quote.className = 'source-quote';
+    quote.textContent = c.quote ?? '';
+    li.append(a, ' ', loc, quote);
+    ol.append(li);
+  }
+  article.append(ol);
+}
+
+// Give each [n] chip its source quote as a tooltip.
+function applyCiteTitles(article) {
+  const quotes = new Map();
+  article.querySelectorAll('ol.sources li.source').forEach((li) => {
+    const quote = li.querySelector('.source-quote');
+    const link = li.querySelector('a');
+    const text = (quote && quote.textContent.trim()) || (link && link.textContent.trim()) || '';
+    if (text) quotes.set(li.dataset.n, text);
+  });
+  article.querySelectorAll('.message-body a.cite, .message-body .cite').forEach((chip) => {
+    const text = quotes.get(chip.dataset.n);
+    if (text) chip.setAttribute('title', text);
+  });
+}
+
+// ------------------------------------------------------------- sidebar
+
+function findConversationItem(id) {
+  if (!els.list || !id) return null;
+  for (const li of els.list.querySelectorAll('li.conversation-item')) {
+    if (li.dataset.id === id) return li;
+  }
+  return null;
+}
+
+function setActiveConversation(id) {
+  if (!els.list) return;
+  els.list.querySelectorAll('li.conversation-item').forEach((li) => {
+    const active = li.dataset.id === id;
+    li.classList.toggle('active', active);
+    const link = li.querySelector('.conversation-link');
+    if (link) {
+      if (active) link.setAttribute('aria-current', 'page');
+      else link.removeAttribute('aria-current');
+    }
+  });
+}
+
+function addConversationToSidebar(conversation) {
+  if (!els.list || !conversation || !conversation.id) return;
+  if (findConversationItem(conversation.id)) {
+    setActiveConversation(conversation.id);
+    return;
+  }
+  const template = document.getElementById('conversation-item-template');
+  let li;
+  if (template && template.content.firstElementChild) {
+    li = template.content.firstElementChild.cloneNode(true);
+    li.querySelectorAll('form').forEach((form) => {
+      form.setAttribute('action', (form.getAttribute('action') || '').replace(PLACEHOLDER_ID, conversation.id));
+    });
+  } else {
+    li = document.createElement('li');
+    li.className = 'conversation-item';
+    const a = document.createElement('a');
+    a.className = 'conversation-link';
+    li.append(a);
+  }
+  const title = conversation.title || S.newConversation;
+  li.dataset.id = conversation.id;
+  const link = li.querySelector('.conversation-link');
+  link.setAttribute('href', conversation.url || `/chat/c/${conversation.id}/`);
+  link.textContent = title;
+  link.title = title;
+  const input = li.querySelector('.rename-form input[name="title"]');
+  if (input) {
+    input.value = title;
+    input.defaultValue = title;
+  }
+  els.list.querySelectorAll('.conversation-empty').forEach((e) => e.remove());
+  els.list.prepend(li);
+  setActiveConversation(conversation.id);
+}
+
+function updateConversationTitle(id, title) {
+  if (!title) return;
+  const li = findConversationItem(id);
+  if (li) {
+    const link = li.querySelector('.conversation-link');
+    if (link) {
+      link.textContent = title;
+      link.title = title;
+    }
+    const input = li.querySelector('.rename-form input[name="title"]');
+    if (input && li.querySelector('.rename-form').hidden) {
+      input.value = title;
+      input.defaultValue = title;
+    }
+    // Most recently active conversation goes to the top, as the server orders them.
+    if (els.list.firstElementChild !== li) els.list.prepend(li);
+  }
+  if (els.title) els.title.textContent = title;
+  const suffix = document.title.includes(' · ') ? document.title.slice(document.title.lastIndexOf(' · ')) : '';
+  document.title = `${title}${suffix || ''}`;
+}
+
+function openRename(li) {
+  const form = li.querySelector('.rename-form');
+  if (!form) return;
+  const input = form.querySelector('input[name="title"]');
+  li.classList.add('renaming');
+  form.hidden = false;
+  if (input) {
+    input.focus();
+    input.select();
+  }
+}
+
+function closeRename(li, restore = true) {
+  const form = li.querySelector('.rename-form');
+  if (!form) return;
+  const input = form.querySelector('input[name="title"]');
+  if (restore && input) input.value = input.defaultValue;
+  form.hidden = true;
+  li.classList.remove('renaming');
+}
+
+function wireSidebar() {
+  if (els.list) {
+    els.list.addEventListener('click', (event) => {
+      const button = event.target.closest('.rename-button');
+      if (!button) return;
+      event.preventDefault();
+      const li = button.closest('li.conversation-item');
+      const form = li && li.querySelector('.rename-form');
+      if (!form) return;
+      if (form.hidden) openRename(li);
+      else closeRename(li);
+    });
+    els.list.addEventListener('keydown', (event) => {
+      if (event.key !== 'Escape') return;
+      const form = event.target.closest('.rename-form');
+      if (!form) return;
+      event.preventDefault();
+      const li = form.closest('li.conversation-item');
+      closeRename(li);
+      const button = li.querySelector('.rename-button');
+      if (button) button.focus();
+    });
+    els.list.addEventListener('submit', (event) => {
+      const form = event.target;
+      if (form.classList.contains('delete-form')) {
+        if (!window.confirm(S.confirmDelete)) event.preventDefault();
+        return;
+      }
+      if (form.classList.contains('rename-form')) {
+        const input = form.querySelector('input[name="title"]');
+        if (input && !input.value.trim()) {
+          event.preventDefault();
+          closeRename(form.closest('li.conversation-item'));
+        }
+      }
+    });
+    els.list.addEventListener('focusout', (event) => {
+      const form = event.target.closest && event.target.closest('.rename-form');
+      if (!form || form.hidden) return;
+      const li = form.closest('li.conversation-item');
+      // Leaving the field (not to its own rename button) cancels the edit.
+      window.setTimeout(() => {
+        if (form.hidden || form.contains(document.activeElement)) return;
+        if (li.querySelector('.rename-button') === document.activeElement) return;
+        closeRename(li);
+      }, 150);
+    });
+  }
+
+  const toggle = document.getElementById('sidebar-toggle');
+  const backdrop = document.getElementById('sidebar-backdrop');
+  const setOpen = (open) => {
+    document.body.classList.toggle('sidebar-open', open);
+    if (toggle) {
+      toggle.setAttribute('aria-expanded', String(open));
+      toggle.setAttribute('aria-label', open ? S.hideSidebar : S.showSidebar);
+    }
+  };
+  if (toggle) {
+    toggle.addEventListener('click', () => setOpen(!document.body.classList.contains('sidebar-open')));
+  }
+  if (backdrop) backdrop.addEventListener('click', () => setOpen(false));
+  document.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape' && document.body.classList.contains('sidebar-open') && !(event.target instanceof Element && event.target.closest('.rename-form'))) {
+      setOpen(false);
+      if (toggle) toggle.focus();
+    }
+  });
+}
+
+// ------------------------------------------------------------- streaming
+
+function closeStream() {
+  if (state.source) {
+    state.source.close();
+    state.source = null;
+  }
+}
+
+function finishStreaming() {
+  closeStream();
+  state.article = null;
+  state.assistantId = null;
+  setBusy(false);
+}
+
+function openStream(url, article) {
+  closeStream();
+  const body = article.querySelector('.message-body');
+  let caret = body.querySelector('.streaming-caret');
+  if (!caret) {
+    caret = makeCaret();
+    body.append(caret);
+  }
+  const text = document.createTextNode('');
+  body.insertBefore(text, caret);
+
+  const source = new EventSource(url);
+  state.source = source;
+  state.article = article;
+  state.assistantId = article.dataset.messageId;
+  article.dataset.status = 'streaming';
+  setBusy(true, true);
+
+  const isCurrent = () => state.source === source;
+
+  source.addEventListener('token', (event) => {
+    if (!isCurrent()) return;
+    const data = parseData(event);
+    if (!data || typeof data.text !== 'string' || !data.text) return;
+    const follow = isNearBottom();
+    text.appendData(data.text);
+    if (follow) scrollToBottom();
+  });
+
+  source.addEventListener('done', (event) => {
+    if (!isCurrent()) return;
+    const follow = isNearBottom();
+    const data = parseData(event) || {};
+    finishStreaming();
+    if (typeof data.html === 'string') {
+      body.innerHTML = data.html; // sanitised by the server
+    } else {
+      removeCaret(article);
+    }
+    if (data.message_id) article.dataset.messageId = data.message_id;
+    article.dataset.status = data.status === 'stopped' ? 'stopped' : data.status || 'complete';
+    clearErrors(article);
+    renderSources(article, data.citations);
+    applyCiteTitles(article);
+    if (data.title) updateConversationTitle(els.messages.dataset.conversationId, data.title);
+    if (follow) scrollToBottom();
+  });
+
+  // Fires for the server's named `error` event (a MessageEvent with data) and for
+  // connection failures (a plain Event). Both end the stream: no auto-reconnect.
+  source.addEventListener('error', (event) => {
+    if (!isCurrent()) return;
+    const follow = isNearBottom();
+    let message = S.lostConnection;
+    let retryable = true;
+    if (typeof event.data === 'string' && event.data) {
+      const data = parseData(event) || {};
+      if (typeof data.message === 'string' && data.message) message = data.message;
+      retryable = Boolean(data.retryable);
+    }
+    finishStreaming();
+    removeCaret(article);
+    article.dataset.status = 'error';
+    showMessageError(article, message, retryable);
+    if (follow) scrollToBottom();
+  });
+}
+
+async function stopStreaming() {
+  const article = state.article;
+  const id = state.assistantId;
+  if (!article || !state.source) return;
+  finishStreaming();
+  removeCaret(article);
+  article.dataset.status = 'stopped';
+  showNote(article, S.stopped);
+  if (els.prompt) els.prompt.focus();
+  if (!id) return;
+  try {
+    await postJSON(API.stop(id), {});
+  } catch (err) {
+    showComposerError(err && err.message ? err.message : S.stopFailed);
+  }
+}
+
+// -------------------------------------------------------------- sending
+
+async function send(rawText) {
+  if (state.busy) return;
+  const text = rawText.trim();
+  if (!text) return;
+  hideComposerError();
+  setBusy(true);
+  try {
+    let conversationId = els.messages.dataset.conversationId;
+    if (!conversationId) {
+      const conversation = await postJSON(API.conversations, {});
+      conversationId = conversation.id;
+      els.messages.dataset.conversationId = conversationId;
+      if (conversation.url) window.history.replaceState(null, '', conversation.url);
+      addConversationToSidebar(conversation);
+      if (conversation.title && els.title) els.title.textContent = conversation.title;
+    }
+    const data = await postJSON(API.messages(conversationId), { content: text });
+    // Clear only what was sent; anything typed meanwhile stays.
+    if (els.prompt.value === rawText) {
+      els.prompt.value = '';
+      autogrow();
+    }
+    removeEmptyState();
+    appendUserMessage(data.user_message, text);
+    const assistantId = data.assistant_message && data.assistant_message.id;
+    const article = appendAssistantMessage(assistantId, text);
+    scrollToBottom();
+    openStream(data.stream_url || API.stream(assistantId), article);
+  } catch (err) {
+    setBusy(false);
+    showComposerError(err && err.message ? err.message : S.server);
+  }
+}
+
+function questionFor(article) {
+  if (article.dataset.question) return article.dataset.question;
+  let prev = article.previousElementSibling;
+  while (prev && !prev.classList.contains('message-user')) prev = prev.previousElementSibling;
+  const body = prev && prev.querySelector('.message-body');
+  return body ? body.innerText || body.textContent || '' : '';
+}
+
+function retry(article) {
+  if (state.busy) return;
+  const question = questionFor(article).trim();
+  if (!question) return;
+  article.querySelectorAll('.retry-button').forEach((b) => b.remove());
+  els.prompt.value = question;
+  autogrow();
+  send(els.prompt.value);
+}
+
+function wireComposer() {
+  const { composer, prompt } = els;
+  if (!composer || !prompt) return;
+  composer.addEventListener('submit', (event) => {
+    event.preventDefault();
+    send(prompt.value);
+  });
+  prompt.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
+      event.preventDefault();
+      if (!state.busy) composer.requestSubmit();
+    }
+  });
+  prompt.addEventListener('input', () => {
+    autogrow();
+    if (els.composerError && !els.composerError.hidden && !state.busy) hideComposerError();
+  });
+  if (els.stop) {
+    els.stop.addEventListener('click', (event) => {
+      event.preventDefault();
+      stopStreaming();
+    });
+  }
+  els.messages.addEventListener('click', (event) => {
+    const button = event.target.closest('.retry-button');
+    if (!button) return;
+    const article = button.closest('article.message');
+    if (article) retry(article);
+  });
+  window.addEventListener('resize', autogrow);
+}
+
+// Resume answers that were still being generated when the page was (re)loaded.
+function resumePending() {
+  const articles = els.messages.querySelectorAll('article.message-assistant[data-status="pending"], article.message-assistant[data-status="streaming"]');
+  const last = articles[articles.length - 1];
+  if (!last || !last.dataset.messageId || last !== els.messages.lastElementChild) return;
+  openStream(API.stream(last.dataset.messageId), last);
+}
+
+function loadStrings() {
+  const holder = document.getElementById('strings');
+  if (!holder) return;
+  for (const key of Object.keys(DEFAULT_STRINGS)) {
+    const value = holder.dataset[key];
+    if (value) S[key] = value;
+  }
+}
+
+function init() {
+  els.messages = document.getElementById('messages');
+  if (!els.messages) return;
+  els.thread = document.getElementById('thread') || els.messages.parentElement;
+  els.composer = document.getElementById('composer');
+  els.prompt = document.getElementById('prompt');
+  els.send = document.getElementById('send');
+  els.stop = document.getElementById('stop');
+  els.composerError = document.getElementById('composer-error');
+  els.list = document.getElementById('conversation-list');
+  els.title = document.getElementById('conversation-title');
+  loadStrings();
+
+  els.messages.querySelectorAll('article.message-assistant').forEach(applyCiteTitles);
+  wireSidebar();
+  wireComposer();
+  autogrow();
+  scrollToBottom();
+  resumePending();
+  if (els.prompt && window.matchMedia('(min-width: 721px)').matches) els.prompt.focus();
+}
+
+if (document.readyState === 'loading') {
+  document.addEventListener('DOMContentLoaded', init);
+} else {
+  init();
+}
