@@ -9,7 +9,7 @@ from connectors.services import connectors_due_sync_start, sync_runs_stale_fail
 from connectors.sync import SyncBusy, TransientSyncError, lock_key, redis_client, sync_run_execute
 
 
-@shared_task(bind=True, acks_late=True, max_retries=6, queue="sync")
+@shared_task(bind=True, acks_late=True, max_retries=6)
 def sync_connector(self, run_id: str) -> None:
     try:
         sync_run_execute(run_id)
