@@ -668,8 +668,8 @@ class Launcher:
                               "-Q", "default,sync,index", "--concurrency", "1", "--loglevel", "INFO"])
         self.spawn("beat", [sys.executable, "-m", "celery", "-A", "assistant", "beat",
                             "--schedule", str(self.data_dir / "celerybeat-schedule"), "--loglevel", "INFO"])
-        self._save_registry()
 
+        self.wait_for_web(web, base)
         self.run_step(bootstrap)
         admin_line = ""
         for line in bootstrap.output:
@@ -677,8 +677,6 @@ class Launcher:
                 admin_line = line
             else:
                 self.say(f"Demo: {line}")
-
-        self.wait_for_web(web, base)
 
         # 5. The model server, last.
         if llm is not None:

@@ -43,4 +43,13 @@ def _dialect(text: str) -> type[csv.Dialect] | csv.Dialect:
     try:
         return csv.Sniffer().sniff(sample, delimiters=_DELIMITERS)
     except csv.Error:
-        return csv.excel  # the sniffer gives up on one-column files and odd quoting
+        pass
+    # The sniffer gives up on ragged rows and odd quoting: go by the header line, else commas.
+    header = sample.split("\n", 1)[0]
+    counts = {delimiter: header.count(delimiter) for delimiter in _DELIMITERS}
+    best = max(counts, key=counts.get)
+
+    class Fallback(csv.excel):
+        delimiter = best if counts[best] else ","
+
+    return Fallback

@@ -79,7 +79,8 @@ def test_it_reads_the_plain_text_release_notes():
 def test_every_sample_is_clean_text(name):
     text = parse_sample(name).text
     assert text and text == text.strip()
-    assert "\x00" not in text and "\n\n\n" not in text and "  " not in text.replace("\n ", "\n")
+    assert "\x00" not in text and "\n\n\n" not in text
+    assert not [line for line in text.split("\n") if "  " in line.strip() or line != line.rstrip()]
 
 
 # --- dispatch ---------------------------------------------------------------------------------
