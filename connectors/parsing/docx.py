@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 
 import docx
 from docx.opc.exceptions import PackageNotFoundError
@@ -19,11 +20,20 @@ def parse_docx(content: bytes) -> ParsedText:
     try:
         document = docx.Document(io.BytesIO(content))
     except zipfile.BadZipFile:
+        if content.startswith(b"PK"):
+            raise ParseError("Not a valid Word document: the ZIP package is damaged or incomplete.") from None
         raise ParseError("Not a valid Word document: the file is not a .docx (ZIP) package.") from None
     except (PackageNotFoundError, KeyError, ValueError, XMLSyntaxError) as exc:
         # ValueError: a ZIP of another kind (.xlsx, .pptx); KeyError: a part is missing.
-        raise ParseError(f"Not a valid Word document: {str(exc).strip() or exc.__class__.__name__}") from None
+        raise ParseError(f"Not a valid Word document: {_reason(exc)}") from None
+    except (zlib.error, EOFError) as exc:
+        raise ParseError(f"Not a valid Word document: the file is damaged ({_reason(exc)}).") from None
+    return ParsedText(
+        text=_body_text(document), title=clean_title(document.core_properties.title) or _styled_title(document)
+    )
 
+
+def _body_text(document) -> str:
     blocks: list[str] = []
     for item in document.iter_inner_content():
         if isinstance(item, Table):
@@ -32,8 +42,7 @@ def parse_docx(content: bytes) -> ParsedText:
                 blocks.append("\n".join(rows))
         elif item.text.strip():
             blocks.append(item.text)
-    text = normalize_text("\n\n".join(blocks))
-    return ParsedText(text=text, title=clean_title(document.core_properties.title) or _styled_title(document))
+    return normalize_text("\n\n".join(blocks))
 
 
 def _table_lines(table: Table) -> list[str]:
@@ -50,6 +59,10 @@ def _table_lines(table: Table) -> list[str]:
         if any(cells):
             lines.append(" | ".join(cells))
     return lines
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc).strip() or exc.__class__.__name__
 
 
 def _styled_title(document) -> str | None:

@@ -6,6 +6,7 @@ import re
 
 from bs4 import BeautifulSoup, Comment, Declaration, Doctype, NavigableString, ProcessingInstruction, Tag
 from bs4.builder import ParserRejectedMarkup
+from bs4.dammit import UnicodeDammit
 
 from connectors.parsing.common import ParsedText, ParseError, clean_title, normalize_text
 
@@ -24,12 +25,22 @@ _LINES = frozenset({"div", "li", "tr", "dt", "dd", "figcaption", "summary", "cap
 _CELLS = frozenset({"td", "th"})
 _SKIP_STRINGS = (Comment, Declaration, Doctype, ProcessingInstruction)
 _WHITESPACE = re.compile(r"\s+")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def parse_html(content: bytes, *, charset: str = "") -> ParsedText:
+    if not content.startswith((b"\xff\xfe", b"\xfe\xff")):  # NUL is a character only in UTF-16
+        content = content.replace(b"\x00", b"")
     try:
         # Bytes, not str: BeautifulSoup honours the page's own <meta charset>.
         soup = BeautifulSoup(content, "lxml", from_encoding=charset or None)
+    except ValueError:
+        # lxml refuses control characters; decode, drop them, and parse the text instead.
+        markup = UnicodeDammit(content, [charset] if charset else []).unicode_markup or ""
+        try:
+            soup = BeautifulSoup(_CONTROLS.sub("", markup), "lxml")
+        except (ValueError, ParserRejectedMarkup) as exc:
+            raise ParseError(f"Not a readable HTML page: {exc}") from None
     except ParserRejectedMarkup as exc:
         raise ParseError(f"Not a readable HTML page: {exc}") from None
     title = _title(soup)

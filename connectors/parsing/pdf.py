@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import logging
+import struct
+import zlib
 
 from pypdf import PdfReader
 from pypdf.errors import DependencyError, FileNotDecryptedError, PyPdfError
@@ -13,9 +15,11 @@ from connectors.parsing.common import ParsedText, ParseError, clean_title, norma
 logger = logging.getLogger(__name__)
 
 # pypdf reports damaged files through its own errors and, for many kinds of damage,
-# through plain Python errors raised deep in its object parser.
+# through plain Python errors raised deep in its object parser (NotImplementedError:
+# a stream filter it does not know, often a damaged filter name).
 _DAMAGE = (PyPdfError, ValueError, KeyError, TypeError, IndexError, AttributeError, AssertionError,
-           RecursionError, OverflowError, ZeroDivisionError, UnicodeError)  # fmt: skip
+           RecursionError, OverflowError, ZeroDivisionError, UnicodeError, NotImplementedError,
+           zlib.error, struct.error)  # fmt: skip
 
 
 def parse_pdf(content: bytes) -> ParsedText:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ def assert_valid_spans(text: str, spans: list[TextSpan], max_tokens: int) -> Non
         assert span.text == text[span.start : span.end]
         assert span.token_count == approx_token_count(span.text) <= max_tokens
         assert span.text and span.text == span.text.strip()
-    for previous, span in zip(spans, spans[1:]):
+    for previous, span in pairwise(spans):
         assert previous.start < span.start and previous.end < span.end
         assert not text[previous.end : span.start].strip(), "no text is left out between spans"
     assert not text[: spans[0].start].strip() and not text[spans[-1].end :].strip()
@@ -82,7 +83,7 @@ def test_handbook_spans_are_exact_and_within_the_limit(max_tokens, overlap_token
 def test_consecutive_spans_overlap_by_about_the_overlap():
     text = handbook_text()
     spans = chunk_text(text, max_tokens=120, overlap_tokens=30)
-    overlaps = [approx_token_count(text[span.start : previous.end]) for previous, span in zip(spans, spans[1:])]
+    overlaps = [approx_token_count(text[span.start : previous.end]) for previous, span in pairwise(spans)]
     assert all(0 < overlap <= 30 for overlap in overlaps), overlaps
     assert sum(overlaps) / len(overlaps) >= 15
 
@@ -90,7 +91,7 @@ def test_consecutive_spans_overlap_by_about_the_overlap():
 def test_without_overlap_spans_do_not_share_text():
     text = handbook_text()
     spans = chunk_text(text, max_tokens=60, overlap_tokens=0)
-    assert all(previous.end < span.start for previous, span in zip(spans, spans[1:]))
+    assert all(previous.end < span.start for previous, span in pairwise(spans))
 
 
 def test_spans_end_at_paragraph_breaks_when_paragraphs_fit():

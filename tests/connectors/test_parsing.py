@@ -54,8 +54,7 @@ def test_it_reads_the_docx_checklist_with_table_rows_as_lines():
     assert parsed.title == "Onboarding Checklist for New Employees"
     assert "Buddies meet new employees for lunch in the first week" in parsed.text
     assert (
-        "\nDay 1 | Welcome session at 09:30 in the Lighthouse room (Hamburg, 3rd floor) | People team\n"
-        in parsed.text
+        "\nDay 1 | Welcome session at 09:30 in the Lighthouse room (Hamburg, 3rd floor) | People team\n" in parsed.text
     )
 
 
@@ -87,7 +86,9 @@ def test_every_sample_is_clean_text(name):
 
 
 def test_media_type_wins_over_the_file_name():
-    parsed = parse_document(b"# Quarterly plan\n\nText.", filename="upload-17", media_type="text/markdown; charset=utf-8")
+    parsed = parse_document(
+        b"# Quarterly plan\n\nText.", filename="upload-17", media_type="text/markdown; charset=utf-8"
+    )
     assert parsed.title == "Quarterly plan"
 
 
@@ -255,3 +256,14 @@ def test_csv_sniffs_semicolons_and_names_unnamed_columns():
 
 def test_csv_with_only_a_header_lists_the_columns():
     assert parse_document(b"city,address\n", filename="empty.csv").text == "city | address"
+
+
+def test_html_with_control_characters_is_still_read():
+    parsed = parse_document(b"<title>Safety\x01</title><p>Safe\x00ty \x02first</p>", filename="a.html")
+    assert parsed == ParsedText(text="Safety first", title="Safety")
+
+
+def test_it_rejects_a_truncated_docx():
+    content = (SAMPLES / "onboarding-checklist.docx").read_bytes()
+    with pytest.raises(ParseError, match="ZIP package is damaged or incomplete"):
+        parse_document(content[: len(content) // 2], filename="onboarding-checklist.docx")
