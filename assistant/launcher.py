@@ -819,6 +819,8 @@ class Launcher:
         self.stopping = True
         started = time.monotonic()
         running = [c for c in self.children if c.poll() is None]
+        if not (self.children or self.postgres or self.redis):
+            return
         if running or self.postgres or self.redis:
             self.say("Stopping " + ", ".join([c.name for c in running] + (["redis"] if self.redis else [])
                                               + (["postgres"] if self.postgres else [])))
