@@ -121,6 +121,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "connectors.tasks.sync_connector": {"queue": "sync"},
+    "connectors.tasks.index_documents": {"queue": "index"},
     "connectors.tasks.check_due_syncs": {"queue": "default"},
 }
 # A task that was taken but not acknowledged (worker killed) is delivered again after this long.
@@ -156,6 +157,12 @@ RAG_TOP_K = env_int("RAG_TOP_K", 5, minimum=1, maximum=50)
 MAX_DOCUMENT_BYTES = env_int("MAX_DOCUMENT_BYTES", 50 * 1024 * 1024, minimum=1024)
 SYNC_LOCK_SECONDS = env_int("SYNC_LOCK_SECONDS", 120, minimum=10)
 SYNC_MAX_DELETE_SHARE = env_float("SYNC_MAX_DELETE_SHARE", 0.5, minimum=0.0, maximum=1.0)
+# Connector credentials are encrypted with the first key; every key decrypts (rotation).
+# Unset: one key derived from SECRET_KEY.
+CONNECTOR_SECRET_KEYS = env_list("CONNECTOR_SECRET_KEYS", [])
+# Files admins upload into "upload" connectors.
+UPLOAD_ROOT = Path(env_str("UPLOAD_ROOT", str(BASE_DIR / "var" / "uploads")))
+UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 25 * 1024 * 1024, minimum=1024)
 
 LOGGING = {
     "version": 1,

@@ -7,12 +7,10 @@ embeddings across documents.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from functools import lru_cache
 
 from django.conf import settings
 
-from connectors.chunking import TextSpan, chunk_text
 from connectors.parsing import parse_document
 from connectors.sources.base import SourceDocument
 from inference.embeddings import HttpEmbedder, LocalEmbedder
@@ -37,21 +35,9 @@ def content_hash(item: SourceDocument) -> str:
     return digest.hexdigest()
 
 
-@dataclass
-class PreparedDocument:
-    item: SourceDocument
-    hash: str
-    title: str
-    text: str
-    spans: list[TextSpan]
-
-
-def prepare(item: SourceDocument, digest: str) -> PreparedDocument:
-    """Parse and chunk one item; raises connectors.parsing.ParseError on unreadable content."""
+def parse_item(item: SourceDocument) -> tuple[str, str]:
+    """The item's title and text; raises connectors.parsing.ParseError on unreadable content."""
     if item.text is not None:
-        text, title = item.text, item.title
-    else:
-        parsed = parse_document(item.content, filename=item.external_id, media_type=item.media_type)
-        text, title = parsed.text, item.title or parsed.title or item.external_id
-    spans = chunk_text(text, max_tokens=settings.CHUNK_TOKENS, overlap_tokens=settings.CHUNK_OVERLAP_TOKENS)
-    return PreparedDocument(item=item, hash=digest, title=title[:500], text=text, spans=spans)
+        return item.title or item.external_id, item.text
+    parsed = parse_document(item.content, filename=item.external_id, media_type=item.media_type)
+    return item.title or parsed.title or item.external_id, parsed.text

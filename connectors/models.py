@@ -34,7 +34,13 @@ class Connector(models.Model):
     sync_interval = models.DurationField(
         null=True, blank=True, help_text="Sync automatically this often (e.g. 01:00:00). Empty: only on demand."
     )
-    is_paused = models.BooleanField(default=False)
+    is_paused = models.BooleanField(default=False, help_text="A paused connector is not synced on schedule.")
+    encrypted_secrets = models.TextField(
+        blank=True, editable=False, help_text="Passwords and tokens of the source, encrypted (connectors.secrets)."
+    )
+    sync_state = models.JSONField(
+        default=dict, blank=True, editable=False, help_text="The source's checkpoint after the last successful sync."
+    )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.IDLE)
     last_error = models.TextField(blank=True)
     last_sync_at = models.DateTimeField(null=True, blank=True)
@@ -65,6 +71,7 @@ class SyncRun(models.Model):
     class Trigger(models.TextChoices):
         MANUAL = "manual", "Manual"
         SCHEDULE = "schedule", "Schedule"
+        REINDEX = "reindex", "Re-index"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="runs")
@@ -76,6 +83,9 @@ class SyncRun(models.Model):
     unchanged = models.PositiveIntegerField(default=0)
     deleted = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
+    indexed = models.PositiveIntegerField(default=0, help_text="Documents embedded and stored by the index queue.")
+    to_index = models.PositiveIntegerField(default=0, help_text="Documents handed to the index queue.")
+    fetch_done = models.BooleanField(default=False, help_text="The source has been read completely.")
     total = models.PositiveIntegerField(null=True, blank=True, help_text="Items in the source, when known.")
     error = models.TextField(blank=True)
     notes = models.TextField(blank=True, help_text="Warnings, e.g. why deletions were skipped.")
@@ -97,9 +107,14 @@ class SyncRun(models.Model):
 
     @property
     def progress_percent(self) -> int | None:
-        if not self.total:
+        """Reading and indexing weigh half each; None while the source's size is unknown."""
+        if self.status not in self.ACTIVE:
+            return 100 if self.status == self.Status.SUCCEEDED else None
+        read = 1.0 if self.fetch_done else (self.seen / self.total if self.total else None)
+        if read is None:
             return None
-        return min(100, round(100 * self.seen / self.total))
+        indexed = self.indexed / self.to_index if self.to_index else (1.0 if self.fetch_done else 0.0)
+        return min(100, round(50 * min(read, 1.0) + 50 * min(indexed, 1.0)))
 
     def __str__(self) -> str:
         return f"{self.connector} {self.status} {self.created_at:%Y-%m-%d %H:%M}"
@@ -144,12 +159,26 @@ class Document(models.Model):
         default=False, help_text="The ACL came with the item (e.g. a groups column), not from the connector."
     )
     source_modified_at = models.DateTimeField(null=True, blank=True)
+
+    class IndexStatus(models.TextChoices):
+        PENDING = "pending", "Waiting to be embedded"
+        INDEXED = "indexed", "Indexed"
+        FAILED = "failed", "Failed"
+
+    index_status = models.CharField(max_length=20, choices=IndexStatus.choices, default=IndexStatus.PENDING)
+    index_error = models.TextField(blank=True)
+    pending_run = models.ForeignKey(
+        SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The run whose index tasks will embed this document.",
+    )
+    embedding_model = models.CharField(max_length=200, blank=True, help_text="Model that embedded the chunks.")
     indexed_at = models.DateTimeField(auto_now=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["title"]
         constraints = [models.UniqueConstraint(fields=["connector", "external_id"], name="unique_document_per_source")]
+        indexes = [models.Index(fields=["pending_run", "index_status"], name="document_pending_run")]
 
     def __str__(self) -> str:
         return self.title

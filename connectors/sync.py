@@ -1,9 +1,18 @@
-"""The sync engine: read a source, index what changed, remove what is gone.
+"""The sync engine: read a source, store what changed, index it, remove what is gone.
 
-Runs inside a Celery worker. Every document is written in its own transaction
-(document row and all its chunks together), keyed by (connector, external_id)
-and guarded by a content hash, so a run that is killed and started again
-produces no duplicates and skips what was already indexed.
+Two stages on two Celery queues, so reading a slow source and embedding overlap:
+
+* fetch (queue "sync", one per connector at a time under a Redis lock): reads the
+  source, parses changed items and stores each Document with its text, marked
+  pending; hands batches of document ids to the index queue; applies deletions.
+* index (queue "index", any number of workers): chunks and embeds a batch of
+  pending documents in one embedding call, then swaps each document's chunks in
+  one transaction. Old chunks keep answering until new ones replace them.
+
+Everything is keyed by (connector, external_id) and guarded by content hashes and
+statuses, so a run that is killed and started again produces no duplicates and
+redoes only what was not finished: pending documents of a dead run are picked up by
+the next one.
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from functools import lru_cache
+from itertools import chain
 
 import redis
 from django.conf import settings
@@ -19,11 +29,11 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from connectors.indexing import PreparedDocument, content_hash, get_embedder, prepare
+from connectors.chunking import chunk_text
+from connectors.indexing import content_hash, get_embedder, parse_item
 from connectors.models import Chunk, Connector, Document, SyncFailure, SyncRun
 from connectors.parsing import ParseError
-from connectors.sources.base import ItemFailure, SourceDocument, SourceError
-from connectors.sources.registry import build_source
+from connectors.sources.base import ItemFailure, ItemUnchanged, SourceDocument, SourceError
 
 logger = logging.getLogger(__name__)
 
@@ -45,16 +55,24 @@ def lock_key(connector_id) -> str:
     return f"assistant:sync-lock:{connector_id}"
 
 
+def index_batch_chars() -> int:
+    """Text per index task: about one embedding batch worth of chunks."""
+    return settings.EMBEDDING_BATCH_SIZE * settings.CHUNK_TOKENS * 4
+
+
+# --- fetch stage ---------------------------------------------------------------------------------
+
+
 def sync_run_execute(run_id) -> None:
-    """Execute one SyncRun; a no-op when the run already ended (idempotent)."""
+    """Execute the fetch stage of one SyncRun; a no-op when the run already ended (idempotent)."""
     run = SyncRun.objects.select_related("connector").filter(id=run_id).first()
-    if run is None or run.status not in SyncRun.ACTIVE:
+    if run is None or run.status not in SyncRun.ACTIVE or run.fetch_done:
         return
     lock = redis_client().lock(lock_key(run.connector_id), timeout=settings.SYNC_LOCK_SECONDS)
     if not lock.acquire(blocking=False):
         raise SyncBusy(f"connector {run.connector_id} is being synced by another worker")
     try:
-        _SyncJob(run, lock).execute()
+        _FetchJob(run, lock).execute()
     finally:
         try:
             lock.release()
@@ -62,20 +80,22 @@ def sync_run_execute(run_id) -> None:
             pass
 
 
-class _SyncJob:
-    CANCEL_CHECK_SECONDS = 2.0
+class _FetchJob:
+    HEARTBEAT_SECONDS = 2.0
+    COUNTERS = ["seen", "added", "updated", "unchanged", "deleted", "failed", "total", "to_index", "heartbeat_at"]
 
     def __init__(self, run: SyncRun, lock):
         self.run = run
         self.connector: Connector = run.connector
         self.lock = lock
-        self.pending: list[PreparedDocument] = []
-        self.pending_chunks = 0
-        self._last_check = 0.0
+        self.batch: list = []
+        self.batch_chars = 0
+        self._last_beat = 0.0
         self.cancelled = False
 
-    # --- life cycle -----------------------------------------------------------------
     def execute(self) -> None:
+        from connectors.services import connector_source
+
         run, connector = self.run, self.connector
         now = timezone.now()
         run.status = SyncRun.Status.RUNNING
@@ -84,160 +104,199 @@ class _SyncJob:
         run.save(update_fields=["status", "started_at", "heartbeat_at"])
         Connector.objects.filter(id=connector.id).update(status=Connector.Status.SYNCING, last_sync_at=now)
         try:
-            source = build_source(connector.kind, connector.config)
-            self._index(source)
+            if run.trigger == SyncRun.Trigger.REINDEX:
+                self._queue_everything()
+            else:
+                source = connector_source(connector)
+                self._read(source)
+                if not self.cancelled:
+                    self._delete_missing(source)
+                    self._apply_connector_acl()
+                    self._save_checkpoint(source)
             if not self.cancelled:
-                self._delete_missing(source)
-                self._apply_connector_acl()
+                self._queue_orphans()
         except SourceError as exc:
             if not exc.permanent:
                 self._requeue(str(exc))
                 raise TransientSyncError(str(exc)) from exc
-            self._finish(SyncRun.Status.FAILED, error=str(exc))
+            sync_run_finish(run.id, status=SyncRun.Status.FAILED, error=str(exc))
             return
         except Exception as exc:  # an engine bug must not leave the run "running" forever
             logger.exception("sync run %s crashed", run.id)
-            self._finish(SyncRun.Status.FAILED, error=f"Internal error: {exc.__class__.__name__}: {exc}")
+            sync_run_finish(run.id, status=SyncRun.Status.FAILED, error=f"Internal error: {exc.__class__.__name__}: {exc}")
             raise
-        self._finish(SyncRun.Status.CANCELLED if self.cancelled else SyncRun.Status.SUCCEEDED)
+        if self.cancelled:
+            return  # sync_run_cancel already ended the run
+        self._flush()
+        run.fetch_done = True
+        self._beat(force=True, extra=["fetch_done"])
+        sync_run_finish_if_done(run.id)
 
+    # --- bookkeeping ------------------------------------------------------------------------
     def _requeue(self, message: str) -> None:
         self.run.status = SyncRun.Status.QUEUED
         self.run.notes = f"Retrying after a source error: {message}"
         self.run.save(update_fields=["status", "notes"])
         Connector.objects.filter(id=self.connector.id).update(status=Connector.Status.IDLE)
 
-    def _finish(self, status: str, *, error: str = "") -> None:
-        run = self.run
-        run.status = status
-        run.error = error
-        run.finished_at = timezone.now()
-        run.save()
-        connector_update = {"status": Connector.Status.ERROR if error else Connector.Status.IDLE, "last_error": error}
-        if status == SyncRun.Status.SUCCEEDED:
-            connector_update["last_success_at"] = run.finished_at
-        Connector.objects.filter(id=self.connector.id).update(**connector_update)
-
-    def _heartbeat(self, *, force: bool = False) -> None:
+    def _beat(self, *, force: bool = False, extra: list[str] | None = None) -> None:
         """Keep the lock alive, publish progress, and notice a cancel request."""
         now = time.monotonic()
-        if not force and now - self._last_check < self.CANCEL_CHECK_SECONDS:
+        if not force and now - self._last_beat < self.HEARTBEAT_SECONDS:
             return
-        self._last_check = now
+        self._last_beat = now
         self.lock.reacquire()
         self.run.heartbeat_at = timezone.now()
-        self.run.save(
-            update_fields=["seen", "added", "updated", "unchanged", "deleted", "failed", "total", "heartbeat_at"]
+        fields = self.COUNTERS + (extra or [])
+        # Only while still running: a cancelled run keeps its final state.
+        updated = SyncRun.objects.filter(id=self.run.id, status=SyncRun.Status.RUNNING).update(
+            **{name: getattr(self.run, name) for name in fields}
         )
-        status = SyncRun.objects.filter(id=self.run.id).values_list("status", flat=True).first()
-        if status == SyncRun.Status.CANCELLED:
+        if not updated:
             self.cancelled = True
 
-    # --- indexing ---------------------------------------------------------------------
-    def _index(self, source) -> None:
-        known = dict(Document.objects.filter(connector=self.connector).values_list("external_id", "content_hash"))
-        self.run.total = getattr(source, "estimated_total", lambda: None)()
-        for item in source.iter_documents():
-            self._heartbeat()
+    def _fail(self, external_id: str, reason: str) -> None:
+        self.run.failed += 1
+        SyncFailure.objects.create(run=self.run, external_id=external_id[:1024], reason=reason[:4000])
+
+    def _note(self, message: str) -> None:
+        self.run.notes = (self.run.notes + "\n" + message).strip()
+        SyncRun.objects.filter(id=self.run.id).update(notes=self.run.notes)
+
+    # --- reading ------------------------------------------------------------------------------
+    def _read(self, source) -> None:
+        known = {
+            eid: (doc_id, digest, status, metadata)
+            for eid, doc_id, digest, status, metadata in Document.objects.filter(connector=self.connector).values_list(
+                "external_id", "id", "content_hash", "index_status", "metadata"
+            )
+        }
+        previous = {eid: meta for eid, (_, _, status, meta) in known.items() if status == Document.IndexStatus.INDEXED}
+        retry = set(self._last_failures()) - set(known)
+        seen_ids: set[str] = set()
+        self.run.total = source.estimated_total()
+        items = source.iter_documents(since=self.connector.sync_state or None, previous=previous)
+
+        def retries():
+            # Items that failed last time are read again even when an incremental source skips them.
+            todo = sorted(retry - seen_ids)
+            if todo:
+                yield from source.fetch(todo)
+
+        for item in chain(items, retries()):
+            self._beat()
             if self.cancelled:
                 return
+            if item.external_id in seen_ids:
+                continue
+            seen_ids.add(item.external_id)
             if isinstance(item, ItemFailure):
                 self._fail(item.external_id, item.reason)
                 continue
             self.run.seen += 1
-            if item.content and len(item.content) > settings.MAX_DOCUMENT_BYTES:
-                self._fail(item.external_id, f"File is larger than the limit of {settings.MAX_DOCUMENT_BYTES} bytes.")
-                continue
-            digest = content_hash(item)
-            if known.get(item.external_id) == digest:
+            if isinstance(item, ItemUnchanged):
                 self.run.unchanged += 1
                 continue
-            try:
-                prepared = prepare(item, digest)
-            except ParseError as exc:
-                self._fail(item.external_id, str(exc))
-                continue
-            if not prepared.text.strip():
-                self._fail(item.external_id, "No text could be extracted (empty, or a scanned image without text).")
-                continue
-            self.pending.append(prepared)
-            self.pending_chunks += len(prepared.spans)
-            if self.pending_chunks >= settings.EMBEDDING_BATCH_SIZE:
-                self._flush(known)
-        self._flush(known)
-        self._heartbeat(force=True)
+            self._take(item, known.get(item.external_id))
+        for warning in getattr(source, "warnings", []):
+            self._note(warning)
 
-    def _flush(self, known: dict[str, str]) -> None:
-        """Embed the pending documents' chunks in one batch, then store each document."""
-        if not self.pending:
+    def _last_failures(self) -> list[str]:
+        last = (
+            SyncRun.objects.filter(connector=self.connector, finished_at__isnull=False)
+            .exclude(id=self.run.id)
+            .order_by("-created_at")
+            .first()
+        )
+        return list(last.failures.values_list("external_id", flat=True)) if last else []
+
+    def _take(self, item: SourceDocument, known) -> None:
+        if item.content and len(item.content) > settings.MAX_DOCUMENT_BYTES:
+            self._fail(item.external_id, f"The item is larger than the limit of {settings.MAX_DOCUMENT_BYTES:,} bytes.")
             return
-        texts = [span.text for doc in self.pending for span in doc.spans]
-        vectors = iter(get_embedder().embed(texts))
-        for doc in self.pending:
-            doc_vectors = [next(vectors) for _ in doc.spans]
-            created = self._store(doc, doc_vectors)
-            if created:
-                self.run.added += 1
-            else:
-                self.run.updated += 1
-            known[doc.item.external_id] = doc.hash
-        self.pending = []
-        self.pending_chunks = 0
-        self._heartbeat(force=True)
+        digest = content_hash(item)
+        if known and known[1] == digest and known[2] == Document.IndexStatus.INDEXED:
+            self.run.unchanged += 1
+            if known[3] != item.metadata:  # e.g. a touched file: remember its new mtime
+                Document.objects.filter(id=known[0]).update(metadata=item.metadata)
+            return
+        try:
+            title, text = parse_item(item)
+        except ParseError as exc:
+            self._fail(item.external_id, str(exc))
+            return
+        if not text.strip():
+            self._fail(item.external_id, "No text could be extracted (empty, or a scanned image without text).")
+            return
+        document, created = self._store(item, digest, title, text)
+        if created:
+            self.run.added += 1
+        else:
+            self.run.updated += 1
+        self._queue(document.id, len(text))
 
     def _acl_for(self, item: SourceDocument) -> tuple[bool, list[str], bool]:
         if item.acl_groups is not None or item.acl_public is not None:
             return bool(item.acl_public), sorted(set(item.acl_groups or ())), True
         return self.connector.is_public, self.connector.acl_group_names(), False
 
-    @transaction.atomic
-    def _store(self, doc: PreparedDocument, vectors: list[list[float]]) -> bool:
-        item = doc.item
+    def _store(self, item: SourceDocument, digest: str, title: str, text: str) -> tuple[Document, bool]:
         acl_public, acl_groups, acl_from_source = self._acl_for(item)
-        document, created = Document.objects.update_or_create(
+        return Document.objects.update_or_create(
             connector=self.connector,
             external_id=item.external_id,
             defaults={
-                "title": doc.title,
-                "location": item.location,
-                "url": item.url,
+                "title": title[:500],
+                "location": item.location[:2048],
+                "url": item.url[:2048],
                 "media_type": item.media_type,
-                "text": doc.text,
-                "content_hash": doc.hash,
+                "text": text,
+                "content_hash": digest,
                 "metadata": item.metadata,
                 "acl_public": acl_public,
                 "acl_groups": acl_groups,
                 "acl_from_source": acl_from_source,
                 "source_modified_at": item.modified_at,
+                "index_status": Document.IndexStatus.PENDING,
+                "index_error": "",
+                "pending_run": self.run,
             },
         )
-        if not created:
-            document.chunks.all().delete()
-        Chunk.objects.bulk_create(
-            Chunk(
-                document=document,
-                connector=self.connector,
-                ordinal=ordinal,
-                text=span.text,
-                start_char=span.start,
-                end_char=span.end,
-                token_count=span.token_count,
-                embedding=vector,
-                acl_public=acl_public,
-                acl_groups=acl_groups,
-            )
-            for ordinal, (span, vector) in enumerate(zip(doc.spans, vectors, strict=True))
-        )
-        Chunk.objects.filter(document=document).update(
-            search_vector=SearchVector(F("text"), config=document.language)
-        )
-        return created
 
-    def _fail(self, external_id: str, reason: str) -> None:
-        self.run.failed += 1
-        SyncFailure.objects.create(run=self.run, external_id=external_id[:1024], reason=reason[:4000])
+    # --- handing work to the index queue ----------------------------------------------------
+    def _queue(self, document_id, chars: int) -> None:
+        self.batch.append(document_id)
+        self.batch_chars += chars
+        self.run.to_index += 1
+        if self.batch_chars >= index_batch_chars():
+            self._flush()
 
-    # --- deletions and ACL -------------------------------------------------------------------
+    def _flush(self) -> None:
+        from connectors.tasks import index_documents
+
+        if not self.batch:
+            return
+        self._beat(force=True)
+        index_documents.delay(str(self.run.id), [str(i) for i in self.batch])
+        self.batch, self.batch_chars = [], 0
+
+    def _queue_everything(self) -> None:
+        """Re-index: every document again, from its stored text."""
+        documents = Document.objects.filter(connector=self.connector)
+        documents.update(index_status=Document.IndexStatus.PENDING, pending_run=self.run, index_error="")
+        for document_id, length in documents.values_list("id", "text").iterator():
+            self._queue(document_id, len(length))
+
+    def _queue_orphans(self) -> None:
+        """Pending documents left by a run that died are indexed by this one."""
+        orphans = Document.objects.filter(connector=self.connector, index_status=Document.IndexStatus.PENDING).exclude(
+            pending_run=self.run
+        )
+        for document_id, text in orphans.values_list("id", "text").iterator():
+            Document.objects.filter(id=document_id).update(pending_run=self.run)
+            self._queue(document_id, len(text))
+
+    # --- deletions, ACL and checkpoint ----------------------------------------------------------
     def _delete_missing(self, source) -> None:
         try:
             present = source.list_ids()
@@ -264,11 +323,116 @@ class _SyncJob:
         self.run.deleted += len(gone)
 
     def _apply_connector_acl(self) -> None:
-        """Bring inherited ACLs in line with the connector's, in place (no re-embedding)."""
         from connectors.services import connector_acl_apply
 
         connector_acl_apply(connector=self.connector)
 
-    def _note(self, message: str) -> None:
-        self.run.notes = (self.run.notes + "\n" + message).strip()
-        self.run.save(update_fields=["notes"])
+    def _save_checkpoint(self, source) -> None:
+        if source.checkpoint != self.connector.sync_state:
+            Connector.objects.filter(id=self.connector.id).update(sync_state=source.checkpoint)
+
+
+# --- index stage ----------------------------------------------------------------------------------
+
+
+def index_documents_execute(run_id, document_ids: list) -> int:
+    """Chunk and embed pending documents in one batch; returns how many were indexed."""
+    run = SyncRun.objects.filter(id=run_id).only("status").first()
+    if run is None or run.status == SyncRun.Status.CANCELLED:
+        return 0  # the documents stay pending; the next run picks them up
+    documents = list(
+        Document.objects.filter(id__in=document_ids, index_status=Document.IndexStatus.PENDING).only(
+            "id", "text", "content_hash", "language", "acl_public", "acl_groups", "connector_id"
+        )
+    )
+    prepared = [
+        (doc, chunk_text(doc.text, max_tokens=settings.CHUNK_TOKENS, overlap_tokens=settings.CHUNK_OVERLAP_TOKENS))
+        for doc in documents
+    ]
+    vectors = iter(get_embedder().embed([span.text for _, spans in prepared for span in spans]))
+    done = 0
+    for doc, spans in prepared:
+        if _store_chunks(doc, spans, [next(vectors) for _ in spans]):
+            done += 1
+    SyncRun.objects.filter(id=run_id).update(indexed=F("indexed") + done, heartbeat_at=timezone.now())
+    sync_run_finish_if_done(run_id)
+    return done
+
+
+@transaction.atomic
+def _store_chunks(doc: Document, spans, vectors) -> bool:
+    # Lock the row: if the text changed since it was chunked, a newer batch indexes it.
+    current = (
+        Document.objects.select_for_update()
+        .filter(id=doc.id, content_hash=doc.content_hash, index_status=Document.IndexStatus.PENDING)
+        .first()
+    )
+    if current is None:
+        return False
+    Chunk.objects.filter(document_id=doc.id).delete()
+    Chunk.objects.bulk_create(
+        Chunk(
+            document_id=doc.id,
+            connector_id=doc.connector_id,
+            ordinal=ordinal,
+            text=span.text,
+            start_char=span.start,
+            end_char=span.end,
+            token_count=span.token_count,
+            embedding=vector,
+            acl_public=current.acl_public,
+            acl_groups=current.acl_groups,
+        )
+        for ordinal, (span, vector) in enumerate(zip(spans, vectors, strict=True))
+    )
+    Chunk.objects.filter(document_id=doc.id).update(search_vector=SearchVector(F("text"), config=doc.language))
+    Document.objects.filter(id=doc.id).update(
+        index_status=Document.IndexStatus.INDEXED,
+        pending_run=None,
+        embedding_model=settings.EMBEDDING_MODEL,
+        indexed_at=timezone.now(),
+    )
+    return True
+
+
+def index_documents_fail(run_id, document_ids: list, reason: str) -> None:
+    """The index stage gave up on a batch: record why, per document, and let the run end."""
+    run = SyncRun.objects.filter(id=run_id).first()
+    for document in Document.objects.filter(id__in=document_ids, index_status=Document.IndexStatus.PENDING):
+        document.index_status = Document.IndexStatus.FAILED
+        document.index_error = reason
+        document.pending_run = None
+        document.save(update_fields=["index_status", "index_error", "pending_run"])
+        if run is not None:
+            SyncFailure.objects.create(run=run, external_id=document.external_id, reason=f"Indexing failed: {reason}")
+            SyncRun.objects.filter(id=run_id).update(failed=F("failed") + 1)
+    sync_run_finish_if_done(run_id)
+
+
+# --- ending a run -----------------------------------------------------------------------------------
+
+
+def sync_run_finish_if_done(run_id) -> None:
+    """End the run once its source is read and no document it queued is still pending."""
+    with transaction.atomic():
+        run = SyncRun.objects.select_for_update().filter(id=run_id).first()
+        if run is None or run.status != SyncRun.Status.RUNNING or not run.fetch_done:
+            return
+        if Document.objects.filter(pending_run_id=run_id, index_status=Document.IndexStatus.PENDING).exists():
+            return
+    sync_run_finish(run_id, status=SyncRun.Status.SUCCEEDED)
+
+
+def sync_run_finish(run_id, *, status: str, error: str = "") -> None:
+    with transaction.atomic():
+        run = SyncRun.objects.select_for_update().get(id=run_id)
+        if run.status not in SyncRun.ACTIVE:
+            return
+        run.status = status
+        run.error = error
+        run.finished_at = timezone.now()
+        run.save(update_fields=["status", "error", "finished_at"])
+        connector_update = {"status": Connector.Status.ERROR if error else Connector.Status.IDLE, "last_error": error}
+        if status == SyncRun.Status.SUCCEEDED:
+            connector_update["last_success_at"] = run.finished_at
+        Connector.objects.filter(id=run.connector_id).update(**connector_update)

@@ -6,7 +6,14 @@ from celery import shared_task
 
 from connectors.models import SyncRun
 from connectors.services import connectors_due_sync_start, sync_runs_stale_fail
-from connectors.sync import SyncBusy, TransientSyncError, lock_key, redis_client, sync_run_execute
+from connectors.sync import (
+    SyncBusy,
+    TransientSyncError,
+    index_documents_execute,
+    index_documents_fail,
+    sync_run_execute,
+)
+from inference.embeddings import EmbeddingError
 
 
 @shared_task(bind=True, acks_late=True, max_retries=6)
@@ -24,8 +31,20 @@ def sync_connector(self, run_id: str) -> None:
         raise self.retry(exc=exc, countdown=min(600, 10 * 2**self.request.retries)) from exc
 
 
+@shared_task(bind=True, acks_late=True, max_retries=5)
+def index_documents(self, run_id: str, document_ids: list[str]) -> int:
+    """Embed and store a batch of pending documents (queue "index")."""
+    try:
+        return index_documents_execute(run_id, document_ids)
+    except EmbeddingError as exc:
+        if self.request.retries >= self.max_retries:
+            index_documents_fail(run_id, document_ids, str(exc))
+            return 0
+        raise self.retry(exc=exc, countdown=min(300, 5 * 2**self.request.retries)) from exc
+
+
 @shared_task(acks_late=True)
 def check_due_syncs() -> int:
     """Fired by beat every minute: recover dead runs, then queue what is due."""
-    sync_runs_stale_fail(lock_exists=lambda connector_id: bool(redis_client().exists(lock_key(connector_id))))
+    sync_runs_stale_fail()
     return len(connectors_due_sync_start())

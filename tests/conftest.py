@@ -53,6 +53,16 @@ def stop_process(process: subprocess.Popen) -> None:
             process.wait(timeout=5)
 
 
+@pytest.fixture(autouse=True)
+def _tasks_run_inline(request):
+    """Without a real worker, queued tasks (index batches) run inline, as a worker would run them."""
+    from assistant.celery import app
+
+    app.conf.task_always_eager = "celery_worker" not in request.fixturenames
+    yield
+    app.conf.task_always_eager = False
+
+
 # --- personas ---------------------------------------------------------------------------------
 
 

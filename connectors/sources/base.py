@@ -1,14 +1,20 @@
 """What a source is: a small class that reads items from somewhere, never the ORM.
 
 The sync engine calls `check()` to test the connection, `iter_documents()` to read
-items (each a SourceDocument, or an ItemFailure for an item that could not be read),
-and `list_ids()` to learn which items still exist, so deletions can be applied.
+items (each a SourceDocument, an ItemUnchanged for an item the source knows has not
+changed, or an ItemFailure for an item that could not be read), and `list_ids()` to
+learn which items still exist, so deletions can be applied.
+
+Incremental syncs: `iter_documents(since=..., previous=...)` receives the checkpoint
+the source left after the last successful sync (`self.checkpoint`, any JSON, e.g. a
+database cursor) and the metadata stored for each indexed item (e.g. a file's mtime,
+an HTTP ETag), so it can skip what did not change without reading it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -56,6 +62,16 @@ class ItemFailure:
     reason: str
 
 
+@dataclass(frozen=True)
+class ItemUnchanged:
+    """An item that still exists and has not changed since the last sync (not re-read)."""
+
+    external_id: str
+
+
+SourceItem = SourceDocument | ItemUnchanged | ItemFailure
+
+
 class SourceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -67,8 +83,14 @@ class Source:
     label: ClassVar[str]
     Config: ClassVar[type[SourceConfig]]
 
+    #: Names of config fields that hold secrets (passwords, tokens): stored encrypted,
+    #: never rendered back into a form, a log or an error.
+    secret_fields: ClassVar[tuple[str, ...]] = ()
+
     def __init__(self, config: SourceConfig):
         self.config = config
+        #: The checkpoint to store when this sync succeeds; sources update it as they read.
+        self.checkpoint: dict = {}
 
     def check(self) -> str:
         """Test the connection; return a short description or raise SourceError."""
@@ -78,5 +100,20 @@ class Source:
         """Every external id the source holds now; raise SourceError when it cannot tell."""
         raise NotImplementedError
 
-    def iter_documents(self, since: dt.datetime | None = None) -> Iterator[SourceDocument | ItemFailure]:
+    def iter_documents(
+        self, since: dict | None = None, previous: Mapping[str, dict] | None = None
+    ) -> Iterator[SourceItem]:
+        """Read the source. `since`: the checkpoint of the last successful sync (None: read all).
+        `previous`: external id -> metadata stored with each indexed item."""
         raise NotImplementedError
+
+    def fetch(self, external_ids: Iterable[str]) -> Iterator[SourceItem]:
+        """Read these items again (e.g. last run's failures); sources with a cheap lookup override it."""
+        wanted = set(external_ids)
+        for item in self.iter_documents():
+            if item.external_id in wanted:
+                yield item
+
+    def estimated_total(self) -> int | None:
+        """How many items a full read yields, when cheap to know (for progress)."""
+        return None

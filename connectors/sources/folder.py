@@ -10,13 +10,21 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from pydantic import field_validator
 
 from connectors.parsing import SUPPORTED_EXTENSIONS, media_type_for
-from connectors.sources.base import ItemFailure, Source, SourceConfig, SourceDocument, SourceError
+from connectors.sources.base import (
+    ItemFailure,
+    ItemUnchanged,
+    Source,
+    SourceConfig,
+    SourceDocument,
+    SourceError,
+    SourceItem,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +51,8 @@ class FolderSource(Source):
         include_hidden: bool = False
         extensions: list[str] | None = None
         recursive: bool = True
+        #: Larger files are recorded as failures without being read (0: no limit).
+        max_file_bytes: int = 50 * 1024 * 1024
 
         @field_validator("path")
         @classmethod
@@ -82,31 +92,48 @@ class FolderSource(Source):
             ids.add(entry.relpath)
         return ids
 
-    def iter_documents(self, since: dt.datetime | None = None) -> Iterator[SourceDocument | ItemFailure]:
-        """Every supported file, sorted by path; with `since`, only files modified after it."""
+    def iter_documents(
+        self, since: dict | None = None, previous: Mapping[str, dict] | None = None
+    ) -> Iterator[SourceItem]:
+        """Every supported file, sorted by path. A file whose size and mtime match what was
+        stored last time is reported unchanged without being read."""
+        previous = previous or {}
         for entry in self._walk():
             if isinstance(entry, _Unlistable):
                 yield ItemFailure(entry.relpath, f"The folder could not be listed: {entry.reason}")
                 continue
-            try:
-                with open(entry.real_path, "rb") as handle:
-                    stat = os.fstat(handle.fileno())
-                    modified_at = dt.datetime.fromtimestamp(stat.st_mtime, tz=dt.UTC)
-                    if since is not None and modified_at <= since:
-                        continue
-                    content = handle.read()
-            except OSError as exc:
-                yield ItemFailure(entry.relpath, f"The file could not be read: {_reason(exc)}")
-                continue
-            yield SourceDocument(
-                external_id=entry.relpath,
-                title="",  # the parser's title (PDF metadata, first heading) wins
-                location=entry.path,
-                media_type=media_type_for(entry.relpath),
-                content=content,
-                modified_at=modified_at,
-                metadata={"path": entry.relpath, "size": len(content)},
-            )
+            yield self._read(entry, previous.get(entry.relpath))
+
+    def fetch(self, external_ids: Iterable[str]) -> Iterator[SourceItem]:
+        wanted = set(external_ids)
+        for entry in self._walk():
+            if isinstance(entry, _Entry) and entry.relpath in wanted:
+                yield self._read(entry, None)
+
+    def _read(self, entry: _Entry, known: dict | None) -> SourceItem:
+        try:
+            stat = os.stat(entry.real_path)
+            if known and known.get("size") == stat.st_size and known.get("mtime_ns") == stat.st_mtime_ns:
+                return ItemUnchanged(entry.relpath)
+            if self.config.max_file_bytes and stat.st_size > self.config.max_file_bytes:
+                return ItemFailure(
+                    entry.relpath,
+                    f"The file is {stat.st_size:,} bytes, over this connector's limit of "
+                    f"{self.config.max_file_bytes:,} bytes.",
+                )
+            with open(entry.real_path, "rb") as handle:
+                content = handle.read()
+        except OSError as exc:
+            return ItemFailure(entry.relpath, f"The file could not be read: {_reason(exc)}")
+        return SourceDocument(
+            external_id=entry.relpath,
+            title="",  # the parser's title (PDF metadata, first heading) wins
+            location=entry.path,
+            media_type=media_type_for(entry.relpath),
+            content=content,
+            modified_at=dt.datetime.fromtimestamp(stat.st_mtime, tz=dt.UTC),
+            metadata={"path": entry.relpath, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns},
+        )
 
     def estimated_total(self) -> int:
         """The number of supported files (the progress bar's total)."""

@@ -6,9 +6,11 @@ from pydantic import ValidationError
 
 from connectors.sources.base import Source, SourceError
 from connectors.sources.folder import FolderSource
+from connectors.sources.upload import UploadSource
 
 SOURCES: dict[str, type[Source]] = {
     FolderSource.kind: FolderSource,
+    UploadSource.kind: UploadSource,
 }
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from connectors.parsing import media_type_for
 from connectors.sources import folder as folder_module
-from connectors.sources.base import ItemFailure, SourceDocument, SourceError
+from connectors.sources.base import ItemFailure, ItemUnchanged, SourceDocument, SourceError
 from connectors.sources.folder import FolderSource
 from connectors.sources.registry import build_source
 
@@ -60,7 +60,8 @@ def test_it_reads_every_file_sorted_by_path(docs):
     assert pdf.title == ""  # the parser's title wins
     assert pdf.location == str(docs / "travel-policy.pdf")
     assert pdf.media_type == "application/pdf" == media_type_for("travel-policy.pdf")
-    assert pdf.metadata == {"path": "travel-policy.pdf", "size": len(pdf.content)}
+    stat = os.stat(docs / "travel-policy.pdf")
+    assert pdf.metadata == {"path": "travel-policy.pdf", "size": len(pdf.content), "mtime_ns": stat.st_mtime_ns}
     mtime = os.stat(docs / "travel-policy.pdf").st_mtime
     assert pdf.modified_at == dt.datetime.fromtimestamp(mtime, tz=dt.UTC)
     assert pdf.modified_at.utcoffset() == dt.timedelta(0)
@@ -76,13 +77,33 @@ def test_it_can_limit_extensions_and_depth(docs):
     assert source(docs, recursive=False).list_ids() == set(SAMPLE_NAMES)
 
 
-def test_it_only_reads_files_modified_after_since(docs):
-    old = dt.datetime(2020, 1, 1, tzinfo=dt.UTC).timestamp()
-    for path in docs.rglob("*"):
-        os.utime(path, (old, old), follow_symlinks=False)
+def test_files_with_the_same_size_and_mtime_are_reported_unchanged_without_reading(docs, monkeypatch):
+    first = {item.external_id: item.metadata for item in source(docs).iter_documents()}
     (docs / "release-notes.txt").write_text("Atlas 5.0 - released today")
-    since = dt.datetime(2021, 1, 1, tzinfo=dt.UTC)
-    assert [item.external_id for item in source(docs).iter_documents(since=since)] == ["release-notes.txt"]
+    opened = []
+    real_open = open
+
+    def spy_open(path, *args, **kwargs):
+        opened.append(os.path.basename(str(path)))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", spy_open)
+    items = list(source(docs).iter_documents(previous=first))
+    changed = [i.external_id for i in items if isinstance(i, SourceDocument)]
+    unchanged = {i.external_id for i in items if isinstance(i, ItemUnchanged)}
+    assert changed == ["release-notes.txt"]
+    assert unchanged == set(first) - {"release-notes.txt"}
+    assert opened == ["release-notes.txt"]
+
+
+def test_a_file_over_the_size_limit_fails_without_being_read(docs):
+    items = list(source(docs, max_file_bytes=1000).iter_documents())
+    failures = {i.external_id: i.reason for i in items if isinstance(i, ItemFailure)}
+    assert "travel-policy.pdf" in failures and "limit" in failures["travel-policy.pdf"]
+
+
+def test_fetch_rereads_only_the_named_files(docs):
+    assert [i.external_id for i in source(docs).fetch(["office-locations.csv"])] == ["office-locations.csv"]
 
 
 def test_it_follows_links_inside_the_folder(docs):

@@ -1,0 +1,271 @@
+"""Files admins upload into an "upload" connector: checked, stored, then synced.
+
+Every file is checked before it lands in the connector's folder:
+
+- its size against settings.UPLOAD_MAX_BYTES;
+- its extension against what the parsers read (connectors.parsing.SUPPORTED_EXTENSIONS);
+- its content against its extension (a program renamed .pdf is refused, not stored);
+- its name: directories stripped, normalised, never hidden, never "..".
+
+Accepted files are written to a hidden temporary file in the same folder and renamed into
+place, so a sync never reads half a file. Then a sync is queued; it indexes new and changed
+files and removes the documents of deleted ones.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation
+from django.core.files.uploadedfile import UploadedFile
+from django.utils.text import get_valid_filename
+
+from connectors.models import Connector, SyncRun
+from connectors.parsing import SUPPORTED_EXTENSIONS
+from connectors.services import connector_sync_start
+
+logger = logging.getLogger(__name__)
+
+UPLOAD_KIND = "upload"
+MAX_NAME_LENGTH = 200
+_TEXT_EXTENSIONS = frozenset({".txt", ".md", ".markdown", ".html", ".htm", ".csv"})
+_TYPE_NAMES = {
+    ".pdf": "PDF",
+    ".docx": "Word (.docx)",
+    ".txt": "text",
+    ".md": "Markdown",
+    ".markdown": "Markdown",
+    ".html": "HTML",
+    ".htm": "HTML",
+    ".csv": "CSV",
+}
+
+
+class UploadError(ValueError):
+    """An upload request that cannot be served at all (wrong connector kind, unknown file)."""
+
+
+@dataclass
+class UploadResult:
+    #: Stored file names, in the order they were sent.
+    accepted: list[str] = field(default_factory=list)
+    #: Name as sent by the browser -> why it was refused, in plain words.
+    refused: dict[str, str] = field(default_factory=dict)
+    #: The sync queued for the accepted files (None when nothing was accepted).
+    run: SyncRun | None = None
+
+
+@dataclass(frozen=True)
+class UploadedFileInfo:
+    name: str
+    size: int
+    modified_at: float
+
+
+def upload_dir_for(connector: Connector) -> Path:
+    """The folder that holds a connector's uploaded files (whether or not it exists yet)."""
+    return Path(settings.UPLOAD_ROOT) / str(connector.id)
+
+
+def upload_dir_ensure(connector: Connector) -> Path:
+    directory = upload_dir_for(connector)
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def accepted_extensions() -> list[str]:
+    return sorted(SUPPORTED_EXTENSIONS)
+
+
+def _human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{int(value)} {unit}" if unit == "bytes" else f"{value:.1f} {unit}".replace(".0 ", " ")
+        value /= 1024
+    return f"{size} bytes"  # pragma: no cover
+
+
+def safe_file_name(name: str) -> tuple[str | None, str | None]:
+    """(the name to store, None) or (None, why the name is refused)."""
+    base = (name or "").replace("\\", "/").split("/")[-1].strip()
+    if base in ("", ".", ".."):
+        return None, "The file has no usable name."
+    if base.startswith("."):
+        return None, "Hidden files (names starting with a dot) are not accepted; rename the file."
+    if base.startswith("~$"):
+        return None, "This is a temporary lock file of an office program, not a document."
+    try:
+        cleaned = get_valid_filename(base)
+    except SuspiciousFileOperation:
+        return None, "The file has no usable name."
+    if cleaned.startswith(".") or cleaned in ("", ".", ".."):
+        return None, "The file has no usable name."
+    if len(cleaned) > MAX_NAME_LENGTH:
+        return None, f"The file name is longer than {MAX_NAME_LENGTH} characters; shorten it."
+    return cleaned, None
+
+
+def _extension(name: str) -> str:
+    stem, dot, ext = name.rpartition(".")
+    return f".{ext.lower()}" if dot and stem else ""
+
+
+def _content_problem(path: Path, ext: str) -> str | None:
+    """Why the bytes in `path` are not a file of type `ext`, or None when they are."""
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    what = _TYPE_NAMES.get(ext, ext)
+    if not head:
+        return "The file is empty."
+    if ext == ".pdf":
+        if not head.startswith(b"%PDF-"):
+            return f"The file is named {ext} but is not a PDF document (its content does not start with %PDF-)."
+        return None
+    if ext == ".docx":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                if "word/document.xml" not in archive.namelist():
+                    return "The file is named .docx but is not a Word document (no word/document.xml inside)."
+        except (zipfile.BadZipFile, OSError):
+            return "The file is named .docx but is not a Word document (not a valid .docx archive)."
+        return None
+    if ext in _TEXT_EXTENSIONS:
+        return _text_problem(path, what)
+    return None
+
+
+def _text_problem(path: Path, what: str) -> str | None:
+    with open(path, "rb") as handle:
+        start = handle.read(4)
+        if start.startswith(codecs.BOM_UTF8):
+            encoding, skip = "utf-8", 3
+        elif start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            encoding, skip = "utf-16", 0  # the codec reads the byte order mark itself
+        else:
+            encoding, skip = "utf-8", 0
+        handle.seek(skip)
+        decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+        try:
+            while chunk := handle.read(256 * 1024):
+                if "\x00" in decoder.decode(chunk):
+                    return f"The file is named as {what} but contains binary data (NUL bytes)."
+            if "\x00" in decoder.decode(b"", final=True):
+                return f"The file is named as {what} but contains binary data (NUL bytes)."
+        except UnicodeDecodeError:
+            return (
+                f"The file is named as {what} but is not UTF-8 or UTF-16 text "
+                "(a binary file, or text in an old encoding: save it as UTF-8 and upload again)."
+            )
+    return None
+
+
+def _store(upload: UploadedFile, directory: Path, name: str, ext: str, limit: int) -> str | None:
+    """Write the upload into `directory` as `name`; return why it was refused, or None."""
+    handle = tempfile.NamedTemporaryFile(dir=directory, prefix=".upload-", suffix=".part", delete=False)
+    temp = Path(handle.name)
+    try:
+        size = 0
+        with handle:
+            for chunk in upload.chunks():
+                size += len(chunk)
+                if size > limit:  # the announced size may lie
+                    return f"The file is larger than the limit of {_human_size(limit)}."
+                handle.write(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+        problem = _content_problem(temp, ext)
+        if problem:
+            return problem
+        target = directory / name
+        if target.resolve().parent != directory.resolve():  # never outside, whatever the name
+            return "The file has no usable name."
+        os.chmod(temp, 0o644)
+        os.replace(temp, target)
+        return None
+    finally:
+        if temp.exists():
+            temp.unlink()
+
+
+def files_upload(*, connector: Connector, files: list[UploadedFile]) -> UploadResult:
+    """Check each file, store the good ones in the connector's folder, then queue a sync.
+
+    A file with the name of one already uploaded replaces it (the sync updates its document).
+    """
+    if connector.kind != UPLOAD_KIND:
+        raise UploadError("Files can only be uploaded into an “Uploaded files” data source.")
+    limit = settings.UPLOAD_MAX_BYTES
+    directory = upload_dir_ensure(connector)
+    result = UploadResult()
+    for upload in files:
+        shown = (upload.name or "").strip() or "(unnamed file)"
+        name, problem = safe_file_name(upload.name or "")
+        ext = _extension(name) if name else ""
+        if problem is None and ext not in SUPPORTED_EXTENSIONS:
+            kind = f"{ext} files are" if ext else "Files without an extension are"
+            problem = f"{kind} not accepted; upload one of: {', '.join(accepted_extensions())}."
+        if problem is None and upload.size is not None and upload.size > limit:
+            problem = f"The file is {_human_size(upload.size)}, over the limit of {_human_size(limit)}."
+        if problem is None:
+            try:
+                problem = _store(upload, directory, name, ext, limit)
+            except OSError as exc:
+                logger.warning("storing upload %s for connector %s failed", name, connector.id, exc_info=True)
+                problem = f"The file could not be stored: {exc.strerror or exc.__class__.__name__}."
+        if problem:
+            result.refused[shown] = problem
+        else:
+            if name in result.accepted:
+                result.accepted.remove(name)
+            result.accepted.append(name)
+    if result.accepted:
+        result.run = connector_sync_start(connector=connector)
+    return result
+
+
+def file_delete(*, connector: Connector, name: str) -> SyncRun:
+    """Remove an uploaded file and queue a sync, which removes its document from the index."""
+    if connector.kind != UPLOAD_KIND:
+        raise UploadError("This data source has no uploaded files.")
+    directory = upload_dir_for(connector)
+    if not name or name != os.path.basename(name) or name.startswith(".") or name in ("..",):
+        raise UploadError(f"There is no uploaded file named {name!r}.")
+    target = directory / name
+    if target.resolve().parent != directory.resolve() or not target.is_file():
+        raise UploadError(f"There is no uploaded file named {name!r}.")
+    target.unlink()
+    return connector_sync_start(connector=connector)
+
+
+def files_list(connector: Connector) -> list[UploadedFileInfo]:
+    """The connector's uploaded files by name (what the sync will index)."""
+    directory = upload_dir_for(connector)
+    found = []
+    try:
+        with os.scandir(directory) as listing:
+            for entry in listing:
+                if entry.name.startswith(".") or not entry.is_file(follow_symlinks=False):
+                    continue
+                stat = entry.stat(follow_symlinks=False)
+                found.append(UploadedFileInfo(entry.name, stat.st_size, stat.st_mtime))
+    except FileNotFoundError:
+        return []
+    return sorted(found, key=lambda info: info.name.lower())
+
+
+def upload_dir_remove(connector: Connector) -> None:
+    """Delete the connector's upload folder (after the connector itself was deleted)."""
+    import shutil
+
+    directory = upload_dir_for(connector)
+    root = Path(settings.UPLOAD_ROOT).resolve()
+    if directory.resolve().parent == root and directory.is_dir():
+        shutil.rmtree(directory, ignore_errors=True)
