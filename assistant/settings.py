@@ -155,7 +155,7 @@ if CHUNK_OVERLAP_TOKENS >= CHUNK_TOKENS:
     raise ImproperlyConfigured("CHUNK_OVERLAP_TOKENS must be smaller than CHUNK_TOKENS.")
 RAG_TOP_K = env_int("RAG_TOP_K", 5, minimum=1, maximum=50)
 MAX_DOCUMENT_BYTES = env_int("MAX_DOCUMENT_BYTES", 50 * 1024 * 1024, minimum=1024)
-SYNC_LOCK_SECONDS = env_int("SYNC_LOCK_SECONDS", 120, minimum=10)
+SYNC_LOCK_SECONDS = env_int("SYNC_LOCK_SECONDS", 120, minimum=5)
 SYNC_MAX_DELETE_SHARE = env_float("SYNC_MAX_DELETE_SHARE", 0.5, minimum=0.0, maximum=1.0)
 # Connector credentials are encrypted with the first key; every key decrypts (rotation).
 # Unset: one key derived from SECRET_KEY.

@@ -15,5 +15,6 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(template_name="accounts/login.html"), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("chat/", include("assistant.chat.urls")),
+    path("sources/", include("connectors.urls")),
     path("admin/", admin.site.urls),
 ]

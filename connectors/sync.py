@@ -145,7 +145,12 @@ class _FetchJob:
         if not force and now - self._last_beat < self.HEARTBEAT_SECONDS:
             return
         self._last_beat = now
-        self.lock.reacquire()
+        try:
+            self.lock.reacquire()
+        except redis.exceptions.LockNotOwnedError:
+            # A step outlasted the lock (a huge file): take it back unless another worker has it.
+            if not self.lock.acquire(blocking=False):
+                raise SyncBusy(f"connector {self.connector.id}: another worker took over this sync") from None
         self.run.heartbeat_at = timezone.now()
         fields = self.COUNTERS + (extra or [])
         # Only while still running: a cancelled run keeps its final state.
@@ -268,7 +273,8 @@ class _FetchJob:
         self.batch.append(document_id)
         self.batch_chars += chars
         self.run.to_index += 1
-        if self.batch_chars >= index_batch_chars():
+        # One index task gets about one embedding batch: by text size, and at most that many documents.
+        if self.batch_chars >= index_batch_chars() or len(self.batch) >= settings.EMBEDDING_BATCH_SIZE:
             self._flush()
 
     def _flush(self) -> None:

@@ -84,7 +84,7 @@ def accepted_extensions() -> list[str]:
     return sorted(SUPPORTED_EXTENSIONS)
 
 
-def _human_size(size: int) -> str:
+def human_size(size: int) -> str:
     value = float(size)
     for unit in ("bytes", "KB", "MB", "GB"):
         if value < 1024 or unit == "GB":
@@ -177,7 +177,7 @@ def _store(upload: UploadedFile, directory: Path, name: str, ext: str, limit: in
             for chunk in upload.chunks():
                 size += len(chunk)
                 if size > limit:  # the announced size may lie
-                    return f"The file is larger than the limit of {_human_size(limit)}."
+                    return f"The file is larger than the limit of {human_size(limit)}."
                 handle.write(chunk)
             handle.flush()
             os.fsync(handle.fileno())
@@ -213,7 +213,7 @@ def files_upload(*, connector: Connector, files: list[UploadedFile]) -> UploadRe
             kind = f"{ext} files are" if ext else "Files without an extension are"
             problem = f"{kind} not accepted; upload one of: {', '.join(accepted_extensions())}."
         if problem is None and upload.size is not None and upload.size > limit:
-            problem = f"The file is {_human_size(upload.size)}, over the limit of {_human_size(limit)}."
+            problem = f"The file is {human_size(upload.size)}, over the limit of {human_size(limit)}."
         if problem is None:
             try:
                 problem = _store(upload, directory, name, ext, limit)
@@ -261,11 +261,11 @@ def files_list(connector: Connector) -> list[UploadedFileInfo]:
     return sorted(found, key=lambda info: info.name.lower())
 
 
-def upload_dir_remove(connector: Connector) -> None:
-    """Delete the connector's upload folder (after the connector itself was deleted)."""
+def upload_dir_remove(*, connector_id) -> None:
+    """Delete a connector's upload folder (after the connector itself was deleted)."""
     import shutil
 
-    directory = upload_dir_for(connector)
+    directory = Path(settings.UPLOAD_ROOT) / str(connector_id)
     root = Path(settings.UPLOAD_ROOT).resolve()
-    if directory.resolve().parent == root and directory.is_dir():
+    if str(connector_id) and directory.resolve().parent == root and directory.is_dir():
         shutil.rmtree(directory, ignore_errors=True)

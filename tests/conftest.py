@@ -58,7 +58,7 @@ def _tasks_run_inline(request):
     """Without a real worker, queued tasks (index batches) run inline, as a worker would run them."""
     from assistant.celery import app
 
-    app.conf.task_always_eager = "celery_worker" not in request.fixturenames
+    app.conf.task_always_eager = not {"celery_worker", "purge_queues"} & set(request.fixturenames)
     yield
     app.conf.task_always_eager = False
 
@@ -163,27 +163,32 @@ def purge_queues():
     app.control.purge()
 
 
-@pytest.fixture
-def celery_worker(transactional_db, purge_queues):
-    """A real Celery worker process consuming the project's queues against the test database."""
+def spawn_celery_worker(**extra_env: str) -> subprocess.Popen:
+    """Start a real Celery worker process (its own process group) and wait until it answers pings."""
+    from assistant.celery import app
+
     ARTIFACTS.mkdir(exist_ok=True)
     log = ARTIFACTS / "celery-worker.log"
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "assistant", "worker", "-Q", "default,sync,index",
          "--pool", "solo", "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        cwd=ROOT, env=service_env(), stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=ROOT, env=service_env(**extra_env), stdout=log.open("ab"), stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
-    from assistant.celery import app
-
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"celery worker exited: {log.read_text()[-3000:]}")
         if app.control.ping(timeout=0.5):
-            break
-    else:
-        stop_process(process)
-        raise RuntimeError("celery worker did not answer pings within 60s")
+            return process
+    stop_process(process)
+    raise RuntimeError("celery worker did not answer pings within 60s")
+
+
+@pytest.fixture
+def celery_worker(transactional_db, purge_queues):
+    """A real Celery worker process consuming the project's queues against the test database."""
+    process = spawn_celery_worker()
     yield process
     stop_process(process)
 

@@ -1,0 +1,551 @@
+"""The "Data sources" area: staff manage connectors, watch syncs and inspect the index.
+
+Every page is for staff only. A signed-out visitor is sent to the sign-in page; a
+signed-in user who is not staff gets a 404, never a 403 that would confirm the area exists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from functools import wraps
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import Count, Prefetch, Q
+from django.http import Http404, HttpRequest, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from connectors import uploads
+from connectors.diagnostics import explain_missing
+from connectors.forms import ConnectorForm
+from connectors.models import Chunk, Connector, Document, SyncRun
+from connectors.services import (
+    ConnectorInvalid,
+    connector_pause,
+    connector_reindex,
+    connector_save,
+    connector_source,
+    connector_sync_start,
+    sync_run_cancel,
+)
+from connectors.sources.base import SourceError
+from connectors.sources.registry import SOURCES
+
+logger = logging.getLogger(__name__)
+
+RUNS_SHOWN = 20
+DOCUMENTS_PER_PAGE = 50
+FAILURES_SHOWN = 500
+PREVIEW_ITEMS = 5
+PREVIEW_CHARS = 600
+
+
+def staff_required(view):
+    """Signed out: to the sign-in page. Signed in but not staff: 404."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        user = request.user
+        if not user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not (user.is_active and user.is_staff):
+            raise Http404("No such page.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+# --- small reads -------------------------------------------------------------------------
+
+
+def _active_runs() -> Prefetch:
+    return Prefetch("runs", queryset=SyncRun.objects.filter(status__in=SyncRun.ACTIVE), to_attr="active_runs")
+
+
+def _connector(connector_id) -> Connector:
+    queryset = Connector.objects.prefetch_related(_active_runs()).annotate(
+        document_count=Count("documents", distinct=True)
+    )
+    return get_object_or_404(queryset, id=connector_id)
+
+
+def _active_run(connector: Connector) -> SyncRun | None:
+    runs = getattr(connector, "active_runs", None)
+    if runs is None:
+        return SyncRun.objects.filter(connector=connector, status__in=SyncRun.ACTIVE).first()
+    return runs[0] if runs else None
+
+
+def display_status(connector: Connector, active: SyncRun | None) -> str:
+    """idle, syncing, error or paused: what an admin needs to know first."""
+    if active is not None:
+        return "syncing"
+    if connector.is_paused:
+        return "paused"
+    if connector.status == Connector.Status.ERROR:
+        return "error"
+    if connector.status == Connector.Status.SYNCING:
+        return "syncing"
+    return "idle"
+
+
+def freshness(connector: Connector, now: dt.datetime | None = None) -> tuple[str, str]:
+    """(code, label): fresh when the last success is within twice the sync interval."""
+    now = now or timezone.now()
+    if connector.last_success_at is None:
+        return "never", "Never synced"
+    if connector.sync_interval:
+        if now - connector.last_success_at <= 2 * connector.sync_interval:
+            return "fresh", "Fresh"
+        return "stale", "Stale"
+    return "manual", "On demand"
+
+
+def duration_label(value: dt.timedelta | None) -> str:
+    if value is None:
+        return ""
+    seconds = value.total_seconds()
+    if seconds < 1:
+        return "under 1 s"
+    if seconds < 60:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+    minutes, seconds = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def interval_label(value: dt.timedelta | None) -> str:
+    if not value:
+        return "On demand"
+    minutes = int(value.total_seconds() // 60)
+    for size, unit in ((1440, "day"), (60, "hour")):
+        if minutes >= size and minutes % size == 0:
+            count = minutes // size
+            return f"Every {count} {unit}{'' if count == 1 else 's'}" if count != 1 else f"Every {unit}"
+    return f"Every {minutes} minute{'' if minutes == 1 else 's'}"
+
+
+def _kind_label(kind: str) -> str:
+    source = SOURCES.get(kind)
+    return source.label if source else kind
+
+
+def _source_class(kind: str):
+    try:
+        return SOURCES[kind]
+    except KeyError:
+        raise Http404("No such source kind.") from None
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _run_payload(run: SyncRun | None) -> dict | None:
+    if run is None:
+        return None
+    duration = run.duration
+    return {
+        "id": str(run.id),
+        "status": run.status,
+        "status_label": run.get_status_display(),
+        "trigger": run.trigger,
+        "active": run.status in SyncRun.ACTIVE,
+        "seen": run.seen,
+        "added": run.added,
+        "updated": run.updated,
+        "unchanged": run.unchanged,
+        "deleted": run.deleted,
+        "failed": run.failed,
+        "indexed": run.indexed,
+        "to_index": run.to_index,
+        "total": run.total,
+        "fetch_done": run.fetch_done,
+        "progress_percent": run.progress_percent,
+        "error": run.error,
+        "notes": run.notes,
+        "created_at": _iso(run.created_at),
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "duration_seconds": round(duration.total_seconds(), 1) if duration else None,
+        "url": reverse("sources:run", args=[run.id]),
+    }
+
+
+def _secret_values(connector: Connector) -> list[str]:
+    if not connector.encrypted_secrets:
+        return []
+    try:
+        from connectors.secrets import decrypt_secrets
+
+        return [str(v) for v in decrypt_secrets(connector.encrypted_secrets).values() if v not in (None, "")]
+    except Exception:  # unreadable secrets: nothing to scrub, the check reports the problem
+        return []
+
+
+def _scrub(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        if len(secret) >= 3:
+            text = text.replace(secret, "••••")
+    return text
+
+
+# --- pages -----------------------------------------------------------------------------------
+
+
+@staff_required
+@require_GET
+def source_list(request: HttpRequest):
+    connectors = list(
+        Connector.objects.prefetch_related(_active_runs())
+        .annotate(document_count=Count("documents", distinct=True))
+        .order_by("name")
+    )
+    now = timezone.now()
+    rows = []
+    for connector in connectors:
+        active = _active_run(connector)
+        rows.append(
+            {
+                "connector": connector,
+                "kind_label": _kind_label(connector.kind),
+                "status": display_status(connector, active),
+                "freshness": freshness(connector, now),
+                "active_run": active,
+            }
+        )
+    kinds = sorted(((kind, cls.label) for kind, cls in SOURCES.items()), key=lambda item: item[1])
+    return render(request, "sources/list.html", {"rows": rows, "kinds": kinds})
+
+
+def _form_page(request: HttpRequest, *, kind: str, connector: Connector | None):
+    source_class = _source_class(kind)
+    editing = connector is not None
+    if request.method == "POST":
+        form = ConnectorForm(request.POST, source_class=source_class, connector=connector)
+        if form.is_valid():
+            target = connector if editing else Connector(kind=kind)  # a new upload needs its id now
+            fixed = {"path": str(uploads.upload_dir_for(target))} if kind == uploads.UPLOAD_KIND else None
+            try:
+                saved = connector_save(
+                    connector=target if (editing or fixed) else None, kind=kind,
+                    **form.service_kwargs(fixed_settings=fixed),
+                )
+            except ConnectorInvalid as exc:
+                form.add_service_errors(exc.errors)
+            else:
+                if kind == uploads.UPLOAD_KIND:
+                    uploads.upload_dir_ensure(saved)
+                if editing:
+                    messages.success(request, f"Saved “{saved.name}”.")
+                    return redirect("sources:detail", saved.id)
+                if kind == uploads.UPLOAD_KIND:
+                    messages.success(request, f"Created “{saved.name}”. Now upload its files.")
+                    return redirect(reverse("sources:detail", args=[saved.id]) + "#upload")
+                messages.success(request, f"Created “{saved.name}”. Run a sync to index it.")
+                return redirect("sources:detail", saved.id)
+    else:
+        form = ConnectorForm(source_class=source_class, connector=connector)
+    setting_names = set(form.setting_fields)
+    context = {
+        "form": form,
+        "connector": connector,
+        "kind": kind,
+        "kind_label": source_class.label,
+        "general_fields": [form[name] for name in ("name",)],
+        "setting_fields": [form[name] for name in form.fields if name in setting_names],
+        "access_fields": [form[name] for name in ("is_public", "groups")],
+        "schedule_fields": [form[name] for name in ("sync_interval", "is_paused")],
+        "is_upload": kind == uploads.UPLOAD_KIND,
+    }
+    return render(request, "sources/form.html", context, status=400 if form.errors else 200)
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def source_create(request: HttpRequest, kind: str):
+    return _form_page(request, kind=kind, connector=None)
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def source_edit(request: HttpRequest, connector_id):
+    connector = get_object_or_404(Connector, id=connector_id)
+    return _form_page(request, kind=connector.kind, connector=connector)
+
+
+@staff_required
+@require_GET
+def source_detail(request: HttpRequest, connector_id):
+    connector = _connector(connector_id)
+    active = _active_run(connector)
+    runs = list(connector.runs.annotate(failure_count=Count("failures")).order_by("-created_at")[:RUNS_SHOWN])
+    for run in runs:
+        run.duration_label = duration_label(run.duration)
+    latest = active or (runs[0] if runs else None)
+    is_upload = connector.kind == uploads.UPLOAD_KIND
+    context = {
+        "connector": connector,
+        "kind_label": _kind_label(connector.kind),
+        "status": display_status(connector, active),
+        "freshness": freshness(connector),
+        "interval_label": interval_label(connector.sync_interval),
+        "active_run": active,
+        "latest_run": latest,
+        "runs": runs,
+        "is_upload": is_upload,
+        "files": uploads.files_list(connector) if is_upload else [],
+        "upload_max_bytes": settings.UPLOAD_MAX_BYTES,
+        "upload_max_label": uploads.human_size(settings.UPLOAD_MAX_BYTES),
+        "upload_extensions": uploads.accepted_extensions(),
+        "groups": connector.acl_group_names(),
+        "pending_count": connector.documents.exclude(index_status=Document.IndexStatus.INDEXED).count(),
+    }
+    return render(request, "sources/detail.html", context)
+
+
+@staff_required
+@require_GET
+def source_progress(request: HttpRequest, connector_id):
+    connector = _connector(connector_id)
+    active = _active_run(connector)
+    latest = active or connector.runs.order_by("-created_at").first()
+    status = display_status(connector, active)
+    return JsonResponse(
+        {
+            "status": status,
+            "active": active is not None,
+            "connector": {
+                "id": str(connector.id),
+                "name": connector.name,
+                "status": status,
+                "is_paused": connector.is_paused,
+                "last_success_at": _iso(connector.last_success_at),
+                "last_error": connector.last_error,
+                "document_count": connector.document_count,
+                "freshness": freshness(connector)[0],
+            },
+            "run": _run_payload(latest),
+        }
+    )
+
+
+@staff_required
+@require_POST
+def source_test(request: HttpRequest, connector_id):
+    connector = get_object_or_404(Connector, id=connector_id)
+    secrets = _secret_values(connector)
+    preview: list[dict] = []
+    try:
+        source = connector_source(connector)
+        message = source.check()
+        if hasattr(source, "preview"):
+            preview = [_preview_item(item) for item in source.preview(PREVIEW_ITEMS)]
+        ok = True
+    except SourceError as exc:
+        ok, message = False, str(exc)
+    except Exception as exc:  # a source bug must not become a 500 page in the middle of the form
+        logger.warning("testing connector %s failed", connector.id, exc_info=True)
+        ok, message = False, f"The test failed unexpectedly ({exc.__class__.__name__}); see the server log."
+    for item in preview:
+        for key in ("title", "text", "location"):
+            item[key] = _scrub(item[key], secrets)
+    return JsonResponse({"ok": ok, "message": _scrub(str(message), secrets), "preview": preview})
+
+
+def _preview_item(item) -> dict:
+    text = item.text
+    if text is None and item.content:
+        from connectors.parsing import ParseError, parse_document
+
+        try:
+            text = parse_document(item.content, filename=item.external_id, media_type=item.media_type).text
+        except ParseError as exc:
+            text = f"(cannot be read: {exc})"
+    text = (text or "").strip()
+    if len(text) > PREVIEW_CHARS:
+        text = text[:PREVIEW_CHARS].rstrip() + "…"
+    return {
+        "title": item.title or item.external_id,
+        "external_id": item.external_id,
+        "text": text,
+        "location": item.location or item.url or "",
+        "acl": {
+            "from_source": item.acl_groups is not None or item.acl_public is not None,
+            "public": bool(item.acl_public),
+            "groups": sorted(item.acl_groups or ()),
+        },
+    }
+
+
+@staff_required
+@require_GET
+def run_detail(request: HttpRequest, run_id):
+    run = get_object_or_404(SyncRun.objects.select_related("connector"), id=run_id)
+    failures = run.failures.order_by("external_id")
+    context = {
+        "run": run,
+        "connector": run.connector,
+        "failures": failures[:FAILURES_SHOWN],
+        "failure_count": failures.count(),
+        "failures_shown": FAILURES_SHOWN,
+        "duration_label": duration_label(run.duration),
+    }
+    return render(request, "sources/run.html", context)
+
+
+@staff_required
+@require_GET
+def document_list(request: HttpRequest, connector_id):
+    connector = get_object_or_404(Connector, id=connector_id)
+    query = request.GET.get("q", "").strip()
+    status = request.GET.get("status", "")
+    documents = connector.documents.annotate(chunk_count=Count("chunks")).only(
+        "id", "title", "external_id", "index_status", "index_error", "acl_public", "acl_groups", "indexed_at",
+        "acl_from_source", "connector_id",
+    )
+    if query:
+        documents = documents.filter(Q(title__icontains=query) | Q(external_id__icontains=query))
+    if status in Document.IndexStatus.values:
+        documents = documents.filter(index_status=status)
+    page = Paginator(documents.order_by("title", "external_id"), DOCUMENTS_PER_PAGE).get_page(request.GET.get("page"))
+    context = {
+        "connector": connector,
+        "page": page,
+        "query": query,
+        "status": status,
+        "statuses": Document.IndexStatus.choices,
+        "total": connector.documents.count(),
+    }
+    return render(request, "sources/documents.html", context)
+
+
+@staff_required
+@require_GET
+def document_detail(request: HttpRequest, document_id):
+    document = get_object_or_404(Document.objects.select_related("connector", "pending_run"), id=document_id)
+    chunks = Chunk.objects.filter(document=document).order_by("ordinal").only(
+        "id", "ordinal", "start_char", "end_char", "token_count", "text"
+    )
+    context = {
+        "document": document,
+        "connector": document.connector,
+        "chunks": list(chunks),
+        "metadata_json": json.dumps(document.metadata or {}, indent=2, ensure_ascii=False, sort_keys=True, default=str),
+    }
+    return render(request, "sources/document.html", context)
+
+
+@staff_required
+@require_GET
+def why_missing(request: HttpRequest, connector_id):
+    connector = get_object_or_404(Connector, id=connector_id)
+    external_id = request.GET.get("id", "").strip()
+    explanation = explain_missing(connector, external_id) if external_id else None
+    context = {"connector": connector, "external_id": external_id, "explanation": explanation}
+    return render(request, "sources/why.html", context)
+
+
+# --- actions ---------------------------------------------------------------------------------
+
+
+def _connector_delete(connector: Connector) -> None:
+    with transaction.atomic():
+        for run in SyncRun.objects.filter(connector=connector, status__in=SyncRun.ACTIVE):
+            sync_run_cancel(run=run)
+        connector_id, kind = connector.id, connector.kind
+        connector.delete()
+        if kind == uploads.UPLOAD_KIND:
+            transaction.on_commit(lambda: uploads.upload_dir_remove(connector_id=connector_id))
+
+
+@staff_required
+@require_POST
+def source_action(request: HttpRequest, connector_id, action: str):
+    connector = get_object_or_404(Connector, id=connector_id)
+    detail = redirect("sources:detail", connector.id)
+    if action == "sync":
+        before = SyncRun.objects.filter(connector=connector, status__in=SyncRun.ACTIVE).first()
+        run = connector_sync_start(connector=connector)
+        if before is not None and run.id == before.id:
+            messages.info(request, "A sync is already queued or running; it was not started twice.")
+        else:
+            messages.success(request, "Sync queued.")
+        return detail
+    if action == "cancel":
+        run = SyncRun.objects.filter(connector=connector, status__in=SyncRun.ACTIVE).first()
+        if run is None:
+            messages.info(request, "No sync is running.")
+        else:
+            sync_run_cancel(run=run)
+            messages.success(request, "Sync cancelled; the worker stops at its next checkpoint.")
+        return detail
+    if action in ("pause", "resume"):
+        connector_pause(connector=connector, paused=action == "pause")
+        if action == "pause":
+            messages.success(request, "Paused: scheduled syncs will not run until you resume.")
+        else:
+            messages.success(request, "Resumed: scheduled syncs run again.")
+        return detail
+    if action == "reindex":
+        connector_reindex(connector=connector)
+        messages.success(request, "Re-index queued: every document is embedded again from its stored text.")
+        return detail
+    if action == "delete":
+        name = connector.name
+        _connector_delete(connector)
+        messages.success(request, f"Deleted “{name}” and its documents.")
+        return redirect("sources:list")
+    raise Http404("No such action.")
+
+
+@staff_required
+@require_POST
+def files_upload(request: HttpRequest, connector_id):
+    connector = get_object_or_404(Connector, id=connector_id)
+    if connector.kind != uploads.UPLOAD_KIND:
+        raise Http404("This data source takes no uploads.")
+    files = request.FILES.getlist("files")
+    wants_json = "application/json" in request.headers.get("Accept", "")
+    if not files:
+        if wants_json:
+            return JsonResponse({"accepted": [], "refused": {}, "error": "Choose at least one file."}, status=400)
+        messages.error(request, "Choose at least one file to upload.", extra_tags="upload")
+        return redirect(reverse("sources:detail", args=[connector.id]) + "#upload")
+    result = uploads.files_upload(connector=connector, files=files)
+    if wants_json:
+        return JsonResponse({"accepted": result.accepted, "refused": result.refused, "queued": result.run is not None})
+    if result.accepted:
+        count = len(result.accepted)
+        messages.success(
+            request,
+            f"Uploaded {count} file{'' if count == 1 else 's'}: {', '.join(result.accepted)}. A sync is queued.",
+            extra_tags="upload",
+        )
+    for name, reason in result.refused.items():
+        messages.error(request, f"Refused {name}: {reason}", extra_tags="upload refusal")
+    return redirect(reverse("sources:detail", args=[connector.id]) + "#upload")
+
+
+@staff_required
+@require_POST
+def file_delete(request: HttpRequest, connector_id):
+    connector = get_object_or_404(Connector, id=connector_id)
+    name = request.POST.get("name", "")
+    try:
+        uploads.file_delete(connector=connector, name=name)
+    except uploads.UploadError as exc:
+        messages.error(request, str(exc), extra_tags="upload")
+    else:
+        messages.success(request, f"Deleted {name}; a sync removes it from the index.", extra_tags="upload")
+    return redirect(reverse("sources:detail", args=[connector.id]) + "#upload")
