@@ -96,6 +96,19 @@ def connector_source(connector: Connector):
     return build_source(connector.kind, connector.config, secrets)
 
 
+@transaction.atomic
+def connector_delete(*, connector: Connector) -> None:
+    """Delete a connector with its documents and runs; an upload connector's files go too."""
+    from connectors import uploads
+
+    for run in SyncRun.objects.filter(connector=connector, status__in=SyncRun.ACTIVE):
+        sync_run_cancel(run=run)
+    connector_id, kind = connector.id, connector.kind
+    connector.delete()
+    if kind == uploads.UPLOAD_KIND:
+        transaction.on_commit(lambda: uploads.upload_dir_remove(connector_id=connector_id))
+
+
 def connector_pause(*, connector: Connector, paused: bool) -> Connector:
     connector.is_paused = paused
     connector.save(update_fields=["is_paused", "updated_at"])

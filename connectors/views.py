@@ -15,7 +15,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.db.models import Count, Prefetch, Q
 from django.http import Http404, HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -29,6 +28,7 @@ from connectors.forms import ConnectorForm
 from connectors.models import Chunk, Connector, Document, SyncRun
 from connectors.services import (
     ConnectorInvalid,
+    connector_delete,
     connector_pause,
     connector_reindex,
     connector_save,
@@ -459,16 +459,6 @@ def why_missing(request: HttpRequest, connector_id):
 # --- actions ---------------------------------------------------------------------------------
 
 
-def _connector_delete(connector: Connector) -> None:
-    with transaction.atomic():
-        for run in SyncRun.objects.filter(connector=connector, status__in=SyncRun.ACTIVE):
-            sync_run_cancel(run=run)
-        connector_id, kind = connector.id, connector.kind
-        connector.delete()
-        if kind == uploads.UPLOAD_KIND:
-            transaction.on_commit(lambda: uploads.upload_dir_remove(connector_id=connector_id))
-
-
 @staff_required
 @require_POST
 def source_action(request: HttpRequest, connector_id, action: str):
@@ -503,7 +493,7 @@ def source_action(request: HttpRequest, connector_id, action: str):
         return detail
     if action == "delete":
         name = connector.name
-        _connector_delete(connector)
+        connector_delete(connector=connector)
         messages.success(request, f"Deleted “{name}” and its documents.")
         return redirect("sources:list")
     raise Http404("No such action.")

@@ -74,6 +74,10 @@ function watchProgress(root) {
   const url = root.dataset.progressUrl;
   const tick = async () => {
     let delay = POLL_MS;
+    if (document.hidden) {
+      window.setTimeout(tick, POLL_MS); // a background tab asks again once it is seen
+      return;
+    }
     try {
       const response = await fetch(url, { headers: { Accept: 'application/json' }, credentials: 'same-origin' });
       if (!response.ok) throw new Error(`HTTP ${response.status}`);

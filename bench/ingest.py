@@ -1,0 +1,168 @@
+"""Ingestion throughput: sync a real corpus through the real Celery workers.
+
+Default corpus: the PostgreSQL 15 HTML manual from Debian's `postgresql-doc-15`
+(/usr/share/doc/postgresql-doc-15/html, about 1,170 pages). Prints one JSON object:
+documents/s and chunks/s of the first sync, the ratio of chunks/s to the raw
+embedding throughput of the same model measured in the same run (target >= 0.8),
+and the time of a re-sync with nothing changed against the first sync (target < 5%).
+
+Runs in a scratch database (created and dropped) and its own Redis database, with
+two workers as in production: one for the fetch queue, one for the index queue.
+Usage: .venv/bin/python bench/ingest.py [--docs DIR] [--sample 1024]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def prepare_environment(args) -> None:
+    os.environ.update(
+        DATABASE_URL=args.database_url,
+        REDIS_URL=args.redis_url,
+        CELERY_BROKER_URL=args.redis_url,
+        SECRET_KEY=os.environ.get("SECRET_KEY", "bench-only-secret"),
+        DEBUG="false",
+        LOG_LEVEL="WARNING",
+        DJANGO_SETTINGS_MODULE="assistant.settings",
+    )
+    import psycopg
+
+    name = args.database_url.rsplit("/", 1)[1]
+    admin_url = args.database_url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True)
+
+
+def drop_database(args) -> None:
+    import psycopg
+
+    name = args.database_url.rsplit("/", 1)[1]
+    admin_url = args.database_url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def start_worker(name: str, queues: str, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "assistant", "worker", "-Q", queues, "-n", f"{name}@%h",
+         "--pool", "solo", "--loglevel", "WARNING", "--without-gossip", "--without-mingle"],
+        cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+
+def wait_for(run_id, timeout: float = 3600):
+    from connectors.models import SyncRun
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = SyncRun.objects.get(id=run_id)
+        if run.status not in SyncRun.ACTIVE:
+            return run
+        time.sleep(0.2)
+    raise TimeoutError(f"sync {run_id} did not finish in {timeout}s")
+
+
+def timed_sync(connector):
+    from connectors.services import connector_sync_start
+
+    started = time.monotonic()
+    run = wait_for(connector_sync_start(connector=connector).id)
+    return run, time.monotonic() - started
+
+
+def raw_embedding_rate(texts: list[str], repeats: int) -> list[float]:
+    """Chunks per second of the same embedder on the same texts, nothing else running."""
+    from connectors.indexing import get_embedder
+
+    embedder = get_embedder()
+    embedder.embed(texts[:32])  # load the model
+    rates = []
+    for _ in range(repeats):
+        started = time.monotonic()
+        embedder.embed(texts)
+        rates.append(len(texts) / (time.monotonic() - started))
+    return rates
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--docs", default="/usr/share/doc/postgresql-doc-15/html")
+    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/bench_ingest")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
+    parser.add_argument("--sample", type=int, default=1024, help="chunks embedded for the raw baseline")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    if not Path(args.docs).is_dir():
+        sys.exit(f"{args.docs} is missing: apt-get install postgresql-doc-15 (or pass --docs DIR)")
+
+    prepare_environment(args)
+    import django
+
+    django.setup()
+    from assistant.celery import app
+    from connectors.models import Chunk, Connector, Document
+
+    app.control.purge()
+    logs = ROOT / "test-artifacts"
+    logs.mkdir(exist_ok=True)
+    workers = [
+        start_worker("fetch", "sync,default", logs / "bench-fetch.log"),
+        start_worker("index", "index", logs / "bench-index.log"),
+    ]
+    try:
+        deadline = time.monotonic() + 60
+        while len(app.control.ping(timeout=0.5)) < 2:
+            if time.monotonic() > deadline:
+                raise RuntimeError("workers did not start")
+        connector = Connector.objects.create(
+            name="PostgreSQL manual", kind="folder", config={"path": args.docs}, is_public=True
+        )
+        first, first_s = timed_sync(connector)
+        resync, resync_s = timed_sync(connector)
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.wait(timeout=30)
+
+    documents = Document.objects.filter(connector=connector, index_status="indexed").count()
+    chunks = Chunk.objects.filter(connector=connector).count()
+    texts = list(Chunk.objects.filter(connector=connector).values_list("text", flat=True))
+    random.Random(0).shuffle(texts)
+    rates = raw_embedding_rate(texts[: args.sample], args.repeats)
+    raw = statistics.median(rates)
+    pipeline_chunks_per_s = chunks / first_s
+    drop_database(args)
+    print(json.dumps({
+        "benchmark": "ingest",
+        "corpus": args.docs,
+        "first_sync": {"status": first.status, "seen": first.seen, "added": first.added, "failed": first.failed,
+                       "seconds": round(first_s, 2)},
+        "documents": documents,
+        "chunks": chunks,
+        "documents_per_s": round(documents / first_s, 2),
+        "chunks_per_s": round(pipeline_chunks_per_s, 2),
+        "raw_embedding_chunks_per_s_median": round(raw, 2),
+        "raw_embedding_chunks_per_s_samples": [round(r, 2) for r in rates],
+        "chunks_per_s_vs_raw_embedding": round(pipeline_chunks_per_s / raw, 3),
+        "resync": {"status": resync.status, "unchanged": resync.unchanged, "seconds": round(resync_s, 2)},
+        "resync_vs_first_sync": round(resync_s / first_s, 4),
+    }))
+
+
+if __name__ == "__main__":
+    main()
