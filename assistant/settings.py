@@ -146,7 +146,8 @@ EMBEDDING_BACKEND = env_choice("EMBEDDING_BACKEND", "local", ("local", "http"))
 EMBEDDING_URL = env_str("EMBEDDING_URL", "http://127.0.0.1:8000/v1").rstrip("/")
 EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "all-MiniLM-L6-v2")
 EMBEDDING_DIMENSIONS = 384  # fixed by the index schema (connectors.Chunk.embedding)
-EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 64, minimum=1)
+EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 64, minimum=1)  # chunks per index task / HTTP request
+EMBEDDING_FORWARD_BATCH_SIZE = env_int("EMBEDDING_FORWARD_BATCH_SIZE", 16, minimum=1)  # in-process model batch
 
 # --- Indexing and retrieval ----------------------------------------------------------
 CHUNK_TOKENS = env_int("CHUNK_TOKENS", 200, minimum=32, maximum=2000)
@@ -154,6 +155,13 @@ CHUNK_OVERLAP_TOKENS = env_int("CHUNK_OVERLAP_TOKENS", 30, minimum=0, maximum=50
 if CHUNK_OVERLAP_TOKENS >= CHUNK_TOKENS:
     raise ImproperlyConfigured("CHUNK_OVERLAP_TOKENS must be smaller than CHUNK_TOKENS.")
 RAG_TOP_K = env_int("RAG_TOP_K", 5, minimum=1, maximum=50)
+RAG_SEARCH_MODE = env_choice("RAG_SEARCH_MODE", "hybrid", ("hybrid", "dense", "fulltext"))
+RAG_CANDIDATES = env_int("RAG_CANDIDATES", 50, minimum=1, maximum=1000)  # per side, before fusion
+RAG_RRF_K = env_int("RAG_RRF_K", 60, minimum=1)
+RAG_DENSE_WEIGHT = env_float("RAG_DENSE_WEIGHT", 1.0, minimum=0.0)
+RAG_FULLTEXT_WEIGHT = env_float("RAG_FULLTEXT_WEIGHT", 1.0, minimum=0.0)
+RAG_FULLTEXT_LANGUAGES = env_list("RAG_FULLTEXT_LANGUAGES", ["english"])
+RAG_EF_SEARCH = env_int("RAG_EF_SEARCH", 100, minimum=10, maximum=1000)
 MAX_DOCUMENT_BYTES = env_int("MAX_DOCUMENT_BYTES", 50 * 1024 * 1024, minimum=1024)
 SYNC_LOCK_SECONDS = env_int("SYNC_LOCK_SECONDS", 120, minimum=5)
 SYNC_MAX_DELETE_SHARE = env_float("SYNC_MAX_DELETE_SHARE", 0.5, minimum=0.0, maximum=1.0)

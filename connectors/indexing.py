@@ -23,7 +23,7 @@ def get_embedder():
         return HttpEmbedder(
             base_url=settings.EMBEDDING_URL, model=settings.EMBEDDING_MODEL, batch_size=settings.EMBEDDING_BATCH_SIZE
         )
-    return LocalEmbedder(batch_size=settings.EMBEDDING_BATCH_SIZE)
+    return LocalEmbedder(batch_size=settings.EMBEDDING_FORWARD_BATCH_SIZE)
 
 
 def content_hash(item: SourceDocument) -> str:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+from dataclasses import dataclass, field
 from functools import lru_cache
 
+from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import BooleanField, FloatField, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from pgvector.django import CosineDistance
 
 from connectors.models import Chunk, Document
@@ -44,23 +49,132 @@ def pgvector_version() -> tuple[int, ...]:
     return tuple(int(part) for part in row[0].split(".")) if row else (0,)
 
 
-def chunks_nearest(*, embedding: list[float], groups: list[str], k: int, connector_ids=None) -> list[Chunk]:
-    """The k chunks closest to `embedding` among those the reader may see.
+@dataclass(frozen=True)
+class SearchFilters:
+    """Optional restrictions from the chat: connectors, metadata values, a date range."""
+
+    connector_ids: tuple = ()
+    metadata: dict = field(default_factory=dict)
+    modified_after: dt.datetime | None = None
+    modified_before: dt.datetime | None = None
+
+    def apply(self, queryset: QuerySet[Chunk]) -> QuerySet[Chunk]:
+        if self.connector_ids:
+            queryset = queryset.filter(connector_id__in=self.connector_ids)
+        if self.metadata:
+            queryset = queryset.filter(document__metadata__contains=self.metadata)
+        if self.modified_after:
+            queryset = queryset.filter(document__source_modified_at__gte=self.modified_after)
+        if self.modified_before:
+            queryset = queryset.filter(document__source_modified_at__lt=self.modified_before)
+        return queryset
+
+
+NO_FILTERS = SearchFilters()
+
+
+def _visible_chunks(groups: list[str], filters: SearchFilters) -> QuerySet[Chunk]:
+    return filters.apply(Chunk.objects.filter(acl_filter(groups)))
+
+
+def chunk_ids_dense(*, embedding: list[float], groups: list[str], k: int, filters: SearchFilters = NO_FILTERS) -> list[int]:
+    """Ids of the k chunks nearest to `embedding` (cosine) among those the reader may see.
 
     The ACL is a condition of the same query. With pgvector >= 0.8 the HNSW scan is
-    iterative, so a selective ACL still yields k rows instead of fewer.
+    iterative, so a selective ACL still yields k rows instead of fewer; older versions
+    (the embedded pgserver has 0.6) scan ef_search candidates and may return fewer.
     """
-    queryset = Chunk.objects.filter(acl_filter(groups))
-    if connector_ids:
-        queryset = queryset.filter(connector_id__in=connector_ids)
     queryset = (
-        queryset.select_related("document", "document__connector")
+        _visible_chunks(groups, filters)
         .annotate(distance=CosineDistance("embedding", embedding))
-        .order_by("distance")[:k]
+        .order_by("distance")
+        .values_list("id", "distance")[:k]
     )
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL hnsw.ef_search = 100")
+            cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(settings.RAG_EF_SEARCH, k)])
             if pgvector_version() >= (0, 8):
                 cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-        return list(queryset)
+        rows = list(queryset)
+    # relaxed_order may return neighbours slightly out of order
+    return [chunk_id for chunk_id, _ in sorted(rows, key=lambda row: row[1])]
+
+
+def fulltext_query(text: str) -> RawSQL:
+    """websearch_to_tsquery in each configured language, OR-ed.
+
+    A plain question is matched on any of its words (ranked by how many and how close);
+    a query with operators ("exact phrase", -excluded) keeps websearch semantics.
+    """
+    parts, params = [], []
+    keep_and = '"' in text or re.search(r"(^|\s)-\w", text) is not None
+    for language in settings.RAG_FULLTEXT_LANGUAGES:
+        if keep_and:
+            parts.append("websearch_to_tsquery(%s::regconfig, %s)")
+        else:
+            parts.append("replace(websearch_to_tsquery(%s::regconfig, %s)::text, ' & ', ' | ')::tsquery")
+        params += [language, text]
+    return RawSQL("(" + " || ".join(parts) + ")", params)
+
+
+def chunk_ids_fulltext(*, text: str, groups: list[str], k: int, filters: SearchFilters = NO_FILTERS) -> list[int]:
+    """Ids of the k chunks that best match `text` in PostgreSQL full-text search.
+
+    Ranked with ts_rank_cd normalised by document length (flag 1: divide by 1 + log(length)).
+    """
+    query = fulltext_query(text)
+    column = f"{Chunk._meta.db_table}.search_vector"
+    return list(
+        _visible_chunks(groups, filters)
+        .alias(matches=RawSQL(f"{column} @@ {query.sql}", query.params, output_field=BooleanField()))
+        .filter(matches=True)
+        .annotate(rank=RawSQL(f"ts_rank_cd({column}, {query.sql}, 1)", query.params, output_field=FloatField()))
+        .order_by("-rank", "id")
+        .values_list("id", flat=True)[:k]
+    )
+
+
+@dataclass(frozen=True)
+class ScoredChunk:
+    chunk: Chunk
+    score: float
+    dense_rank: int | None
+    fulltext_rank: int | None
+
+
+def chunks_search(
+    *,
+    embedding: list[float] | None,
+    text: str,
+    groups: list[str],
+    k: int,
+    mode: str = "hybrid",
+    candidates: int | None = None,
+    filters: SearchFilters = NO_FILTERS,
+) -> list[ScoredChunk]:
+    """The k best chunks for a query among those the reader may see.
+
+    mode "dense" (vectors), "fulltext" (PostgreSQL FTS) or "hybrid": both candidate lists
+    fused by reciprocal rank fusion, score = sum of weight / (RAG_RRF_K + rank).
+    """
+    if mode not in ("dense", "fulltext", "hybrid"):
+        raise ValueError(f"unknown search mode {mode!r}")
+    pool = max(k, candidates or settings.RAG_CANDIDATES)
+    dense = (
+        chunk_ids_dense(embedding=embedding, groups=groups, k=pool, filters=filters)
+        if mode != "fulltext" and embedding is not None
+        else []
+    )
+    fulltext = chunk_ids_fulltext(text=text, groups=groups, k=pool, filters=filters) if mode != "dense" and text.strip() else []
+    dense_rank = {chunk_id: rank for rank, chunk_id in enumerate(dense, start=1)}
+    fulltext_rank = {chunk_id: rank for rank, chunk_id in enumerate(fulltext, start=1)}
+    scores: dict[int, float] = {}
+    for chunk_id, rank in dense_rank.items():
+        scores[chunk_id] = scores.get(chunk_id, 0.0) + settings.RAG_DENSE_WEIGHT / (settings.RAG_RRF_K + rank)
+    for chunk_id, rank in fulltext_rank.items():
+        scores[chunk_id] = scores.get(chunk_id, 0.0) + settings.RAG_FULLTEXT_WEIGHT / (settings.RAG_RRF_K + rank)
+    best = sorted(scores, key=lambda chunk_id: (-scores[chunk_id], chunk_id))[:k]
+    chunks = Chunk.objects.select_related("document", "document__connector").in_bulk(best)
+    return [
+        ScoredChunk(chunks[cid], scores[cid], dense_rank.get(cid), fulltext_rank.get(cid)) for cid in best if cid in chunks
+    ]

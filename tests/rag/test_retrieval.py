@@ -30,7 +30,7 @@ def indexed(db, tmp_path, engineering):
 
 
 def titles_for(user, question: str) -> list[str]:
-    passages = retrieve(embedding=embed_query(question), groups=acl_groups_of(user), k=5)
+    passages = retrieve(embedding=embed_query(question), query=question, groups=acl_groups_of(user), k=5)
     return [p.title for p in passages]
 
 

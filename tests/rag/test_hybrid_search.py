@@ -1,0 +1,90 @@
+"""Hybrid search: vectors and full text fused by RRF, with the ACL inside the query."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from assistant.rag.retrieval import embed_query, retrieve
+from connectors.models import Chunk, Connector, Document, SyncRun
+from connectors.selectors import SearchFilters, chunk_ids_dense, chunks_search, pgvector_version
+from connectors.sync import sync_run_execute
+
+
+@pytest.fixture
+def handbook(db, tmp_path):
+    root = tmp_path / "kb"
+    root.mkdir()
+    (root / "errors.md").write_text("# Controller faults\n\nFault code ZX-4471 means the gripper lost air pressure.\n")
+    (root / "lunch.md").write_text("# Lunch\n\nThe cafeteria offers warm meals and salads at midday.\n")
+    (root / "trains.md").write_text("# Travel\n\nBook rail journeys through the travel desk two weeks ahead.\n")
+    connector = Connector.objects.create(name="KB", kind="folder", config={"path": str(root)}, is_public=True)
+    sync_run_execute(SyncRun.objects.create(connector=connector).id)
+    return connector
+
+
+def titles(passages) -> list[str]:
+    return [p.title for p in passages]
+
+
+def test_fulltext_finds_an_exact_code_that_has_no_meaning_for_vectors(handbook):
+    query = "ZX-4471"
+    assert titles(retrieve(embedding=None, query=query, groups=[], k=1, mode="fulltext")) == ["Controller faults"]
+    assert titles(retrieve(embedding=embed_query(query), query=query, groups=[], k=1, mode="hybrid")) == [
+        "Controller faults"
+    ]
+
+
+def test_dense_finds_by_meaning_without_shared_words(handbook):
+    query = "where can I eat at noon?"
+    assert titles(retrieve(embedding=embed_query(query), query=query, groups=[], k=1, mode="dense")) == ["Lunch"]
+    assert titles(retrieve(embedding=embed_query(query), query=query, groups=[], k=1))[0] == "Lunch"
+
+
+def test_hybrid_fuses_both_lists_by_reciprocal_rank(handbook, settings):
+    query = "train tickets booking"
+    hits = chunks_search(embedding=embed_query(query), text=query, groups=[], k=3, mode="hybrid")
+    top = hits[0]
+    assert top.chunk.document.title == "Travel"
+    expected = sum(
+        weight / (settings.RAG_RRF_K + rank)
+        for weight, rank in ((settings.RAG_DENSE_WEIGHT, top.dense_rank), (settings.RAG_FULLTEXT_WEIGHT, top.fulltext_rank))
+        if rank is not None
+    )
+    assert top.score == pytest.approx(expected)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_a_filter_restricts_results_to_a_connector(handbook, tmp_path):
+    other_dir = tmp_path / "other"
+    other_dir.mkdir()
+    (other_dir / "faults.md").write_text("# More faults\n\nFault code ZX-4471 also appears on the conveyor.\n")
+    other = Connector.objects.create(name="Other", kind="folder", config={"path": str(other_dir)}, is_public=True)
+    sync_run_execute(SyncRun.objects.create(connector=other).id)
+    only_other = SearchFilters(connector_ids=(other.id,))
+    found = retrieve(embedding=embed_query("ZX-4471"), query="ZX-4471", groups=[], k=5, filters=only_other)
+    assert titles(found) == ["More faults"]
+
+
+@pytest.mark.skipif("pgvector_version() < (0, 8)", reason="iterative index scans need pgvector 0.8")
+def test_a_user_who_sees_one_percent_of_chunks_still_gets_k_results(db):
+    """The ACL is part of the HNSW query: no post-filter that starves the result list."""
+    connector = Connector.objects.create(name="Big", kind="folder", config={"path": "/nonexistent"})
+    rng = random.Random(7)
+    chunks = []
+    for i in range(3000):
+        visible = i % 100 == 0  # 30 of 3,000 chunks
+        doc = Document(connector=connector, external_id=f"d{i}", title=f"Doc {i}", text="x", content_hash="h",
+                       acl_groups=["rare"] if visible else ["common"], index_status="indexed")
+        chunks.append((doc, [rng.gauss(0, 1) for _ in range(384)]))
+    Document.objects.bulk_create([doc for doc, _ in chunks])
+    Chunk.objects.bulk_create(
+        Chunk(document=doc, connector=connector, ordinal=0, text=f"chunk {doc.external_id}", start_char=0, end_char=1,
+              token_count=2, embedding=vector, acl_groups=doc.acl_groups)
+        for doc, vector in chunks
+    )
+    query = [rng.gauss(0, 1) for _ in range(384)]
+    ids = chunk_ids_dense(embedding=query, groups=["rare"], k=10)
+    assert len(ids) == 10
+    assert all(groups == ["rare"] for groups in Chunk.objects.filter(id__in=ids).values_list("acl_groups", flat=True))
