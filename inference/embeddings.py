@@ -55,7 +55,8 @@ class LocalEmbedder:
             return []
         model = self._load()
         vectors = model.encode(
-            list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
+            list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
+            show_progress_bar=False,
         )
         return vectors.tolist()
 

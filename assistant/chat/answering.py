@@ -15,7 +15,8 @@ from django.conf import settings
 from assistant.chat.models import Message
 from assistant.chat.selectors import history_for
 from assistant.rag.citations import finalize_answer
-from assistant.rag.prompts import build_messages
+from assistant.rag.context import context_window, plan_budget
+from assistant.rag.prompts import SYSTEM_PROMPT, build_messages
 from assistant.rag.retrieval import Passage, embed_query, retrieve
 from connectors.selectors import acl_groups_of
 from inference.chat_client import ChatClient, ModelServerError
@@ -59,8 +60,8 @@ def _prepare(message: Message, user) -> tuple[str, list[dict]]:
 
 
 @sync_to_async
-def _retrieve(embedding: list[float], question: str, user) -> list[Passage]:
-    return retrieve(embedding=embedding, query=question, groups=acl_groups_of(user))
+def _retrieve(embedding: list[float], question: str, user, material_tokens: int) -> list[Passage]:
+    return retrieve(embedding=embedding, query=question, groups=acl_groups_of(user), material_tokens=material_tokens)
 
 
 @sync_to_async
@@ -83,14 +84,16 @@ async def answer_events(message: Message, user) -> AsyncIterator[tuple[str, dict
     parts: list[str] = []
     try:
         question, history = await _prepare(message, user)
+        window = await asyncio.to_thread(context_window, get_chat_client())
+        budget, history = plan_budget(window=window, system_prompt=SYSTEM_PROMPT, question=question, history=history)
         embedding = await asyncio.to_thread(embed_query, question)
-        passages = await _retrieve(embedding, question, user)
+        passages = await _retrieve(embedding, question, user, budget.material)
         prompt = build_messages(question=question, passages=passages, history=history)
         started = time.monotonic()
         last_check = started
         stopped = False
         stream = get_chat_client().stream(
-            prompt, max_tokens=settings.LLM_MAX_TOKENS, temperature=settings.LLM_TEMPERATURE
+            prompt, max_tokens=budget.answer, temperature=settings.LLM_TEMPERATURE
         )
         async with aclosing(stream):  # closing the stream cancels generation on the server
             async for delta in stream:

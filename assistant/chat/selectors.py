@@ -20,7 +20,7 @@ def message_get(*, user, message_id) -> Message:
     return Message.objects.select_related("conversation").get(id=message_id, conversation__user=user)
 
 
-def history_for(*, message: Message, max_turns: int = 6) -> list[dict]:
+def history_for(*, message: Message, max_turns: int = 20) -> list[dict]:
     """Earlier completed turns of the conversation, oldest first, for the model's context."""
     earlier = (
         Message.objects.filter(conversation_id=message.conversation_id, created_at__lt=message.created_at)

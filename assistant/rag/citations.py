@@ -108,19 +108,49 @@ def verify_citations(answer: str, passages: list[Passage]) -> tuple[str, bool]:
     return "".join(out), inferred_any
 
 
-def citation_record(p: Passage, *, inferred: bool) -> dict:
+def _citing_words(answer: str, n: int) -> set[str]:
+    """Content words of the sentences that cite [n]."""
+    words: set[str] = set()
+    for segment in _SEGMENTS.split(answer)[0::2]:
+        if any(n in _numbers(m.group(1)) for m in MARKER.finditer(segment)):
+            words |= _content_words(MARKER.sub("", segment))
+    return words
+
+
+def cited_span(p: Passage, answer: str) -> tuple[int, int, int]:
+    """(chunk id, start, end) of the part of a block that the citing sentences draw on.
+
+    A block can be a whole document; the citation points at its chunk that shares most
+    words with the sentences citing it (ties: the retrieval hit)."""
+    if not p.segments:
+        return p.chunk_id, p.start_char, p.end_char
+    words = _citing_words(answer, p.n)
+
+    def support(segment) -> tuple[float, bool]:
+        text = p.text[segment.start - p.start_char : segment.end - p.start_char]
+        return (_support(words, _content_words(text)) if words else 0.0, segment.chunk_id == p.chunk_id)
+
+    best = max(p.segments, key=support)
+    return best.chunk_id, best.start, best.end
+
+
+def citation_record(p: Passage, *, inferred: bool, answer: str = "") -> dict:
+    from assistant.rag.retrieval import chunk_url
+
+    chunk_id, start, end = cited_span(p, answer)
+    quote = p.text[start - p.start_char : end - p.start_char]
     return {
         "n": p.n,
         "document_id": p.document_id,
-        "chunk_ids": [p.chunk_id],
+        "chunk_ids": [chunk_id],
         "title": p.title,
         "location": p.location,
         "url": p.url,
         "connector": p.connector,
-        "start": p.start_char,
-        "end": p.end_char,
-        "quote": p.text if len(p.text) <= QUOTE_CHARS else p.text[:QUOTE_CHARS].rstrip() + "…",
-        "document_url": p.document_url,
+        "start": start,
+        "end": end,
+        "quote": quote if len(quote) <= QUOTE_CHARS else quote[:QUOTE_CHARS].rstrip() + "…",
+        "document_url": chunk_url(p.document_id, chunk_id),
         "inferred": inferred,
     }
 
@@ -130,7 +160,7 @@ def finalize_answer(answer: str, passages: list[Passage]) -> tuple[str, list[dic
     and only where the cited passage supports the sentence)."""
     answer, inferred = verify_citations(answer, passages)
     by_n = {p.n: p for p in passages}
-    citations = [citation_record(by_n[n], inferred=inferred) for n in cited_numbers(answer, passages)]
+    citations = [citation_record(by_n[n], inferred=inferred, answer=answer) for n in cited_numbers(answer, passages)]
     return render_html(answer, by_n), citations
 
 

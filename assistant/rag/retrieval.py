@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.urls import reverse
 
+from assistant.rag.context import expand_hits
 from connectors.indexing import get_embedder
 from connectors.selectors import NO_FILTERS, SearchFilters, chunks_search
 
@@ -25,10 +26,16 @@ class Passage:
     text: str
     start_char: int
     end_char: int
+    #: The chunks the block is made of (a whole document or neighbouring chunks around a hit).
+    segments: tuple = field(default=(), compare=False)
 
     @property
     def document_url(self) -> str:
-        return f"{reverse('chat:document', args=[self.document_id])}?chunk={self.chunk_id}"
+        return chunk_url(self.document_id, self.chunk_id)
+
+
+def chunk_url(document_id, chunk_id) -> str:
+    return f"{reverse('chat:document', args=[document_id])}?chunk={chunk_id}"
 
 
 def embed_query(question: str) -> list[float]:
@@ -43,8 +50,13 @@ def retrieve(
     k: int | None = None,
     mode: str | None = None,
     filters: SearchFilters = NO_FILTERS,
+    material_tokens: int | None = None,
 ) -> list[Passage]:
-    """Top-k passages for the query (hybrid by default), filtered by the reader's groups in the query itself."""
+    """Numbered source blocks for the question, filtered by the reader's groups in the query itself.
+
+    Hybrid search finds the top-k chunks; the context planner widens them into whole
+    documents or neighbouring chunks within `material_tokens` (RAG_CONTEXT_TOKENS).
+    """
     hits = chunks_search(
         embedding=embedding,
         text=query,
@@ -53,19 +65,21 @@ def retrieve(
         mode=mode or (settings.RAG_SEARCH_MODE if query else "dense"),
         filters=filters,
     )
-    chunks = [hit.chunk for hit in hits]
+    budget = settings.RAG_CONTEXT_TOKENS if material_tokens is None else material_tokens
+    documents = {hit.chunk.document_id: hit.chunk.document for hit in hits}
     return [
         Passage(
             n=index,
-            chunk_id=chunk.id,
-            document_id=str(chunk.document_id),
-            title=chunk.document.title,
-            location=chunk.document.location,
-            url=chunk.document.url,
-            connector=chunk.document.connector.name,
-            text=chunk.text,
-            start_char=chunk.start_char,
-            end_char=chunk.end_char,
+            chunk_id=block["hit_chunk_id"],
+            document_id=str(block["document_id"]),
+            title=documents[block["document_id"]].title,
+            location=documents[block["document_id"]].location,
+            url=documents[block["document_id"]].url,
+            connector=documents[block["document_id"]].connector.name,
+            text=block["text"],
+            start_char=block["start"],
+            end_char=block["end"],
+            segments=block["segments"],
         )
-        for index, chunk in enumerate(chunks, start=1)
+        for index, block in enumerate(expand_hits(hits, budget), start=1)
     ]

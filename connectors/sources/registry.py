@@ -7,6 +7,7 @@ from pydantic import ValidationError
 from connectors.sources.base import Source, SourceError
 from connectors.sources.database import MySQLSource, PostgresSource
 from connectors.sources.folder import FolderSource
+from connectors.sources.jsonl import JsonlSource
 from connectors.sources.upload import UploadSource
 from connectors.sources.web import WebSource
 
@@ -16,6 +17,7 @@ SOURCES: dict[str, type[Source]] = {
     MySQLSource.kind: MySQLSource,
     UploadSource.kind: UploadSource,
     WebSource.kind: WebSource,
+    JsonlSource.kind: JsonlSource,
 }
 
 
