@@ -164,7 +164,7 @@ RAG_FULLTEXT_LANGUAGES = env_list("RAG_FULLTEXT_LANGUAGES", ["english"])
 RAG_EF_SEARCH = env_int("RAG_EF_SEARCH", 100, minimum=10, maximum=1000)
 # Tokens of retrieved material given to the model, at most (the window may allow less).
 # Small by default so the CPU model answers quickly; raise it with a long-context GPU model.
-RAG_CONTEXT_TOKENS = env_int("RAG_CONTEXT_TOKENS", 1500, minimum=100)
+RAG_CONTEXT_TOKENS = env_int("RAG_CONTEXT_TOKENS", 1000, minimum=100)
 RAG_WHOLE_DOCUMENT_TOKENS = env_int("RAG_WHOLE_DOCUMENT_TOKENS", 800, minimum=0)  # larger documents: windows
 RAG_NEIGHBOUR_CHUNKS = env_int("RAG_NEIGHBOUR_CHUNKS", 1, minimum=0, maximum=20)  # on each side of a hit
 RAG_HISTORY_SHARE = env_float("RAG_HISTORY_SHARE", 0.25, minimum=0.0, maximum=0.9)
