@@ -7,11 +7,13 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
+from dataclasses import replace
 from functools import lru_cache
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from assistant.chat.attachments import attachment_passages
 from assistant.chat.models import Message
 from assistant.chat.selectors import history_for
 from assistant.rag.citations import finalize_answer
@@ -60,8 +62,15 @@ def _prepare(message: Message, user) -> tuple[str, list[dict]]:
 
 
 @sync_to_async
-def _retrieve(embedding: list[float], question: str, user, material_tokens: int) -> list[Passage]:
-    return retrieve(embedding=embedding, query=question, groups=acl_groups_of(user), material_tokens=material_tokens)
+def _retrieve(message: Message, embedding: list[float], question: str, user, material_tokens: int) -> list[Passage]:
+    """The conversation's attached files first (what the user asks about), then the index fills the rest."""
+    attached, used = attachment_passages(
+        conversation=message.conversation, question_embedding=embedding, material_tokens=material_tokens
+    )
+    retrieved = retrieve(
+        embedding=embedding, query=question, groups=acl_groups_of(user), material_tokens=material_tokens - used
+    )
+    return attached + [replace(p, n=p.n + len(attached)) for p in retrieved]
 
 
 @sync_to_async
@@ -87,7 +96,7 @@ async def answer_events(message: Message, user) -> AsyncIterator[tuple[str, dict
         window = await asyncio.to_thread(context_window, get_chat_client())
         budget, history = plan_budget(window=window, system_prompt=SYSTEM_PROMPT, question=question, history=history)
         embedding = await asyncio.to_thread(embed_query, question)
-        passages = await _retrieve(embedding, question, user, budget.material)
+        passages = await _retrieve(message, embedding, question, user, budget.material)
         prompt = build_messages(question=question, passages=passages, history=history)
         started = time.monotonic()
         last_check = started

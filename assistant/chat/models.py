@@ -7,6 +7,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from pgvector.django import VectorField
 
 
 class Conversation(models.Model):
@@ -59,3 +60,49 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role}: {self.content[:60]}"
+
+
+class Attachment(models.Model):
+    """A file a user attached to a conversation: parsed text, private to that conversation.
+
+    Never part of the shared index; its chunks carry their own vectors for retrieval
+    within the conversation when the whole text does not fit the model's window.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="attachments")
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, null=True, blank=True, related_name="attachments",
+        help_text="The question it was sent with; empty while it waits in the composer.",
+    )
+    name = models.CharField(max_length=255)
+    media_type = models.CharField(max_length=200)
+    size = models.PositiveBigIntegerField()
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("chat:attachment", args=[self.id])
+
+
+class AttachmentChunk(models.Model):
+    attachment = models.ForeignKey(Attachment, on_delete=models.CASCADE, related_name="chunks")
+    ordinal = models.PositiveIntegerField()
+    text = models.TextField()
+    start_char = models.PositiveIntegerField(help_text="Offset of the chunk in the attachment's text.")
+    end_char = models.PositiveIntegerField()
+    token_count = models.PositiveIntegerField()
+    embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS)
+
+    class Meta:
+        ordering = ["attachment", "ordinal"]
+        constraints = [models.UniqueConstraint(fields=["attachment", "ordinal"], name="unique_attachment_chunk_ordinal")]
+
+    def __str__(self) -> str:
+        return f"{self.attachment_id}#{self.ordinal}"

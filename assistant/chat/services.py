@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.db import transaction
 
-from assistant.chat.models import Conversation, Message
+from assistant.chat.models import Attachment, Conversation, Message
 
 MAX_QUESTION_CHARS = 8000
 TITLE_CHARS = 60
@@ -31,9 +33,30 @@ def conversation_delete(*, conversation: Conversation) -> None:
     conversation.delete()
 
 
+def _attachment_ids(conversation: Conversation, attachment_ids) -> list[uuid.UUID]:
+    """The ids, checked: each must be a file attached to this conversation (any other is refused)."""
+    if not attachment_ids:
+        return []
+    if not isinstance(attachment_ids, list | tuple):
+        raise InvalidInput("The attached files must be given as a list of ids.")
+    try:
+        ids = {uuid.UUID(str(value)) for value in attachment_ids}
+    except ValueError:
+        raise InvalidInput("One of the attached files is not known; remove it and attach it again.") from None
+    if Attachment.objects.filter(conversation=conversation, id__in=ids).count() != len(ids):
+        raise InvalidInput("One of the attached files is not known; remove it and attach it again.")
+    return list(ids)
+
+
 @transaction.atomic
-def question_submit(*, conversation: Conversation, content: str) -> tuple[Message, Message]:
-    """Store the user's question and an empty answer that the stream view fills."""
+def question_submit(
+    *, conversation: Conversation, content: str, attachment_ids: list | None = None
+) -> tuple[Message, Message]:
+    """Store the user's question and an empty answer that the stream view fills.
+
+    Files attached in the composer (`attachment_ids`, not yet sent with a question) are
+    linked to the question.
+    """
     content = content.strip()
     if not content:
         raise InvalidInput("Type a question first.")
@@ -43,7 +66,9 @@ def question_submit(*, conversation: Conversation, content: str) -> tuple[Messag
         conversation=conversation, status__in=[Message.Status.PENDING, Message.Status.STREAMING]
     ).exists():
         raise InvalidInput("Wait for the current answer to finish, or stop it, before asking again.")
+    ids = _attachment_ids(conversation, attachment_ids)
     question = Message.objects.create(conversation=conversation, role=Message.Role.USER, content=content)
+    Attachment.objects.filter(conversation=conversation, id__in=ids, message__isnull=True).update(message=question)
     answer = Message.objects.create(
         conversation=conversation, role=Message.Role.ASSISTANT, status=Message.Status.PENDING
     )

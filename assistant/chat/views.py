@@ -13,9 +13,9 @@ from django.http import Http404, HttpRequest, JsonResponse, StreamingHttpRespons
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from assistant.chat import selectors, services
+from assistant.chat import attachments, selectors, services
 from assistant.chat.answering import answer_events
-from assistant.chat.models import Conversation, Message
+from assistant.chat.models import Attachment, Conversation, Message
 from connectors.models import Document
 from connectors.selectors import document_get_visible
 
@@ -41,7 +41,12 @@ def home(request: HttpRequest):
     return render(
         request,
         "chat/chat.html",
-        {"conversations": selectors.conversations_of(user=request.user), "conversation": None, "chat_messages": []},
+        {
+            "conversations": selectors.conversations_of(user=request.user),
+            "conversation": None,
+            "chat_messages": [],
+            "attach_accept": attachments.accept_attribute(),
+        },
     )
 
 
@@ -55,7 +60,9 @@ def conversation_detail(request: HttpRequest, conversation_id):
         {
             "conversations": selectors.conversations_of(user=request.user),
             "conversation": conversation,
-            "chat_messages": list(conversation.messages.all()),
+            "chat_messages": list(conversation.messages.prefetch_related("attachments")),
+            "pending_attachments": list(conversation.attachments.filter(message__isnull=True)),
+            "attach_accept": attachments.accept_attribute(),
         },
     )
 
@@ -98,16 +105,23 @@ def api_conversation_create(request: HttpRequest):
 @require_POST
 def api_question_submit(request: HttpRequest, conversation_id):
     conversation = _own_conversation(request, conversation_id)
-    content = _json_body(request).get("content", "")
+    body = _json_body(request)
+    content = body.get("content", "")
     if not isinstance(content, str):
         return JsonResponse({"error": "The question must be text."}, status=400)
     try:
-        question, answer = services.question_submit(conversation=conversation, content=content)
+        question, answer = services.question_submit(
+            conversation=conversation, content=content, attachment_ids=body.get("attachment_ids") or []
+        )
     except services.InvalidInput as exc:
         return JsonResponse({"error": str(exc)}, status=400)
     return JsonResponse(
         {
-            "user_message": {"id": str(question.id), "content": question.content},
+            "user_message": {
+                "id": str(question.id),
+                "content": question.content,
+                "attachments": [_attachment_json(a) for a in question.attachments.all()],
+            },
             "assistant_message": {"id": str(answer.id)},
             "stream_url": f"/chat/api/messages/{answer.id}/stream/",
             "title": conversation.title,
@@ -124,6 +138,71 @@ def api_answer_stop(request: HttpRequest, message_id):
     except Message.DoesNotExist:
         raise Http404("No such message.") from None
     return JsonResponse({"stopped": services.answer_stop(message=message)})
+
+
+def _attachment_json(attachment: Attachment) -> dict:
+    return {
+        "id": str(attachment.id),
+        "name": attachment.name,
+        "size": attachment.size,
+        "media_type": attachment.media_type,
+        "url": attachment.get_absolute_url(),
+    }
+
+
+def _own_attachment(request: HttpRequest, attachment_id) -> Attachment:
+    try:
+        return attachments.attachment_get(user=request.user, attachment_id=attachment_id)
+    except Attachment.DoesNotExist:
+        raise Http404("No such file.") from None
+
+
+@login_required
+@require_POST
+def api_attachment_add(request: HttpRequest, conversation_id):
+    """Attach one file (multipart field `file`) to the conversation, for the next question."""
+    conversation = _own_conversation(request, conversation_id)
+    upload = request.FILES.get("file")
+    if upload is None:
+        return JsonResponse({"error": "Choose a file to attach."}, status=400)
+    try:
+        attachment = attachments.attachment_add(conversation=conversation, upload=upload)
+    except services.InvalidInput as exc:
+        return JsonResponse({"error": str(exc), "name": upload.name}, status=400)
+    return JsonResponse(_attachment_json(attachment), status=201)
+
+
+@login_required
+@require_POST
+def api_attachment_remove(request: HttpRequest, attachment_id):
+    attachments.attachment_remove(attachment=_own_attachment(request, attachment_id))
+    return JsonResponse({"deleted": True})
+
+
+@login_required
+@require_GET
+def attachment_detail(request: HttpRequest, attachment_id):
+    """An attached file's text with the cited passage marked; only for the conversation's owner."""
+    attachment = _own_attachment(request, attachment_id)
+    start = end = 0
+    chunk_id = request.GET.get("chunk", "")
+    if chunk_id.isdigit():
+        chunk = attachment.chunks.filter(id=int(chunk_id)).values("start_char", "end_char").first()
+        if chunk:
+            start, end = chunk["start_char"], chunk["end_char"]
+    text = attachment.text
+    shown = {
+        "title": attachment.name,
+        "connector": {"name": attachments.CONNECTOR_LABEL},
+        "location": attachment.conversation.title,
+        "media_type": attachment.media_type,
+        "url": "",
+    }
+    return render(
+        request,
+        "chat/document.html",
+        {"document": shown, "before": text[:start], "passage": text[start:end], "after": text[end:]},
+    )
 
 
 def _sse(event: str, data: dict) -> str:

@@ -150,7 +150,7 @@ def citation_record(p: Passage, *, inferred: bool, answer: str = "") -> dict:
         "start": start,
         "end": end,
         "quote": quote if len(quote) <= QUOTE_CHARS else quote[:QUOTE_CHARS].rstrip() + "…",
-        "document_url": chunk_url(p.document_id, chunk_id),
+        "document_url": chunk_url(p.document_id, chunk_id, kind=p.kind),
         "inferred": inferred,
     }
 

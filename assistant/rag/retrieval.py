@@ -28,14 +28,17 @@ class Passage:
     end_char: int
     #: The chunks the block is made of (a whole document or neighbouring chunks around a hit).
     segments: tuple = field(default=(), compare=False)
+    #: "document" (the shared index) or "attachment" (a file attached to the conversation).
+    kind: str = "document"
 
     @property
     def document_url(self) -> str:
-        return chunk_url(self.document_id, self.chunk_id)
+        return chunk_url(self.document_id, self.chunk_id, kind=self.kind)
 
 
-def chunk_url(document_id, chunk_id) -> str:
-    return f"{reverse('chat:document', args=[document_id])}?chunk={chunk_id}"
+def chunk_url(document_id, chunk_id, kind: str = "document") -> str:
+    view = "chat:attachment" if kind == "attachment" else "chat:document"
+    return f"{reverse(view, args=[document_id])}?chunk={chunk_id}"
 
 
 def embed_query(question: str) -> list[float]:

@@ -1,4 +1,4 @@
-// Chat page behaviour: composer, streaming answers over SSE, sidebar controls.
+// Chat page behaviour: composer, attached files, streaming answers over SSE, sidebar controls.
 // Model output is only ever inserted as text; the one innerHTML assignment uses the
 // server-sanitised `html` of the `done` event.
 
@@ -7,6 +7,8 @@ const API = {
   messages: (conversationId) => `/chat/api/c/${encodeURIComponent(conversationId)}/messages/`,
   stream: (messageId) => `/chat/api/messages/${encodeURIComponent(messageId)}/stream/`,
   stop: (messageId) => `/chat/api/messages/${encodeURIComponent(messageId)}/stop/`,
+  attachments: (conversationId) => `/chat/api/c/${encodeURIComponent(conversationId)}/attachments/`,
+  attachmentDelete: (attachmentId) => `/chat/api/attachments/${encodeURIComponent(attachmentId)}/delete/`,
 };
 const PLACEHOLDER_ID = '00000000-0000-0000-0000-000000000000';
 const NEAR_BOTTOM_PX = 120;
@@ -24,6 +26,9 @@ const DEFAULT_STRINGS = {
   newConversation: 'New conversation',
   showSidebar: 'Show conversations',
   hideSidebar: 'Hide conversations',
+  attachFailed: 'Could not attach the file.',
+  removeFile: 'Remove',
+  uploading: 'Attaching…',
 };
 
 const S = { ...DEFAULT_STRINGS };
@@ -34,6 +39,8 @@ const state = {
   source: null, // the open EventSource
   article: null, // the assistant article being streamed
   assistantId: null,
+  attachments: [], // files in the composer: {name, size, id, status: uploading|ready|error, error, promise, li}
+  conversationPromise: null, // the conversation being created for the first message or file
 };
 
 // ---------------------------------------------------------------- helpers
@@ -51,18 +58,27 @@ class ApiError extends Error {
 }
 
 async function postJSON(url, body = {}) {
+  return post(url, JSON.stringify(body), { 'Content-Type': 'application/json' });
+}
+
+// A multipart POST (the browser sets the Content-Type with its boundary).
+async function postForm(url, formData) {
+  return post(url, formData, {});
+}
+
+async function post(url, body, headers) {
   let response;
   try {
     response = await fetch(url, {
       method: 'POST',
       credentials: 'same-origin',
       headers: {
-        'Content-Type': 'application/json',
+        ...headers,
         Accept: 'application/json',
         'X-CSRFToken': csrfToken(),
         'X-Requested-With': 'XMLHttpRequest',
       },
-      body: JSON.stringify(body),
+      body,
     });
   } catch {
     throw new ApiError(S.network, 0);
@@ -152,10 +168,47 @@ function createArticle(role, id, status) {
   return article;
 }
 
+function humanSize(bytes) {
+  const size = Number(bytes) || 0;
+  if (size < 1024) return `${size} ${size === 1 ? 'byte' : 'bytes'}`;
+  const units = ['KB', 'MB', 'GB'];
+  let value = size / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value.toFixed(1)} ${units[unit]}`;
+}
+
+// One file chip: its name (a link once it is sent) and size.
+function makeChip(file, href) {
+  const li = document.createElement('li');
+  li.className = 'attachment-chip';
+  if (file.id) li.dataset.id = file.id;
+  const name = document.createElement(href ? 'a' : 'span');
+  name.className = 'attachment-name';
+  name.textContent = file.name || '';
+  name.title = file.name || '';
+  if (href) name.setAttribute('href', href);
+  const size = document.createElement('span');
+  size.className = 'attachment-size';
+  size.textContent = humanSize(file.size);
+  li.append(name, ' ', size);
+  return li;
+}
+
 function appendUserMessage(message, fallbackText) {
   const article = createArticle('user', message && message.id, 'complete');
   const text = message && typeof message.content === 'string' ? message.content : fallbackText;
   article.querySelector('.message-body').textContent = text;
+  const files = message && Array.isArray(message.attachments) ? message.attachments : [];
+  if (files.length) {
+    const ul = document.createElement('ul');
+    ul.className = 'attachment-chips';
+    for (const file of files) ul.append(makeChip(file, file.url || ''));
+    article.prepend(ul);
+  }
   els.messages.append(article);
   return article;
 }
@@ -524,6 +577,163 @@ async function stopStreaming() {
   }
 }
 
+// -------------------------------------------------------- conversation
+
+// The conversation's id, creating it (once, however many callers wait) on the first message or file.
+async function ensureConversation() {
+  const existing = els.messages.dataset.conversationId;
+  if (existing) return existing;
+  if (!state.conversationPromise) {
+    state.conversationPromise = postJSON(API.conversations, {}).then(
+      (conversation) => {
+        els.messages.dataset.conversationId = conversation.id;
+        if (conversation.url) window.history.replaceState(null, '', conversation.url);
+        addConversationToSidebar(conversation);
+        if (conversation.title && els.title) els.title.textContent = conversation.title;
+        return conversation.id;
+      },
+      (err) => {
+        state.conversationPromise = null; // let the next try create it
+        throw err;
+      },
+    );
+  }
+  return state.conversationPromise;
+}
+
+// ----------------------------------------------------------- attachments
+
+function renderPendingChips() {
+  if (!els.pending) return;
+  els.pending.hidden = state.attachments.length === 0;
+}
+
+function updateChip(item) {
+  const li = item.li;
+  li.dataset.state = item.status;
+  if (item.id) li.dataset.id = item.id;
+  li.querySelector('.attachment-size').textContent = item.status === 'uploading' ? S.uploading : humanSize(item.size);
+  let error = li.querySelector('.attachment-error');
+  if (item.status === 'error') {
+    if (!error) {
+      error = document.createElement('span');
+      error.className = 'attachment-error';
+      error.setAttribute('role', 'alert');
+      li.querySelector('.attachment-remove').before(error);
+    }
+    error.textContent = item.error || S.attachFailed;
+  } else if (error) {
+    error.remove();
+  }
+}
+
+function addRemoveButton(li, name) {
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.className = 'attachment-remove';
+  button.setAttribute('aria-label', `${S.removeFile} ${name}`);
+  button.title = S.removeFile;
+  button.textContent = '×';
+  li.append(button);
+}
+
+function forgetItem(item) {
+  state.attachments = state.attachments.filter((a) => a !== item);
+  item.li.remove();
+  renderPendingChips();
+}
+
+async function uploadFile(item, file) {
+  try {
+    const conversationId = await ensureConversation();
+    const form = new FormData();
+    form.append('file', file, file.name);
+    const data = await postForm(API.attachments(conversationId), form);
+    Object.assign(item, { id: data.id, name: data.name || item.name, size: data.size, status: 'ready' });
+    if (item.removed) {
+      postJSON(API.attachmentDelete(item.id), {}).catch(() => {});
+      return;
+    }
+  } catch (err) {
+    Object.assign(item, { status: 'error', error: err && err.message ? err.message : S.attachFailed });
+  }
+  if (!item.removed) updateChip(item);
+}
+
+function addFiles(files) {
+  if (!els.pending) return;
+  for (const file of Array.from(files || [])) {
+    const item = { name: file.name, size: file.size, id: null, status: 'uploading', error: '', removed: false };
+    item.li = makeChip(item, '');
+    addRemoveButton(item.li, item.name);
+    els.pending.append(item.li);
+    state.attachments.push(item);
+    updateChip(item);
+    item.promise = uploadFile(item, file);
+  }
+  renderPendingChips();
+}
+
+function removeFile(item) {
+  item.removed = true;
+  forgetItem(item);
+  if (item.status === 'ready' && item.id) {
+    postJSON(API.attachmentDelete(item.id), {}).catch((err) => showComposerError(err.message || S.server));
+  }
+}
+
+function wireAttachments() {
+  els.pending = document.getElementById('attachments-pending');
+  const button = document.getElementById('attach');
+  const input = document.getElementById('attach-input');
+  if (!els.pending || !els.composer) return;
+  // Files attached before a reload and not sent yet.
+  els.pending.querySelectorAll('li.attachment-chip').forEach((li) => {
+    const name = li.querySelector('.attachment-name');
+    state.attachments.push({ li, id: li.dataset.id, status: 'ready', name: name ? name.textContent : '', promise: null });
+  });
+  if (button && input) {
+    button.addEventListener('click', () => input.click());
+    input.addEventListener('change', () => {
+      addFiles(input.files);
+      input.value = ''; // the same file can be picked again
+    });
+  }
+  els.pending.addEventListener('click', (event) => {
+    const remove = event.target.closest('.attachment-remove');
+    if (!remove) return;
+    const item = state.attachments.find((a) => a.li === remove.closest('li.attachment-chip'));
+    if (item) removeFile(item);
+    if (els.prompt) els.prompt.focus();
+  });
+  // Drop files anywhere on the page; the composer shows where they go.
+  const hasFiles = (event) => event.dataTransfer && Array.from(event.dataTransfer.types || []).includes('Files');
+  let depth = 0;
+  document.addEventListener('dragenter', (event) => {
+    if (!hasFiles(event)) return;
+    event.preventDefault();
+    depth += 1;
+    els.composer.classList.add('is-dropping');
+  });
+  document.addEventListener('dragover', (event) => {
+    if (!hasFiles(event)) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = 'copy';
+  });
+  document.addEventListener('dragleave', (event) => {
+    if (!hasFiles(event)) return;
+    depth = Math.max(0, depth - 1);
+    if (depth === 0) els.composer.classList.remove('is-dropping');
+  });
+  document.addEventListener('drop', (event) => {
+    if (!hasFiles(event)) return;
+    event.preventDefault(); // never let the browser navigate to the file
+    depth = 0;
+    els.composer.classList.remove('is-dropping');
+    addFiles(event.dataTransfer.files);
+  });
+}
+
 // -------------------------------------------------------------- sending
 
 async function send(rawText) {
@@ -533,16 +743,15 @@ async function send(rawText) {
   hideComposerError();
   setBusy(true);
   try {
-    let conversationId = els.messages.dataset.conversationId;
-    if (!conversationId) {
-      const conversation = await postJSON(API.conversations, {});
-      conversationId = conversation.id;
-      els.messages.dataset.conversationId = conversationId;
-      if (conversation.url) window.history.replaceState(null, '', conversation.url);
-      addConversationToSidebar(conversation);
-      if (conversation.title && els.title) els.title.textContent = conversation.title;
-    }
-    const data = await postJSON(API.messages(conversationId), { content: text });
+    // Files still uploading go with this question once they are in.
+    await Promise.all(state.attachments.map((a) => a.promise).filter(Boolean));
+    const sending = state.attachments.filter((a) => a.status === 'ready' && a.id);
+    const conversationId = await ensureConversation();
+    const data = await postJSON(API.messages(conversationId), {
+      content: text,
+      attachment_ids: sending.map((a) => a.id),
+    });
+    sending.forEach(forgetItem);
     // Clear only what was sent; anything typed meanwhile stays.
     if (els.prompt.value === rawText) {
       els.prompt.value = '';
@@ -643,6 +852,7 @@ function init() {
   els.messages.querySelectorAll('article.message-assistant').forEach(applyCiteTitles);
   wireSidebar();
   wireComposer();
+  wireAttachments();
   autogrow();
   scrollToBottom();
   resumePending();

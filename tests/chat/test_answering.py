@@ -42,7 +42,7 @@ def test_the_answer_streams_and_is_saved_with_its_citations(indexed_folder, team
     _, answer = question_submit(conversation=conversation, content="What is the server room vault code?")
     events = collect(answer, teammate)
     names = [name for name, _ in events]
-    assert names.count("token") > 1 and names[-1] == "done"
+    assert names.count("token") > 1 and names[-1] == "done", events[-3:]
     answer.refresh_from_db()
     assert answer.status == Message.Status.COMPLETE
     assert answer.content and answer.first_token_ms is not None

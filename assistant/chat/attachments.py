@@ -1,0 +1,184 @@
+"""Files attached to a conversation: checked, parsed, chunked and embedded, private to it.
+
+Attachments never enter the shared index. When the question is answered they come first
+in the model's material budget: whole when they all fit, else their chunks most similar
+to the question until the budget is spent.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+
+from assistant.chat.models import Attachment, AttachmentChunk, Conversation
+from assistant.chat.services import InvalidInput
+from assistant.rag.context import BLOCK_OVERHEAD_TOKENS, Segment
+from assistant.rag.retrieval import Passage
+from connectors.chunking import chunk_text
+from connectors.indexing import get_embedder
+from connectors.parsing import SUPPORTED_EXTENSIONS, ParseError, media_type_for, parse_document
+from connectors.uploads import _content_problem, _extension, accepted_extensions, human_size, safe_file_name
+from inference.tokens import approx_token_count
+
+logger = logging.getLogger(__name__)
+
+CONNECTOR_LABEL = "Attached file"
+#: Embedding happens while the user waits: past this many chunks (about 200 tokens each),
+#: a file belongs in a data source, not in a conversation.
+MAX_CHUNKS = 1000
+
+
+def accept_attribute() -> str:
+    """The file picker's `accept` value: the extensions the parsers read."""
+    return ",".join(accepted_extensions())
+
+
+def attachment_get(*, user, attachment_id) -> Attachment:
+    """The user's attachment; Attachment.DoesNotExist for anyone else's (shown as 404)."""
+    return Attachment.objects.select_related("conversation").get(id=attachment_id, conversation__user=user)
+
+
+def _read(upload: UploadedFile, limit: int) -> bytes:
+    parts, size = [], 0
+    for part in upload.chunks():
+        size += len(part)
+        if size > limit:  # the announced size may lie
+            raise InvalidInput(f"The file is larger than the limit of {human_size(limit)}.")
+        parts.append(part)
+    return b"".join(parts)
+
+
+def _check(content: bytes, ext: str) -> None:
+    """Refuse content that is not what its name says (a program renamed .pdf)."""
+    with tempfile.TemporaryDirectory(prefix="attachment-") as directory:
+        path = Path(directory) / f"file{ext}"
+        path.write_bytes(content)
+        problem = _content_problem(path, ext)
+    if problem:
+        raise InvalidInput(problem)
+
+
+def attachment_add(*, conversation: Conversation, upload: UploadedFile) -> Attachment:
+    """Check, parse, chunk and embed one file; store it on the conversation, not yet on a message.
+
+    Raises InvalidInput with a reason the user can act on; nothing is stored then.
+    """
+    name, problem = safe_file_name(upload.name or "")
+    if problem:
+        raise InvalidInput(problem)
+    ext = _extension(name)
+    if ext not in SUPPORTED_EXTENSIONS:
+        kind = f"{ext} files" if ext else "Files without an extension"
+        raise InvalidInput(f"{kind} cannot be attached; attach one of: {', '.join(accepted_extensions())}.")
+    limit = settings.UPLOAD_MAX_BYTES
+    if upload.size is not None and upload.size > limit:
+        raise InvalidInput(f"The file is {human_size(upload.size)}, over the limit of {human_size(limit)}.")
+    content = _read(upload, limit)
+    _check(content, ext)
+    media_type = media_type_for(name)
+    try:
+        text = parse_document(content, filename=name, media_type=media_type).text
+    except ParseError as exc:
+        raise InvalidInput(str(exc)) from None
+    if not text.strip():
+        raise InvalidInput("No text could be read from the file (a scanned PDF has none).")
+    spans = chunk_text(text, max_tokens=settings.CHUNK_TOKENS, overlap_tokens=settings.CHUNK_OVERLAP_TOKENS)
+    if len(spans) > MAX_CHUNKS:
+        raise InvalidInput(
+            "The file is too long to attach to a conversation "
+            f"(about {sum(s.token_count for s in spans):,} tokens); ask an admin to add it to a data source."
+        )
+    vectors = get_embedder().embed([span.text for span in spans])
+    with transaction.atomic():
+        attachment = Attachment.objects.create(
+            conversation=conversation, name=name, media_type=media_type, size=len(content), text=text
+        )
+        AttachmentChunk.objects.bulk_create(
+            AttachmentChunk(
+                attachment=attachment, ordinal=ordinal, text=span.text, start_char=span.start,
+                end_char=span.end, token_count=span.token_count, embedding=vector,
+            )
+            for ordinal, (span, vector) in enumerate(zip(spans, vectors, strict=True))
+        )
+    return attachment
+
+
+def attachment_remove(*, attachment: Attachment) -> None:
+    attachment.delete()
+
+
+def _passage(attachment: Attachment, n: int, chunks: list[dict], hit_id: int) -> Passage:
+    """One block of an attachment: the run of neighbouring `chunks` (all of them: the whole text)."""
+    start, end = chunks[0]["start_char"], chunks[-1]["end_char"]
+    return Passage(
+        n=n, chunk_id=hit_id, document_id=str(attachment.id), title=attachment.name, location=attachment.name,
+        url="", connector=CONNECTOR_LABEL, text=attachment.text[start:end], start_char=start, end_char=end,
+        segments=tuple(Segment(c["id"], c["start_char"], c["end_char"]) for c in chunks), kind="attachment",
+    )
+
+
+def _ranked(chunks: list[dict], question_embedding: list[float] | None) -> list[int]:
+    """Indices of `chunks`, most similar to the question first (cosine); file order without a question."""
+    if question_embedding is None:
+        return list(range(len(chunks)))
+    matrix = np.asarray([c["embedding"] for c in chunks], dtype=np.float32)
+    query = np.asarray(question_embedding, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1) * np.linalg.norm(query)
+    scores = matrix @ query / np.where(norms == 0, 1.0, norms)
+    return [int(i) for i in np.argsort(-scores, kind="stable")]
+
+
+def attachment_passages(
+    *, conversation: Conversation, question_embedding: list[float] | None, material_tokens: int, first_n: int = 1
+) -> tuple[list[Passage], int]:
+    """The conversation's attachments as passages numbered from `first_n`, and the tokens they use.
+
+    Whole texts when all of them fit `material_tokens`; else the chunks closest to the
+    question, best first, while budget remains, merged into runs of neighbouring chunks
+    and given in file order.
+    """
+    attachments = {a.id: a for a in Attachment.objects.filter(conversation=conversation).order_by("created_at")}
+    if not attachments or material_tokens <= 0:
+        return [], 0
+    fields = ["id", "attachment_id", "ordinal", "start_char", "end_char", "token_count"]
+    chunks = AttachmentChunk.objects.filter(attachment_id__in=list(attachments)).order_by("attachment__created_at", "ordinal")
+    whole = sum(approx_token_count(a.text) + BLOCK_OVERHEAD_TOKENS for a in attachments.values())
+    if whole <= material_tokens:
+        by_attachment: dict = {}
+        for chunk in chunks.values(*fields):
+            by_attachment.setdefault(chunk["attachment_id"], []).append(chunk)
+        passages = [
+            _passage(attachments[attachment_id], first_n + i, run, run[0]["id"])
+            for i, (attachment_id, run) in enumerate(by_attachment.items())
+        ]
+        return passages, whole
+
+    chunks = list(chunks.values(*fields, "embedding"))
+    rank: dict[tuple, int] = {}  # (attachment, ordinal) of each chosen chunk -> its rank
+    used = 0
+    for index in _ranked(chunks, question_embedding):
+        chunk = chunks[index]
+        key = (chunk["attachment_id"], chunk["ordinal"])
+        joins_run = (key[0], key[1] - 1) in rank or (key[0], key[1] + 1) in rank
+        cost = chunk["token_count"] + (0 if joins_run else BLOCK_OVERHEAD_TOKENS)
+        if used + cost <= material_tokens:  # else a shorter chunk further down may still fit
+            rank[key] = len(rank)
+            used += cost
+
+    passages: list[Passage] = []
+    run: list[dict] = []
+    for chunk in [c for c in chunks if (c["attachment_id"], c["ordinal"]) in rank] + [None]:
+        if chunk and run and chunk["attachment_id"] == run[-1]["attachment_id"] and chunk["ordinal"] == run[-1]["ordinal"] + 1:
+            run.append(chunk)
+            continue
+        if run:
+            best = min(run, key=lambda c: rank[(c["attachment_id"], c["ordinal"])])
+            passages.append(_passage(attachments[run[0]["attachment_id"]], first_n + len(passages), run, best["id"]))
+        run = [chunk] if chunk else []
+    return passages, used
