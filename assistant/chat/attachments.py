@@ -7,7 +7,6 @@ to the question until the budget is spent.
 
 from __future__ import annotations
 
-import logging
 import tempfile
 from pathlib import Path
 
@@ -25,8 +24,6 @@ from connectors.indexing import get_embedder
 from connectors.parsing import SUPPORTED_EXTENSIONS, ParseError, media_type_for, parse_document
 from connectors.uploads import _content_problem, _extension, accepted_extensions, human_size, safe_file_name
 from inference.tokens import approx_token_count
-
-logger = logging.getLogger(__name__)
 
 CONNECTOR_LABEL = "Attached file"
 #: Embedding happens while the user waits: past this many chunks (about 200 tokens each),
@@ -147,7 +144,9 @@ def attachment_passages(
     if not attachments or material_tokens <= 0:
         return [], 0
     fields = ["id", "attachment_id", "ordinal", "start_char", "end_char", "token_count"]
-    chunks = AttachmentChunk.objects.filter(attachment_id__in=list(attachments)).order_by("attachment__created_at", "ordinal")
+    chunks = AttachmentChunk.objects.filter(attachment_id__in=list(attachments)).order_by(
+        "attachment__created_at", "ordinal"
+    )
     whole = sum(approx_token_count(a.text) + BLOCK_OVERHEAD_TOKENS for a in attachments.values())
     if whole <= material_tokens:
         by_attachment: dict = {}
@@ -174,7 +173,10 @@ def attachment_passages(
     passages: list[Passage] = []
     run: list[dict] = []
     for chunk in [c for c in chunks if (c["attachment_id"], c["ordinal"]) in rank] + [None]:
-        if chunk and run and chunk["attachment_id"] == run[-1]["attachment_id"] and chunk["ordinal"] == run[-1]["ordinal"] + 1:
+        previous = run[-1] if run else None
+        if chunk and previous and (chunk["attachment_id"], chunk["ordinal"]) == (
+            previous["attachment_id"], previous["ordinal"] + 1
+        ):
             run.append(chunk)
             continue
         if run:

@@ -102,7 +102,9 @@ class AttachmentChunk(models.Model):
 
     class Meta:
         ordering = ["attachment", "ordinal"]
-        constraints = [models.UniqueConstraint(fields=["attachment", "ordinal"], name="unique_attachment_chunk_ordinal")]
+        constraints = [
+            models.UniqueConstraint(fields=["attachment", "ordinal"], name="unique_attachment_chunk_ordinal")
+        ]
 
     def __str__(self) -> str:
         return f"{self.attachment_id}#{self.ordinal}"

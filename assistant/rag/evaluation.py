@@ -144,16 +144,14 @@ def answer_scores(prediction: str, golds: str | Sequence[str]) -> dict[str, floa
     }
 
 
-def citations_valid(citations: Sequence[Mapping], given: Mapping[int, int | str]) -> bool:
-    """Every citation points to a passage that was in the prompt: its number was given and its
-    chunk ids are that passage's chunk. `given` maps passage number -> chunk id."""
-    given_chunks = {str(chunk_id) for chunk_id in given.values()}
+def citations_valid(citations: Sequence[Mapping], given: Mapping[int, Iterable]) -> bool:
+    """Every citation points into a passage that was in the prompt: its number was given and
+    its chunk ids are among that passage's chunks. `given` maps passage number -> the ids of
+    the chunks the passage was made of (a passage can be a whole document)."""
     for citation in citations:
         n = citation.get("n")
         chunk_ids = {str(c) for c in citation.get("chunk_ids") or ()}
-        if n not in given or not chunk_ids or not chunk_ids <= given_chunks:
-            return False
-        if str(given[n]) not in chunk_ids:
+        if n not in given or not chunk_ids or not chunk_ids <= {str(c) for c in given[n]}:
             return False
     return True
 

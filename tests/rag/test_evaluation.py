@@ -93,12 +93,13 @@ def test_answer_scores_strip_citation_markers_and_take_the_best_gold():
     assert long["exact_match"] == 0.0 and long["contains_answer"] == 1.0 and 0 < long["f1"] < 1
 
 
-def test_citations_are_valid_only_when_they_point_to_given_passages():
-    given = {1: 11, 2: 12}
-    assert ev.citations_valid([{"n": 1, "chunk_ids": [11]}, {"n": 2, "chunk_ids": [12]}], given)
+def test_citations_are_valid_only_when_they_point_into_given_passages():
+    given = {1: [11, 21], 2: [12]}  # passage 1 is made of two chunks (a whole document)
+    assert ev.citations_valid([{"n": 1, "chunk_ids": [21]}, {"n": 2, "chunk_ids": [12]}], given)
     assert ev.citations_valid([], given)
     assert not ev.citations_valid([{"n": 3, "chunk_ids": [13]}], given)
     assert not ev.citations_valid([{"n": 1, "chunk_ids": [12]}], given)
+    assert not ev.citations_valid([{"n": 2, "chunk_ids": []}], given)
 
 
 # --- baselines ----------------------------------------------------------------------------------------
@@ -173,7 +174,7 @@ def test_a_jsonl_connector_syncs_through_the_engine(db, export):
     sync_run_execute(run.id)
     run.refresh_from_db()
     assert run.status == SyncRun.Status.SUCCEEDED
-    assert run.failed == 6  # five bad lines + "c" without text
+    assert run.failed == 5  # lines 3, 5 (no id), 6 (duplicate), 7 (a list), 8 (no text)
     docs = dict(Document.objects.filter(connector=connector).values_list("external_id", "index_status"))
     assert docs == {"a": "indexed", "7": "indexed"}
     again = SyncRun.objects.create(connector=connector)

@@ -207,16 +207,15 @@ class Command(BaseCommand):
         items: list[dict] = []
         given: list = []  # the passages the pipeline put into the prompt, per question
 
-        def capturing_retrieve(*args, **kwargs):
-            passages = real_retrieve(*args, **kwargs)
-            given.append(passages)
-            return passages
+        def capturing_build_messages(*args, **kwargs):
+            given.append(list(kwargs.get("passages") or []))
+            return real_build_messages(*args, **kwargs)
 
-        real_retrieve = answering.retrieve
+        real_build_messages = answering.build_messages
         try:
             with override_settings(**llm):
                 answering.get_chat_client.cache_clear()
-                answering.retrieve = capturing_retrieve
+                answering.build_messages = capturing_build_messages
                 for number, pair in enumerate(picked, start=1):
                     given.clear()
                     conversation = conversation_create(user=user)
@@ -234,7 +233,7 @@ class Command(BaseCommand):
                         f"{latency:.1f}s {pair['question'][:70]!r}"
                     )
         finally:
-            answering.retrieve = real_retrieve
+            answering.build_messages = real_build_messages
             answering.get_chat_client.cache_clear()
             if not options["keep"]:
                 Conversation.objects.filter(id__in=conversations).delete()
@@ -280,6 +279,7 @@ class Command(BaseCommand):
                 "llm_max_tokens": llm["LLM_MAX_TOKENS"],
                 "llm_temperature": settings.LLM_TEMPERATURE,
                 "passages_per_question": settings.RAG_TOP_K,
+                "context_tokens": getattr(settings, "RAG_CONTEXT_TOKENS", None),
                 "search_mode": settings.RAG_SEARCH_MODE,
             },
             "timing": {"ingest_s": ingest["seconds"]},
@@ -301,7 +301,7 @@ class Command(BaseCommand):
         return {
             "id": pair.get("id"),
             "question": pair["question"],
-            "gold_answer": pair["answers"][0],
+            "gold_answers": pair["answers"],
             "gold_doc_id": pair["doc_id"],
             "gold_in_corpus": pair["doc_id"] in self._corpus_ids,
             "answer": (message.content or "")[:2000],
@@ -310,7 +310,7 @@ class Command(BaseCommand):
             "cited_documents": cited_docs,
             "retrieved_documents": retrieved_docs,
             "citations": len(citations),
-            "citations_valid": ev.citations_valid(citations, {p.n: p.chunk_id for p in passages}),
+            "citations_valid": ev.citations_valid(citations, {p.n: _chunk_ids(p) for p in passages}),
             "source_hit": float(pair["doc_id"] in cited_docs),
             "retrieval_hit": float(pair["doc_id"] in retrieved_docs),
             **scores,
@@ -504,6 +504,11 @@ class _Progress:
             connections.close_all()
 
 
+def _chunk_ids(passage) -> set:
+    """The chunks a passage given to the model was made of (its hit, and its neighbours or whole document)."""
+    return {passage.chunk_id, *(segment.chunk_id for segment in getattr(passage, "segments", ()) or ())}
+
+
 def _read_jsonl(path: Path):
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
@@ -537,15 +542,21 @@ def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
 
 
 def _read_qa(path: Path) -> list[dict]:
-    pairs = []
+    """Questions with their gold answers; a question asked of one document several times (answered
+    by several people, as in the CMU data) becomes one question with several gold answers."""
+    pairs: dict[tuple[str, str], dict] = {}
     for row in _read_jsonl(path):
-        question = str(row.get("question") or "").strip()
+        question = " ".join(str(row.get("question") or "").split())
         answer = row.get("answer")
         answers = [a for a in (answer if isinstance(answer, list) else [answer]) if isinstance(a, str) and a.strip()]
         doc_id = row.get("doc_id")
-        if question and answers and doc_id not in (None, ""):
-            pairs.append({"id": row.get("id"), "question": question, "answers": answers, "doc_id": str(doc_id)})
-    return pairs
+        if not question or not answers or doc_id in (None, ""):
+            continue
+        pair = pairs.setdefault(
+            (question.lower(), str(doc_id)), {"id": row.get("id"), "question": question, "answers": [], "doc_id": str(doc_id)}
+        )
+        pair["answers"].extend(a for a in answers if a not in pair["answers"])
+    return list(pairs.values())
 
 
 def _corpus_ids(path: Path) -> set[str]:
