@@ -162,6 +162,10 @@ RAG_DENSE_WEIGHT = env_float("RAG_DENSE_WEIGHT", 1.0, minimum=0.0)
 RAG_FULLTEXT_WEIGHT = env_float("RAG_FULLTEXT_WEIGHT", 1.0, minimum=0.0)
 RAG_FULLTEXT_LANGUAGES = env_list("RAG_FULLTEXT_LANGUAGES", ["english"])
 RAG_EF_SEARCH = env_int("RAG_EF_SEARCH", 100, minimum=10, maximum=1000)
+# Optional cross-encoder reranking (an OpenAI-style /rerank endpoint, e.g. vLLM); empty: off.
+RAG_RERANK_URL = env_str("RAG_RERANK_URL", "").rstrip("/")
+RAG_RERANK_MODEL = env_str("RAG_RERANK_MODEL", "BAAI/bge-reranker-v2-m3")
+RAG_RERANK_CANDIDATES = env_int("RAG_RERANK_CANDIDATES", 20, minimum=1, maximum=200)
 # Tokens of retrieved material given to the model, at most (the window may allow less).
 # Small by default so the CPU model answers quickly; raise it with a long-context GPU model.
 RAG_CONTEXT_TOKENS = env_int("RAG_CONTEXT_TOKENS", 1000, minimum=100)

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import logging
+from functools import lru_cache
+
 from django.conf import settings
 from django.urls import reverse
 
 from assistant.rag.context import expand_hits
 from connectors.indexing import get_embedder
 from connectors.selectors import NO_FILTERS, SearchFilters, chunks_search
+from inference.rerank import HttpReranker, RerankError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,25 @@ def chunk_url(document_id, chunk_id, kind: str = "document") -> str:
     return f"{reverse(view, args=[document_id])}?chunk={chunk_id}"
 
 
+@lru_cache(maxsize=1)
+def get_reranker() -> HttpReranker | None:
+    """The optional cross-encoder stage (RAG_RERANK_URL); off by default."""
+    if not settings.RAG_RERANK_URL:
+        return None
+    return HttpReranker(base_url=settings.RAG_RERANK_URL, model=settings.RAG_RERANK_MODEL)
+
+
+def rerank(reranker: HttpReranker, query: str, hits: list) -> list:
+    """Hits reordered by the cross-encoder; on failure the fused order stands (and is logged)."""
+    try:
+        scores = reranker.scores(query, [hit.chunk.text for hit in hits])
+    except RerankError as exc:
+        logger.warning("reranking skipped: %s", exc)
+        return hits
+    order = sorted(range(len(hits)), key=lambda i: -scores[i])
+    return [hits[i] for i in order]
+
+
 def embed_query(question: str) -> list[float]:
     return get_embedder().embed([question])[0]
 
@@ -60,14 +85,18 @@ def retrieve(
     Hybrid search finds the top-k chunks; the context planner widens them into whole
     documents or neighbouring chunks within `material_tokens` (RAG_CONTEXT_TOKENS).
     """
+    k = k or settings.RAG_TOP_K
+    reranker = get_reranker() if query else None
     hits = chunks_search(
         embedding=embedding,
         text=query,
         groups=groups,
-        k=k or settings.RAG_TOP_K,
+        k=max(k, settings.RAG_RERANK_CANDIDATES) if reranker else k,
         mode=mode or (settings.RAG_SEARCH_MODE if query else "dense"),
         filters=filters,
     )
+    if reranker:
+        hits = rerank(reranker, query, hits)[:k]
     budget = settings.RAG_CONTEXT_TOKENS if material_tokens is None else material_tokens
     documents = {hit.chunk.document_id: hit.chunk.document for hit in hits}
     return [

@@ -88,3 +88,24 @@ def test_a_user_who_sees_one_percent_of_chunks_still_gets_k_results(db):
     ids = chunk_ids_dense(embedding=query, groups=["rare"], k=10)
     assert len(ids) == 10
     assert all(groups == ["rare"] for groups in Chunk.objects.filter(id__in=ids).values_list("acl_groups", flat=True))
+
+
+def test_the_optional_reranker_reorders_the_fused_candidates(handbook, settings, monkeypatch):
+    from assistant.rag import retrieval
+
+    class ReverseAlphabetical:
+        def scores(self, query, documents):
+            return [-ord(text.lstrip("# ")[0]) for text in documents]  # "Controller" < "Lunch" < "Travel"
+
+    monkeypatch.setattr(retrieval, "get_reranker", lambda: ReverseAlphabetical())
+    query = "meals"
+    passages = retrieve(embedding=embed_query(query), query=query, groups=[], k=3)
+    assert titles(passages)[0] == "Controller faults"
+
+
+def test_without_a_reranker_url_the_stage_is_off(settings):
+    from assistant.rag import retrieval
+
+    retrieval.get_reranker.cache_clear()
+    settings.RAG_RERANK_URL = ""
+    assert retrieval.get_reranker() is None
