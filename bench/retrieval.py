@@ -221,7 +221,9 @@ def synthesize(n_chunks: int, seed: int = SEED) -> Corpus:
     vocabulary = STOP_WORDS + general + pool
     general_offset = len(STOP_WORDS)
     pool_offset = general_offset + N_GENERAL
-    topic_words = np.stack([pool_offset + rng.choice(N_TOPIC_POOL, TOPIC_WORDS, replace=False) for _ in range(n_topics)])
+    topic_words = np.stack(
+        [pool_offset + rng.choice(N_TOPIC_POOL, TOPIC_WORDS, replace=False) for _ in range(n_topics)]
+    )
 
     chunk_texts = make_texts(rng, chunk_doc, chunk_ordinal, sizes, doc_topic, topic_words, vocabulary, general_offset)
 
@@ -414,9 +416,13 @@ def load(corpus: Corpus, database_url: str) -> dict:
         timings["copy_documents_s"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        columns = "id, ordinal, text, start_char, end_char, token_count, embedding, acl_public, acl_groups, connector_id, document_id"
-        with conn.cursor() as cur, cur.copy(f"COPY connectors_chunk ({columns}) FROM STDIN WITH (FORMAT BINARY)") as copy:
-            copy.set_types(["int8", "int4", "text", "int4", "int4", "int4", "vector", "bool", "varchar[]", "uuid", "uuid"])
+        columns = ("id, ordinal, text, start_char, end_char, token_count, embedding, acl_public, acl_groups, "
+                   "connector_id, document_id")
+        statement = f"COPY connectors_chunk ({columns}) FROM STDIN WITH (FORMAT BINARY)"
+        with conn.cursor() as cur, cur.copy(statement) as copy:
+            copy.set_types(
+                ["int8", "int4", "text", "int4", "int4", "int4", "vector", "bool", "varchar[]", "uuid", "uuid"]
+            )
             offset = 0
             for c, text in enumerate(corpus.chunk_texts):
                 d = int(corpus.chunk_doc[c])
@@ -512,7 +518,11 @@ def explain(statements: list[tuple[str, tuple]], extra_settings: tuple[str, ...]
             "plan": nodes}
 
 
-EXACT = ("SET LOCAL enable_indexscan = off", "SET LOCAL enable_bitmapscan = off", "SET LOCAL enable_indexonlyscan = off")
+EXACT = (
+    "SET LOCAL enable_indexscan = off",
+    "SET LOCAL enable_bitmapscan = off",
+    "SET LOCAL enable_indexonlyscan = off",
+)
 
 
 def exact_dense(embedding, groups, k, filters) -> list[int]:
@@ -617,7 +627,9 @@ def measure(args, corpus: Corpus, loaded: dict) -> dict:
     with connection.cursor() as cursor:
         for q in queries:
             tsquery = fulltext_query(q.text)
-            cursor.execute(f"SELECT count(*) FROM connectors_chunk WHERE search_vector @@ {tsquery.sql}", tsquery.params)
+            cursor.execute(
+                f"SELECT count(*) FROM connectors_chunk WHERE search_vector @@ {tsquery.sql}", tsquery.params
+            )
             match_fraction.append(cursor.fetchone()[0] / len(corpus.vectors))
         cursor.execute(
             "SELECT array_agg(ndoc ORDER BY ndoc DESC) FROM ts_stat("
