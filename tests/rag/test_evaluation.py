@@ -268,13 +268,14 @@ def test_evaluate_answers_asks_through_the_chat_pipeline(db, use_llm, tmp_path):
     report = json.loads(out.read_text())
     assert report["kind"] == "answers" and report["questions"] == 2
     assert set(report["metrics"]) == {
-        "source_hit", "retrieval_hit", "exact_match", "f1", "contains_answer", "citation_validity"
+        "source_hit", "source_hit_title", "retrieval_hit", "exact_match", "f1", "contains_answer", "citation_validity"
     }
     assert {"median_s", "p90_s", "median_first_token_ms"} <= set(report["latency"])
     assert report["counts"]["questions"] == 2
     for item in report["items"]:
         assert item["source_hit"] in (0.0, 1.0)
         assert item["source_hit"] == float(item["gold_doc_id"] in item["cited_documents"])
+        assert item["source_hit_title"] >= item["source_hit"]
         assert item["retrieval_hit"] == 1.0  # six documents: the gold one is among the passages
         assert item["citations_valid"] is True  # the pipeline keeps only citations of given passages
     assert report["metrics"]["retrieval_hit"] == 1.0
