@@ -78,3 +78,21 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}.")
     return value
+
+
+_RATE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def env_rate(name: str, default: str) -> tuple[int, int] | None:
+    """A rate limit "<count>/<window>" such as 20/m, 5/15m, 100/h -> (count, seconds); "off" -> None."""
+    import re
+
+    raw = env_str(name, default)
+    if raw.strip().lower() in ("off", "none", "0"):
+        return None
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*", raw)
+    if not match or int(match.group(1)) < 1 or (match.group(2) and int(match.group(2)) < 1):
+        raise ImproperlyConfigured(
+            f"{name} must look like 20/m, 5/15m or 100/h (count/window in s, m, h or d), or off; got {raw!r}."
+        )
+    return int(match.group(1)), int(match.group(2) or 1) * _RATE_UNITS[match.group(3)]

@@ -11,7 +11,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from assistant.env import env_bool, env_choice, env_float, env_int, env_list, env_str
+from assistant.env import env_bool, env_choice, env_float, env_int, env_list, env_rate, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -44,6 +44,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "connectors.audit.AuditContextMiddleware",  # the client's address for audit events
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "assistant.middleware.ContentSecurityPolicyMiddleware",
@@ -89,6 +90,36 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "chat:home"
 LOGOUT_REDIRECT_URL = "login"
 
+# --- Single sign-on (OpenID Connect, mozilla-django-oidc); on when OIDC_RP_CLIENT_ID is set ---
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "assistant.accounts.oidc.GroupsOIDCBackend",  # does nothing while OIDC is off
+]
+OIDC_RP_CLIENT_ID = env_str("OIDC_RP_CLIENT_ID", "")
+OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
+_oidc_required = None if OIDC_ENABLED else ""  # with OIDC on, these must be set (env_str fails loudly)
+OIDC_RP_CLIENT_SECRET = env_str("OIDC_RP_CLIENT_SECRET", _oidc_required)
+OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("OIDC_OP_AUTHORIZATION_ENDPOINT", _oidc_required)
+OIDC_OP_TOKEN_ENDPOINT = env_str("OIDC_OP_TOKEN_ENDPOINT", _oidc_required)
+OIDC_OP_JWKS_ENDPOINT = env_str("OIDC_OP_JWKS_ENDPOINT", _oidc_required)
+OIDC_OP_USER_ENDPOINT = env_str("OIDC_OP_USER_ENDPOINT", "")  # optional: claims also come from the ID token
+OIDC_ISSUER = env_str("OIDC_ISSUER", "")  # checked against the ID token's iss when set
+OIDC_RP_SIGN_ALGO = env_choice("OIDC_RP_SIGN_ALGO", "RS256", ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512"))
+OIDC_RP_SCOPES = env_str("OIDC_RP_SCOPES", "openid email profile groups")
+OIDC_PROVIDER_NAME = env_str("OIDC_PROVIDER_NAME", "single sign-on")
+OIDC_USERNAME_CLAIM = env_str("OIDC_USERNAME_CLAIM", "preferred_username")
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+OIDC_LINK_LOCAL_ACCOUNTS = env_bool("OIDC_LINK_LOCAL_ACCOUNTS", False)
+OIDC_TIMEOUT = env_float("OIDC_TIMEOUT", 10.0, minimum=1.0)
+OIDC_USE_PKCE = True
+OIDC_STORE_ID_TOKEN = False
+OIDC_STORE_ACCESS_TOKEN = False
+LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?sso=failed"
+
+# --- Rate limits (Redis), "<count>/<window>" or off; see assistant/accounts/ratelimit.py ---
+CHAT_RATE_LIMIT = env_rate("CHAT_RATE_LIMIT", "20/m")  # questions per user
+LOGIN_FAILURE_LIMIT = env_rate("LOGIN_FAILURE_LIMIT", "5/15m")  # failed sign-ins per username and address
+
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("fr", "Français")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
@@ -105,6 +136,8 @@ WHITENOISE_USE_FINDERS = True  # serve straight from static/ when collectstatic 
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 if env_bool("BEHIND_TLS_PROXY", False):
@@ -124,10 +157,18 @@ CELERY_TASK_ROUTES = {
     "connectors.tasks.index_documents": {"queue": "index"},
     "connectors.tasks.check_due_syncs": {"queue": "default"},
 }
-# A task that was taken but not acknowledged (worker killed) is delivered again after this long.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)}
+# A task that was taken but not acknowledged (worker killed, or its ack lost when Redis restarted)
+# is delivered again after this long; tasks are idempotent, so a second delivery duplicates nothing.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=10)}
+# Redis restarting: workers wait for it (for ever) instead of exiting, and publishing a task
+# retries for about 15 s before the caller sees an error (tests/e2e/test_faults.py).
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_TASK_PUBLISH_RETRY = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 10, "interval_start": 0, "interval_step": 0.5, "interval_max": 2}
 CELERY_BEAT_SCHEDULE = {
     "check-due-syncs": {"task": "connectors.tasks.check_due_syncs", "schedule": 60.0},
+    "purge-deleted-conversations": {"task": "assistant.chat.tasks.purge_deleted_conversations", "schedule": 300.0},
 }
 CELERY_TASK_ALWAYS_EAGER = False
 
@@ -140,6 +181,8 @@ LLM_MAX_TOKENS = env_int("LLM_MAX_TOKENS", 512, minimum=16)
 LLM_TEMPERATURE = env_float("LLM_TEMPERATURE", 0.2, minimum=0.0, maximum=2.0)
 LLM_TIMEOUT = env_float("LLM_TIMEOUT", 120.0, minimum=1.0)
 LLM_CONNECT_RETRIES = env_int("LLM_CONNECT_RETRIES", 2, minimum=0, maximum=10)
+# The model server accepts OpenAI `tools` (function calls): the model may call `remember` itself.
+LLM_TOOLS = env_bool("LLM_TOOLS", False)
 
 # --- Embeddings ------------------------------------------------------------------
 EMBEDDING_BACKEND = env_choice("EMBEDDING_BACKEND", "local", ("local", "http"))
@@ -161,6 +204,11 @@ RAG_RRF_K = env_int("RAG_RRF_K", 60, minimum=1)
 RAG_DENSE_WEIGHT = env_float("RAG_DENSE_WEIGHT", 1.0, minimum=0.0)
 RAG_FULLTEXT_WEIGHT = env_float("RAG_FULLTEXT_WEIGHT", 1.0, minimum=0.0)
 RAG_FULLTEXT_LANGUAGES = env_list("RAG_FULLTEXT_LANGUAGES", ["english"])
+# Full-text ranking is BM25 (connectors.fulltext): term saturation k1, length normalisation b,
+# and the most chunks scored per query (the rarest words of the question pick them).
+RAG_BM25_K1 = env_float("RAG_BM25_K1", 1.2, minimum=0.0, maximum=10.0)
+RAG_BM25_B = env_float("RAG_BM25_B", 0.75, minimum=0.0, maximum=1.0)
+RAG_FULLTEXT_MAX_CANDIDATES = env_int("RAG_FULLTEXT_MAX_CANDIDATES", 500, minimum=10, maximum=100_000)
 RAG_EF_SEARCH = env_int("RAG_EF_SEARCH", 100, minimum=10, maximum=1000)
 # Optional cross-encoder reranking (an OpenAI-style /rerank endpoint, e.g. vLLM); empty: off.
 RAG_RERANK_URL = env_str("RAG_RERANK_URL", "").rstrip("/")
@@ -173,6 +221,11 @@ RAG_WHOLE_DOCUMENT_TOKENS = env_int("RAG_WHOLE_DOCUMENT_TOKENS", 800, minimum=0)
 RAG_NEIGHBOUR_CHUNKS = env_int("RAG_NEIGHBOUR_CHUNKS", 1, minimum=0, maximum=20)  # on each side of a hit
 RAG_HISTORY_SHARE = env_float("RAG_HISTORY_SHARE", 0.25, minimum=0.0, maximum=0.9)
 MAX_DOCUMENT_BYTES = env_int("MAX_DOCUMENT_BYTES", 50 * 1024 * 1024, minimum=1024)
+# Reading one file (connectors.parsing.limits): a deadline, a memory budget, and the most an
+# archive (a .docx) may unpack to; a file over any of them fails alone with the reason.
+PARSE_TIMEOUT_SECONDS = env_float("PARSE_TIMEOUT_SECONDS", 60.0, minimum=1.0, maximum=3600.0)
+PARSE_MAX_MEMORY_MB = env_int("PARSE_MAX_MEMORY_MB", 1024, minimum=64)
+PARSE_MAX_EXPANDED_MB = env_int("PARSE_MAX_EXPANDED_MB", 256, minimum=1)
 SYNC_LOCK_SECONDS = env_int("SYNC_LOCK_SECONDS", 120, minimum=5)
 SYNC_MAX_DELETE_SHARE = env_float("SYNC_MAX_DELETE_SHARE", 0.5, minimum=0.0, maximum=1.0)
 # Connector credentials are encrypted with the first key; every key decrypts (rotation).

@@ -1,8 +1,9 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.http import JsonResponse
 from django.urls import include, path
 from django.views.generic import RedirectView
+
+from assistant.chat import api_urls
 
 def healthz(request):
     """Liveness for load balancers and compose healthchecks."""
@@ -12,9 +13,11 @@ def healthz(request):
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("", RedirectView.as_view(pattern_name="chat:home", permanent=False)),
-    path("accounts/login/", auth_views.LoginView.as_view(template_name="accounts/login.html"), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/", include("assistant.accounts.signin_urls")),  # login (rate-limited), logout, OIDC
     path("chat/", include("assistant.chat.urls")),
     path("sources/", include("connectors.urls")),
+    path("accounts/tokens/", include("assistant.accounts.token_urls")),
+    path("api/v1/", include((api_urls.native, "api"))),  # JSON API with personal tokens (docs/api.md)
+    path("v1/", include((api_urls.openai, "openai"))),  # OpenAI-compatible: /v1/models, /v1/chat/completions
     path("admin/", admin.site.urls),
 ]

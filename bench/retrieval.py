@@ -34,7 +34,7 @@ Data (seeded, deterministic):
 Loading uses COPY with the HNSW and GIN indexes dropped and re-created afterwards (the same
 definitions as the migrations), then VACUUM ANALYZE. Prints one JSON object.
 
-Usage: .venv/bin/python bench/retrieval.py [--chunks 200000] [--queries 200] [--keep]
+Usage: .venv/bin/python bench/retrieval.py [--chunks 200000] [--queries 200] [--keep | --reuse]
        [--database-url postgres://postgres@127.0.0.1:5432/bench_retrieval]
 """
 
@@ -389,7 +389,13 @@ def load(corpus: Corpus, database_url: str) -> dict:
             conn.execute(f'DROP INDEX "{name}"')
         conn.execute("""
             CREATE FUNCTION bench_chunk_search_vector() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN NEW.search_vector := to_tsvector('english'::regconfig, COALESCE(NEW.text, '')); RETURN NEW; END $$
+            BEGIN
+                -- as connectors.fulltext.chunk_search_vector: the document's title (A), then the text
+                NEW.search_vector := setweight(to_tsvector('english'::regconfig, COALESCE(
+                    (SELECT title FROM connectors_document WHERE id = NEW.document_id), '')), 'A')
+                    || to_tsvector('english'::regconfig, COALESCE(NEW.text, ''));
+                RETURN NEW;
+            END $$
         """)
         conn.execute("CREATE TRIGGER bench_search_vector BEFORE INSERT ON connectors_chunk "
                      "FOR EACH ROW EXECUTE FUNCTION bench_chunk_search_vector()")
@@ -458,6 +464,27 @@ def load(corpus: Corpus, database_url: str) -> dict:
             "index_definitions": definitions, "connector_ids": connector_ids}
 
 
+def reloaded(corpus: Corpus) -> dict:
+    """What `load` returns, for a database it filled earlier (--reuse)."""
+    from django.db import connection
+
+    from connectors.models import Chunk, Connector
+
+    if Chunk.objects.count() != len(corpus.vectors):
+        raise SystemExit("--reuse: the database does not hold this --chunks corpus; run with --keep first")
+    names = ["Restricted archive" if i == corpus.selective_connector else f"Source {i:02d}"
+             for i in range(N_CONNECTORS)]
+    ids = dict(Connector.objects.values_list("name", "id"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, pg_size_pretty(pg_total_relation_size(oid)) FROM pg_class "
+            "WHERE relname IN ('connectors_chunk', 'connectors_document', %s, %s)", list(DROPPED_INDEXES[:2]),
+        )
+        sizes = dict(cursor.fetchall())
+    return {"timings": {"reused_database": True}, "sizes": sizes, "index_definitions": {},
+            "connector_ids": [ids[name] for name in names]}
+
+
 # --- measurement -----------------------------------------------------------------------------
 
 
@@ -483,21 +510,24 @@ def capture_statements(fn) -> list[tuple[str, tuple]]:
     return statements
 
 
-def explain(statements: list[tuple[str, tuple]], extra_settings: tuple[str, ...] = ()) -> dict:
-    """EXPLAIN ANALYZE of the first SELECT, replayed with the selector's own SET LOCALs."""
+def explain(statements: list[tuple[str, tuple]], extra_settings: tuple[str, ...] = (), marker: str = "") -> dict:
+    """EXPLAIN ANALYZE of the first SELECT (containing `marker`), replayed with the selector's own SET LOCALs."""
     from django.db import connection, transaction
 
+    plan = None
     with transaction.atomic(), connection.cursor() as cursor:
         for sql in extra_settings:
             cursor.execute(sql)
         for sql, params in statements:
             if sql.lstrip().upper().startswith("SET"):
                 cursor.execute(sql, params)
-            else:
+            elif marker in sql:
                 cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, params)
                 plan = cursor.fetchone()[0]
                 break
         transaction.set_rollback(True)
+    if plan is None:
+        return {"execution_ms": None, "planning_ms": None, "plan": []}
     if isinstance(plan, str):
         plan = json.loads(plan)
     nodes = []
@@ -614,8 +644,10 @@ def measure(args, corpus: Corpus, loaded: dict) -> dict:
             lambda: chunk_ids_dense(embedding=q.embedding, groups=READER_GROUPS, k=pool, filters=filters))
         plans[f"dense_{reader}"] = explain(dense_sql)
         plans[f"exact_reference_{reader}"] = explain(dense_sql, EXACT)
+        # the BM25 scoring query (the first stage); parsing and statistics are small queries before it
         plans[f"fulltext_{reader}"] = explain(capture_statements(
-            lambda: chunk_ids_fulltext(text=q.text, groups=READER_GROUPS, k=pool, filters=filters)))
+            lambda: chunk_ids_fulltext(text=q.text, groups=READER_GROUPS, k=pool, filters=filters)),
+            marker="ts_filter(")
     for reader in readers:
         uses_hnsw = any("chunk_embedding_hnsw" in line for line in plans[f"exact_reference_{reader}"]["plan"])
         if uses_hnsw:
@@ -692,12 +724,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/bench_retrieval")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database for experiments")
+    parser.add_argument("--reuse", action="store_true",
+                        help="measure again on a database kept by --keep (same --chunks); implies --keep")
     args = parser.parse_args(argv)
     if args.chunks < 1000:
         parser.error("--chunks must be at least 1000")
+    args.keep = args.keep or args.reuse
 
     started = time.perf_counter()
-    create_database(args.database_url)
+    if not args.reuse:
+        create_database(args.database_url)
     os.environ.update(bench_environment(args.database_url))
     import django
 
@@ -706,7 +742,7 @@ def main(argv: list[str] | None = None) -> dict:
         generated = time.perf_counter()
         corpus = synthesize(args.chunks)
         generate_s = time.perf_counter() - generated
-        loaded = load(corpus, args.database_url)
+        loaded = reloaded(corpus) if args.reuse else load(corpus, args.database_url)
         results = measure(args, corpus, loaded)
     finally:
         if not args.keep:

@@ -8,7 +8,8 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 
-from connectors.models import Connector, Document, SyncFailure, SyncRun
+from connectors import audit
+from connectors.models import AuditEvent, Connector, Document, SyncFailure, SyncRun
 from connectors.services import connector_acl_apply, connector_sync_start, sync_run_cancel
 from connectors.sources.base import SourceError
 from connectors.sources.registry import build_source, kind_choices
@@ -92,20 +93,62 @@ class ConnectorAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(reverse("admin:index"))
         if request.method != "POST":
             return HttpResponseRedirect(reverse("admin:connectors_connector_change", args=[connector.pk]))
-        run = connector_sync_start(connector=connector)
+        run = connector_sync_start(connector=connector, actor=request.user)
         self.message_user(request, f"Sync of “{connector}” is {run.get_status_display().lower()}.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:connectors_connector_change", args=[connector.pk]))
 
     @admin.action(description="Sync now")
     def sync_now(self, request, queryset):
         for connector in queryset:
-            connector_sync_start(connector=connector)
+            connector_sync_start(connector=connector, actor=request.user)
         self.message_user(request, f"Queued a sync of {queryset.count()} connector(s).", messages.SUCCESS)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            previous = Connector.objects.get(pk=obj.pk)
+            obj._audit_acl_before = (previous.is_public, previous.acl_group_names())
+        super().save_model(request, obj, form, change)
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         # Groups are saved with the related objects; apply the ACL once they are.
-        connector_acl_apply(connector=form.instance)
+        connector = form.instance
+        connector_acl_apply(connector=connector)
+        fields = sorted(set(form.changed_data) - {"groups", "is_public"})
+        if not change:
+            audit.audit_record(
+                actor=request.user, action=audit.CONNECTOR_CREATED, target=connector,
+                details={"kind": connector.kind, "via": "admin", "public": connector.is_public,
+                         "groups": connector.acl_group_names()},
+            )
+            return
+        if fields:
+            audit.audit_record(
+                actor=request.user, action=audit.CONNECTOR_CHANGED, target=connector,
+                details={"via": "admin", "fields": fields},
+            )
+        before = getattr(connector, "_audit_acl_before", None)
+        after = (connector.is_public, connector.acl_group_names())
+        if before is not None and before != after:
+            audit.audit_record(
+                actor=request.user, action=audit.ACL_CHANGED, target=connector,
+                details={"via": "admin", "public": {"from": before[0], "to": after[0]},
+                         "groups": {"from": before[1], "to": after[1]}},
+            )
+
+    def delete_model(self, request, obj):
+        audit.audit_record(
+            actor=request.user, action=audit.CONNECTOR_DELETED, target=obj, details={"kind": obj.kind, "via": "admin"}
+        )
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            audit.audit_record(
+                actor=request.user, action=audit.CONNECTOR_DELETED, target=obj,
+                details={"kind": obj.kind, "via": "admin"},
+            )
+        super().delete_queryset(request, queryset)
 
 
 @admin.register(SyncRun)
@@ -123,7 +166,7 @@ class SyncRunAdmin(admin.ModelAdmin):
     @admin.action(description="Cancel")
     def cancel(self, request, queryset):
         for run in queryset:
-            sync_run_cancel(run=run)
+            sync_run_cancel(run=run, actor=request.user)
 
 
 @admin.register(Document)
@@ -134,4 +177,24 @@ class DocumentAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in Document._meta.fields]
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The audit log, read-only: nobody edits or deletes history from the admin."""
+
+    list_display = ["created_at", "actor_name", "action", "target_type", "target_label", "ip"]
+    list_filter = ["action", "target_type"]
+    search_fields = ["actor_name", "target_id", "target_label"]
+    readonly_fields = [f.name for f in AuditEvent._meta.fields]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

@@ -214,3 +214,29 @@ class Chunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.document} #{self.ordinal}"
+
+
+class AuditEvent(models.Model):
+    """One admin action (connector created, ACL changed, export...), kept for review.
+
+    Written only through connectors.audit.audit_record, which strips secrets from `details`.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150, blank=True, help_text="The actor's username, kept if deleted.")
+    action = models.CharField(max_length=80, db_index=True, help_text="e.g. connector.created, acl.changed")
+    target_type = models.CharField(max_length=80, blank=True)
+    target_id = models.CharField(max_length=200, blank=True, db_index=True)
+    target_label = models.CharField(max_length=300, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_name or 'system'} {self.action} {self.target_label}"

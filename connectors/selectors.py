@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import BooleanField, FloatField, Q, QuerySet
+from django.db.models import BooleanField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from pgvector.django import CosineDistance
 
+from connectors import fulltext as fts
 from connectors.models import Chunk, Document
 
 
@@ -92,9 +92,10 @@ def chunk_ids_dense(*, embedding: list[float], groups: list[str], k: int, filter
     )
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(settings.RAG_EF_SEARCH, k)])
+            statements = f"SET LOCAL hnsw.ef_search = {int(max(settings.RAG_EF_SEARCH, k))}"
             if pgvector_version() >= (0, 8):
-                cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+                statements += "; SET LOCAL hnsw.iterative_scan = relaxed_order"
+            cursor.execute(statements)  # one round trip
         rows = list(queryset)
     # relaxed_order may return neighbours slightly out of order
     return [chunk_id for chunk_id, _ in sorted(rows, key=lambda row: row[1])]
@@ -103,11 +104,12 @@ def chunk_ids_dense(*, embedding: list[float], groups: list[str], k: int, filter
 def fulltext_query(text: str) -> RawSQL:
     """websearch_to_tsquery in each configured language, OR-ed.
 
-    A plain question is matched on any of its words (ranked by how many and how close);
-    a query with operators ("exact phrase", -excluded) keeps websearch semantics.
+    A plain question is matched on any of its words; a query with operators ("exact phrase",
+    -excluded) keeps websearch semantics. (The ranking, `chunk_ids_fulltext`, narrows which
+    words find candidates; this is the plain matching condition.)
     """
     parts, params = [], []
-    keep_and = '"' in text or re.search(r"(^|\s)-\w", text) is not None
+    keep_and = fts.has_operators(text)
     for language in settings.RAG_FULLTEXT_LANGUAGES:
         if keep_and:
             parts.append("websearch_to_tsquery(%s::regconfig, %s)")
@@ -117,21 +119,52 @@ def fulltext_query(text: str) -> RawSQL:
     return RawSQL("(" + " || ".join(parts) + ")", params)
 
 
-def chunk_ids_fulltext(*, text: str, groups: list[str], k: int, filters: SearchFilters = NO_FILTERS) -> list[int]:
-    """Ids of the k chunks that best match `text` in PostgreSQL full-text search.
-
-    Ranked with ts_rank_cd normalised by document length (flag 1: divide by 1 + log(length)).
-    """
-    query = fulltext_query(text)
+def _fulltext_scored(tsquery: str, plan, stats, groups, filters, k: int, budget: int) -> list[tuple[int, float]]:
+    """(id, BM25 score) of the best k of at most `budget` visible chunks that match `tsquery`."""
     column = f"{Chunk._meta.db_table}.search_vector"
-    return list(
+    candidates = (
         _visible_chunks(groups, filters)
-        .alias(matches=RawSQL(f"{column} @@ {query.sql}", query.params, output_field=BooleanField()))
+        .alias(matches=RawSQL(f"{column} @@ %s::tsquery", [tsquery], output_field=BooleanField()))
         .filter(matches=True)
-        .annotate(rank=RawSQL(f"ts_rank_cd({column}, {query.sql}, 1)", query.params, output_field=FloatField()))
-        .order_by("-rank", "id")
-        .values_list("id", flat=True)[:k]
+        .order_by()
+        .values_list("id", "search_vector")[:budget]
     )
+    with transaction.atomic(), connection.cursor() as cursor:
+        # A parallel scan (or JIT compilation) costs more to start than it saves on a few hundred
+        # rows; a parallel or synchronized scan would also make the candidates cut at the budget
+        # differ from run to run.
+        cursor.execute(
+            "SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL synchronize_seqscans = off; SET LOCAL jit = off"
+        )
+        cursor.execute(*fts.bm25_query(*candidates.query.sql_with_params(), plan, stats, k))
+        return cursor.fetchall()
+
+
+def chunk_ids_fulltext(*, text: str, groups: list[str], k: int, filters: SearchFilters = NO_FILTERS) -> list[int]:
+    """Ids of the k chunks that best match `text`, ranked by BM25 (see connectors.fulltext).
+
+    Candidates come from the GIN index with the reader's ACL and filters in the same query,
+    at most RAG_FULLTEXT_MAX_CANDIDATES per stage: first those with the question's rarest
+    words, then, only if they could still make the top k, those with enough of its common ones.
+    """
+    parsed, reltuples = fts.parse_query(text)
+    if not parsed.lexemes:
+        return []
+    stats = fts.statistics_for(parsed.lexemes, reltuples)
+    budget = max(k, settings.RAG_FULLTEXT_MAX_CANDIDATES)
+    plan = fts.plan_for(parsed, stats, budget)
+    if plan is None:
+        return []
+    scores: dict[int, float] = {}
+    if plan.first:
+        scores.update(_fulltext_scored(plan.first, plan, stats, groups, filters, k, budget))
+    if not plan.strict:
+        threshold = sorted(scores.values(), reverse=True)[k - 1] if len(scores) >= k else None
+        for tsquery in fts.later_stages(plan, threshold):
+            scores.update(_fulltext_scored(tsquery, plan, stats, groups, filters, k, budget))
+            if len(scores) >= k:
+                break
+    return sorted(scores, key=lambda chunk_id: (-scores[chunk_id], chunk_id))[:k]
 
 
 @dataclass(frozen=True)
@@ -174,7 +207,11 @@ def chunks_search(
     for chunk_id, rank in fulltext_rank.items():
         scores[chunk_id] = scores.get(chunk_id, 0.0) + settings.RAG_FULLTEXT_WEIGHT / (settings.RAG_RRF_K + rank)
     best = sorted(scores, key=lambda chunk_id: (-scores[chunk_id], chunk_id))[:k]
-    chunks = Chunk.objects.select_related("document", "document__connector").in_bulk(best)
+    chunks = (
+        Chunk.objects.select_related("document", "document__connector")
+        .defer("embedding", "search_vector", "document__text")
+        .in_bulk(best)
+    )
     return [
         ScoredChunk(chunks[cid], scores[cid], dense_rank.get(cid), fulltext_rank.get(cid)) for cid in best if cid in chunks
     ]

@@ -47,11 +47,13 @@ def connector_save(
     groups=(),
     sync_interval=None,
     is_paused: bool = False,
+    actor=None,
 ) -> Connector:
     """Create or update a connector after validating its settings against the source's schema.
 
     Secrets (passwords, tokens) are stored encrypted and never returned; leaving a secret
-    empty on update keeps the stored one.
+    empty on update keeps the stored one. The change is written to the audit log (with the
+    names of changed secrets, never their values); an ACL change also as its own event.
     """
     from connectors.secrets import decrypt_secrets, encrypt_secrets
 
@@ -70,6 +72,7 @@ def connector_save(
         build_source(kind, plain, secret_values)
     except SourceError as exc:
         raise ConnectorInvalid({"config": str(exc)}) from None
+    before = _connector_snapshot(connector) if connector is not None and not connector._state.adding else None
     connector = connector or Connector(kind=kind)
     connector.name = name
     connector.config = plain
@@ -80,7 +83,60 @@ def connector_save(
     connector.save()
     connector.groups.set(groups)
     connector_acl_apply(connector=connector)
+    _audit_save(actor=actor, connector=connector, before=before, secrets_before=current, secrets_after=secret_values)
     return connector
+
+
+def _connector_snapshot(connector: Connector) -> dict:
+    return {
+        "name": connector.name,
+        "config": dict(connector.config or {}),
+        "is_public": connector.is_public,
+        "groups": connector.acl_group_names(),
+        "sync_interval": str(connector.sync_interval) if connector.sync_interval else None,
+        "is_paused": connector.is_paused,
+    }
+
+
+def _audit_save(*, actor, connector: Connector, before: dict | None, secrets_before: dict, secrets_after: dict):
+    from connectors import audit
+
+    after = _connector_snapshot(connector)
+    changed_secrets = sorted(
+        k for k in set(secrets_before) | set(secrets_after) if secrets_before.get(k) != secrets_after.get(k)
+    )
+    if before is None:
+        details = {"kind": connector.kind, **after, "protected_fields_set": sorted(secrets_after)}
+        audit.audit_record(actor=actor, action=audit.CONNECTOR_CREATED, target=connector, details=details)
+        return
+    changes = {}
+    for field in ("name", "sync_interval", "is_paused"):
+        if before[field] != after[field]:
+            changes[field] = {"from": before[field], "to": after[field]}
+    old_config, new_config = before["config"], after["config"]
+    config_changes = {
+        key: {"from": old_config.get(key), "to": new_config.get(key)}
+        for key in sorted(set(old_config) | set(new_config))
+        if old_config.get(key) != new_config.get(key)
+    }
+    if config_changes:
+        changes["config"] = config_changes
+    if changed_secrets:
+        changes["protected_fields_changed"] = changed_secrets
+    if changes:
+        audit.audit_record(actor=actor, action=audit.CONNECTOR_CHANGED, target=connector, details=changes)
+    if (before["is_public"], before["groups"]) != (after["is_public"], after["groups"]):
+        audit.audit_record(
+            actor=actor,
+            action=audit.ACL_CHANGED,
+            target=connector,
+            details={
+                "public": {"from": before["is_public"], "to": after["is_public"]},
+                "groups": {"from": before["groups"], "to": after["groups"]},
+                "added": sorted(set(after["groups"]) - set(before["groups"])),
+                "removed": sorted(set(before["groups"]) - set(after["groups"])),
+            },
+        )
 
 
 def connector_source(connector: Connector):
@@ -97,12 +153,18 @@ def connector_source(connector: Connector):
 
 
 @transaction.atomic
-def connector_delete(*, connector: Connector) -> None:
+def connector_delete(*, connector: Connector, actor=None) -> None:
     """Delete a connector with its documents and runs; an upload connector's files go too."""
-    from connectors import uploads
+    from connectors import audit, uploads
 
     for run in SyncRun.objects.filter(connector=connector, status__in=SyncRun.ACTIVE):
         sync_run_cancel(run=run)
+    audit.audit_record(
+        actor=actor,
+        action=audit.CONNECTOR_DELETED,
+        target=connector,
+        details={"kind": connector.kind, "name": connector.name, "documents": connector.documents.count()},
+    )
     connector_id, kind = connector.id, connector.kind
     connector.delete()
     if kind == uploads.UPLOAD_KIND:
@@ -116,20 +178,21 @@ def connector_pause(*, connector: Connector, paused: bool) -> Connector:
 
 
 @transaction.atomic
-def connector_reindex(*, connector: Connector) -> SyncRun:
+def connector_reindex(*, connector: Connector, actor=None) -> SyncRun:
     """Re-embed every document from its stored text (after changing the embedding model).
 
     Nothing is fetched again; old chunks keep answering until each document's new ones replace them.
     """
-    run = connector_sync_start(connector=connector, trigger=SyncRun.Trigger.REINDEX)
+    run = connector_sync_start(connector=connector, trigger=SyncRun.Trigger.REINDEX, actor=actor)
     return run
 
 
 @transaction.atomic
-def connector_sync_start(*, connector: Connector, trigger: str = SyncRun.Trigger.MANUAL) -> SyncRun:
+def connector_sync_start(*, connector: Connector, trigger: str = SyncRun.Trigger.MANUAL, actor=None) -> SyncRun:
     """Queue a sync of the connector, or return the one already queued or running.
 
     A run whose worker died (no heartbeat, lock gone) is failed first, so a new one can start.
+    A sync a person started (`actor` given) is written to the audit log; scheduled ones are not.
     """
     from connectors.tasks import sync_connector
 
@@ -145,38 +208,84 @@ def connector_sync_start(*, connector: Connector, trigger: str = SyncRun.Trigger
     except IntegrityError:  # another request queued one at the same instant
         return SyncRun.objects.get(connector=connector, status__in=SyncRun.ACTIVE)
     run_id = run.id
+    if actor is not None:
+        from connectors import audit
+
+        action = audit.REINDEX_STARTED if trigger == SyncRun.Trigger.REINDEX else audit.SYNC_STARTED
+        audit.audit_record(
+            actor=actor, action=action, target=connector, details={"run": str(run_id), "trigger": trigger}
+        )
     transaction.on_commit(lambda: sync_connector.delay(str(run_id)))
     return run
 
 
 @transaction.atomic
-def sync_run_cancel(*, run: SyncRun) -> SyncRun:
+def sync_run_cancel(*, run: SyncRun, actor=None) -> SyncRun:
     """Ask a queued or running sync to stop; the worker stops at its next checkpoint."""
     updated = SyncRun.objects.filter(id=run.id, status__in=SyncRun.ACTIVE).update(
         status=SyncRun.Status.CANCELLED, finished_at=timezone.now()
     )
     if updated:
         Connector.objects.filter(id=run.connector_id).update(status=Connector.Status.IDLE)
+        if actor is not None:
+            from connectors import audit
+
+            audit.audit_record(
+                actor=actor, action=audit.SYNC_CANCELLED, target=run.connector, details={"run": str(run.id)}
+            )
     run.refresh_from_db()
     return run
+
+
+def connector_acl_source(connector: Connector):
+    """The connector's source when its settings map items to groups (folder mapping), else None."""
+    from connectors.sources.base import Source
+
+    source_class = SOURCES.get(connector.kind)
+    if source_class is None or source_class.acl_rule is Source.acl_rule:
+        return None  # this kind has no such settings: nothing to build or decrypt
+    try:
+        source = connector_source(connector)
+    except SourceError:
+        return None
+    return source if source.has_acl_rules else None
 
 
 @transaction.atomic
 def connector_acl_apply(*, connector: Connector) -> int:
     """Copy the connector's ACL onto the documents and chunks that inherit it.
 
-    Takes effect on the next query; nothing is re-embedded.
+    The ACL of a document is the connector's (public flag and groups) unless a setting of
+    the connector maps it elsewhere (a folder's sub-folder to groups) or the item brought its
+    own (a groups column: left alone). Takes effect on the next query; nothing is re-embedded.
+    Returns how many documents changed.
     """
     groups = connector.acl_group_names()
-    stale = Document.objects.filter(connector=connector, acl_from_source=False).filter(
-        ~Q(acl_public=connector.is_public) | ~Q(acl_groups=groups)
-    )
-    ids = list(stale.values_list("id", flat=True))
-    if not ids:
-        return 0
-    Document.objects.filter(id__in=ids).update(acl_public=connector.is_public, acl_groups=groups)
-    Chunk.objects.filter(document_id__in=ids).update(acl_public=connector.is_public, acl_groups=groups)
-    return len(ids)
+    inherit = Document.objects.filter(connector=connector, acl_from_source=False)
+    source = connector_acl_source(connector)
+    if source is None:
+        stale = inherit.filter(~Q(acl_public=connector.is_public) | ~Q(acl_groups=groups))
+        ids = list(stale.values_list("id", flat=True))
+        if not ids:
+            return 0
+        Document.objects.filter(id__in=ids).update(acl_public=connector.is_public, acl_groups=groups)
+        Chunk.objects.filter(document_id__in=ids).update(acl_public=connector.is_public, acl_groups=groups)
+        return len(ids)
+    # Per document: its rule's ACL, else the connector's; grouped so each distinct ACL is one update.
+    targets: dict[tuple[bool, tuple[str, ...]], list] = {}
+    for doc_id, external_id, public, current in inherit.values_list("id", "external_id", "acl_public", "acl_groups"):
+        rule = source.acl_rule(external_id)
+        wanted = (rule.public, tuple(sorted(rule.groups))) if rule else (connector.is_public, tuple(groups))
+        if (public, tuple(current)) != wanted:
+            targets.setdefault(wanted, []).append(doc_id)
+    changed = 0
+    for (public, wanted_groups), ids in targets.items():
+        for start in range(0, len(ids), 1000):
+            batch = ids[start : start + 1000]
+            Document.objects.filter(id__in=batch).update(acl_public=public, acl_groups=list(wanted_groups))
+            Chunk.objects.filter(document_id__in=batch).update(acl_public=public, acl_groups=list(wanted_groups))
+        changed += len(ids)
+    return changed
 
 
 def connectors_due_sync_start() -> list[SyncRun]:

@@ -24,12 +24,12 @@ from itertools import chain
 
 import redis
 from django.conf import settings
-from django.contrib.postgres.search import SearchVector
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from connectors.chunking import chunk_text
+from connectors.fulltext import chunk_search_vector
 from connectors.indexing import content_hash, get_embedder, parse_item
 from connectors.models import Chunk, Connector, Document, SyncFailure, SyncRun
 from connectors.parsing import ParseError
@@ -76,8 +76,8 @@ def sync_run_execute(run_id) -> None:
     finally:
         try:
             lock.release()
-        except redis.exceptions.LockError:
-            pass
+        except (redis.exceptions.LockError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+            pass  # not ours any more, or Redis is away: the lock expires by itself
 
 
 class _FetchJob:
@@ -121,6 +121,11 @@ class _FetchJob:
                 raise TransientSyncError(str(exc)) from exc
             sync_run_finish(run.id, status=SyncRun.Status.FAILED, error=str(exc))
             return
+        except (OperationalError, InterfaceError) as exc:
+            # Our own database went away (a restart, a failover): nothing can be recorded now.
+            # The task retries with backoff and reads the source again (upserts, hashes: no
+            # duplicates); if it never comes back, the stale-run check fails the run.
+            raise TransientSyncError(f"the database was unavailable: {exc}") from exc
         except Exception as exc:  # an engine bug must not leave the run "running" forever
             logger.exception("sync run %s crashed", run.id)
             sync_run_finish(run.id, status=SyncRun.Status.FAILED, error=f"Internal error: {exc.__class__.__name__}: {exc}")
@@ -151,6 +156,9 @@ class _FetchJob:
             # A step outlasted the lock (a huge file): take it back unless another worker has it.
             if not self.lock.acquire(blocking=False):
                 raise SyncBusy(f"connector {self.connector.id}: another worker took over this sync") from None
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            # Redis restarting: keep reading; the lock is renewed (or taken back) at a later beat.
+            logger.warning("sync run %s: could not renew its lock (%s); retrying at the next beat", self.run.id, exc)
         self.run.heartbeat_at = timezone.now()
         fields = self.COUNTERS + (extra or [])
         # Only while still running: a cancelled run keeps its final state.
@@ -171,12 +179,17 @@ class _FetchJob:
     # --- reading ------------------------------------------------------------------------------
     def _read(self, source) -> None:
         known = {
-            eid: (doc_id, digest, status, metadata)
-            for eid, doc_id, digest, status, metadata in Document.objects.filter(connector=self.connector).values_list(
-                "external_id", "id", "content_hash", "index_status", "metadata"
+            eid: (doc_id, digest, status, metadata, (acl_public, sorted(acl_groups), acl_from_source))
+            for eid, doc_id, digest, status, metadata, acl_public, acl_groups, acl_from_source in (
+                Document.objects.filter(connector=self.connector).values_list(
+                    "external_id", "id", "content_hash", "index_status", "metadata", "acl_public", "acl_groups",
+                    "acl_from_source",
+                )
             )
         }
-        previous = {eid: meta for eid, (_, _, status, meta) in known.items() if status == Document.IndexStatus.INDEXED}
+        previous = {
+            eid: meta for eid, (_, _, status, meta, _) in known.items() if status == Document.IndexStatus.INDEXED
+        }
         retry = set(self._last_failures()) - set(known)
         seen_ids: set[str] = set()
         self.run.total = source.estimated_total()
@@ -224,6 +237,12 @@ class _FetchJob:
             self.run.unchanged += 1
             if known[3] != item.metadata:  # e.g. a touched file: remember its new mtime
                 Document.objects.filter(id=known[0]).update(metadata=item.metadata)
+            acl = self._acl_for(item)
+            if acl != known[4]:  # e.g. a row's groups column changed, not its text: no re-embedding
+                Document.objects.filter(id=known[0]).update(
+                    acl_public=acl[0], acl_groups=acl[1], acl_from_source=acl[2]
+                )
+                Chunk.objects.filter(document_id=known[0]).update(acl_public=acl[0], acl_groups=acl[1])
             return
         try:
             title, text = parse_item(item)
@@ -243,6 +262,13 @@ class _FetchJob:
     def _acl_for(self, item: SourceDocument) -> tuple[bool, list[str], bool]:
         if item.acl_groups is not None or item.acl_public is not None:
             return bool(item.acl_public), sorted(set(item.acl_groups or ())), True
+        if not hasattr(self, "_acl_source"):
+            from connectors.services import connector_acl_source
+
+            self._acl_source = connector_acl_source(self.connector)
+        rule = self._acl_source.acl_rule(item.external_id) if self._acl_source is not None else None
+        if rule is not None:  # a setting of the connector (a folder mapped to groups)
+            return rule.public, sorted(set(rule.groups)), False
         return self.connector.is_public, self.connector.acl_group_names(), False
 
     def _store(self, item: SourceDocument, digest: str, title: str, text: str) -> tuple[Document, bool]:
@@ -391,7 +417,9 @@ def _store_chunks(doc: Document, spans, vectors) -> bool:
         )
         for ordinal, (span, vector) in enumerate(zip(spans, vectors, strict=True))
     )
-    Chunk.objects.filter(document_id=doc.id).update(search_vector=SearchVector(F("text"), config=doc.language))
+    Chunk.objects.filter(document_id=doc.id).update(
+        search_vector=chunk_search_vector(title=current.title, language=current.language)
+    )
     Document.objects.filter(id=doc.id).update(
         index_status=Document.IndexStatus.INDEXED,
         pending_run=None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 from connectors.models import SyncRun
 from connectors.services import connectors_due_sync_start, sync_runs_stale_fail
@@ -36,6 +37,10 @@ def index_documents(self, run_id: str, document_ids: list[str]) -> int:
     """Embed and store a batch of pending documents (queue "index")."""
     try:
         return index_documents_execute(run_id, document_ids)
+    except (OperationalError, InterfaceError) as exc:
+        # The database restarted under the batch: nothing was half-stored (each document's
+        # chunks swap in one transaction), so the batch is simply done again a little later.
+        raise self.retry(exc=exc, countdown=min(60, 2 * 2**self.request.retries), max_retries=8) from exc
     except EmbeddingError as exc:
         if self.request.retries >= self.max_retries:
             index_documents_fail(run_id, document_ids, str(exc))

@@ -5,6 +5,7 @@ Every file is checked before it lands in the connector's folder:
 - its size against settings.UPLOAD_MAX_BYTES;
 - its extension against what the parsers read (connectors.parsing.SUPPORTED_EXTENSIONS);
 - its content against its extension (a program renamed .pdf is refused, not stored);
+- a .docx (a ZIP archive) that would unpack enormously (an archive bomb) is refused;
 - its name: directories stripped, normalised, never hidden, never "..".
 
 Accepted files are written to a hidden temporary file in the same folder and renamed into
@@ -29,6 +30,7 @@ from django.utils.text import get_valid_filename
 
 from connectors.models import Connector, SyncRun
 from connectors.parsing import SUPPORTED_EXTENSIONS
+from connectors.parsing.limits import zip_expansion_problem
 from connectors.services import connector_sync_start
 
 logger = logging.getLogger(__name__)
@@ -136,7 +138,7 @@ def _content_problem(path: Path, ext: str) -> str | None:
                     return "The file is named .docx but is not a Word document (no word/document.xml inside)."
         except (zipfile.BadZipFile, OSError):
             return "The file is named .docx but is not a Word document (not a valid .docx archive)."
-        return None
+        return zip_expansion_problem(path, what="Word document")
     if ext in _TEXT_EXTENSIONS:
         return _text_problem(path, what)
     return None
@@ -195,7 +197,7 @@ def _store(upload: UploadedFile, directory: Path, name: str, ext: str, limit: in
             temp.unlink()
 
 
-def files_upload(*, connector: Connector, files: list[UploadedFile]) -> UploadResult:
+def files_upload(*, connector: Connector, files: list[UploadedFile], actor=None) -> UploadResult:
     """Check each file, store the good ones in the connector's folder, then queue a sync.
 
     A file with the name of one already uploaded replaces it (the sync updates its document).
@@ -226,12 +228,21 @@ def files_upload(*, connector: Connector, files: list[UploadedFile]) -> UploadRe
             if name in result.accepted:
                 result.accepted.remove(name)
             result.accepted.append(name)
+    if result.accepted or result.refused:
+        from connectors import audit
+
+        audit.audit_record(
+            actor=actor,
+            action=audit.FILES_UPLOADED,
+            target=connector,
+            details={"accepted": result.accepted, "refused": sorted(result.refused)},
+        )
     if result.accepted:
         result.run = connector_sync_start(connector=connector)
     return result
 
 
-def file_delete(*, connector: Connector, name: str) -> SyncRun:
+def file_delete(*, connector: Connector, name: str, actor=None) -> SyncRun:
     """Remove an uploaded file and queue a sync, which removes its document from the index."""
     if connector.kind != UPLOAD_KIND:
         raise UploadError("This data source has no uploaded files.")
@@ -242,6 +253,9 @@ def file_delete(*, connector: Connector, name: str) -> SyncRun:
     if target.resolve().parent != directory.resolve() or not target.is_file():
         raise UploadError(f"There is no uploaded file named {name!r}.")
     target.unlink()
+    from connectors import audit
+
+    audit.audit_record(actor=actor, action=audit.FILE_DELETED, target=connector, details={"file": name})
     return connector_sync_start(connector=connector)
 
 

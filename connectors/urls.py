@@ -10,6 +10,7 @@ urlpatterns = [
     path("", views.source_list, name="list"),
     path("new/<slug:kind>/", views.source_create, name="create"),
     path("runs/<uuid:run_id>/", views.run_detail, name="run"),
+    path("audit/", views.audit_log, name="audit"),
     path("documents/<uuid:document_id>/", views.document_detail, name="document"),
     path("<uuid:connector_id>/", views.source_detail, name="detail"),
     path("<uuid:connector_id>/edit/", views.source_edit, name="edit"),

@@ -10,9 +10,11 @@ import datetime as dt
 import json
 import logging
 from functools import wraps
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q
@@ -25,7 +27,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from connectors import uploads
 from connectors.diagnostics import explain_missing
 from connectors.forms import ConnectorForm
-from connectors.models import Chunk, Connector, Document, SyncRun
+from connectors.access import document_access_explain
+from connectors.models import AuditEvent, Chunk, Connector, Document, SyncRun
 from connectors.services import (
     ConnectorInvalid,
     connector_delete,
@@ -46,6 +49,8 @@ DOCUMENTS_PER_PAGE = 50
 FAILURES_SHOWN = 500
 PREVIEW_ITEMS = 5
 PREVIEW_CHARS = 600
+USERS_LISTED = 1000  # suggestions in the "why can this user see it?" picker
+AUDIT_PER_PAGE = 50
 
 
 def staff_required(view):
@@ -238,7 +243,7 @@ def _form_page(request: HttpRequest, *, kind: str, connector: Connector | None):
             fixed = {"path": str(uploads.upload_dir_for(target))} if kind == uploads.UPLOAD_KIND else None
             try:
                 saved = connector_save(
-                    connector=target if (editing or fixed) else None, kind=kind,
+                    connector=target if (editing or fixed) else None, kind=kind, actor=request.user,
                     **form.service_kwargs(fixed_settings=fixed),
                 )
             except ConnectorInvalid as exc:
@@ -437,13 +442,56 @@ def document_detail(request: HttpRequest, document_id):
     chunks = Chunk.objects.filter(document=document).order_by("ordinal").only(
         "id", "ordinal", "start_char", "end_char", "token_count", "text"
     )
+    who = request.GET.get("user", "").strip()
+    access, who_error = None, ""
+    if who:
+        subject = get_user_model().objects.filter(username=who).first()
+        if subject is None:
+            who_error = f"There is no user named “{who}”. Pick one from the list."
+        else:
+            access = document_access_explain(user=subject, document=document)
     context = {
         "document": document,
         "connector": document.connector,
         "chunks": list(chunks),
         "metadata_json": json.dumps(document.metadata or {}, indent=2, ensure_ascii=False, sort_keys=True, default=str),
+        "who": who,
+        "who_error": who_error,
+        "access": access,
+        "usernames": list(
+            get_user_model().objects.filter(is_active=True).order_by("username").values_list("username", flat=True)[
+                :USERS_LISTED
+            ]
+        ),
     }
     return render(request, "sources/document.html", context)
+
+
+@staff_required
+@require_GET
+def audit_log(request: HttpRequest):
+    events = AuditEvent.objects.all()
+    action = request.GET.get("action", "").strip()
+    actor = request.GET.get("actor", "").strip()
+    target = request.GET.get("target", "").strip()
+    if action:
+        events = events.filter(action=action)
+    if actor:
+        events = events.filter(actor_name__iexact=actor)
+    if target:
+        events = events.filter(Q(target_id=target) | Q(target_label__icontains=target))
+    page = Paginator(events.order_by("-created_at"), AUDIT_PER_PAGE).get_page(request.GET.get("page"))
+    for event in page.object_list:
+        event.details_json = json.dumps(event.details, ensure_ascii=False, sort_keys=True, default=str)
+    context = {
+        "page": page,
+        "action": action,
+        "actor": actor,
+        "target": target,
+        "actions": list(AuditEvent.objects.order_by("action").values_list("action", flat=True).distinct()),
+        "filters": urlencode({k: v for k, v in (("action", action), ("actor", actor), ("target", target)) if v}),
+    }
+    return render(request, "sources/audit.html", context)
 
 
 @staff_required
@@ -466,7 +514,7 @@ def source_action(request: HttpRequest, connector_id, action: str):
     detail = redirect("sources:detail", connector.id)
     if action == "sync":
         before = SyncRun.objects.filter(connector=connector, status__in=SyncRun.ACTIVE).first()
-        run = connector_sync_start(connector=connector)
+        run = connector_sync_start(connector=connector, actor=request.user)
         if before is not None and run.id == before.id:
             messages.info(request, "A sync is already queued or running; it was not started twice.")
         else:
@@ -477,7 +525,7 @@ def source_action(request: HttpRequest, connector_id, action: str):
         if run is None:
             messages.info(request, "No sync is running.")
         else:
-            sync_run_cancel(run=run)
+            sync_run_cancel(run=run, actor=request.user)
             messages.success(request, "Sync cancelled; the worker stops at its next checkpoint.")
         return detail
     if action in ("pause", "resume"):
@@ -488,12 +536,12 @@ def source_action(request: HttpRequest, connector_id, action: str):
             messages.success(request, "Resumed: scheduled syncs run again.")
         return detail
     if action == "reindex":
-        connector_reindex(connector=connector)
+        connector_reindex(connector=connector, actor=request.user)
         messages.success(request, "Re-index queued: every document is embedded again from its stored text.")
         return detail
     if action == "delete":
         name = connector.name
-        connector_delete(connector=connector)
+        connector_delete(connector=connector, actor=request.user)
         messages.success(request, f"Deleted “{name}” and its documents.")
         return redirect("sources:list")
     raise Http404("No such action.")
@@ -512,7 +560,7 @@ def files_upload(request: HttpRequest, connector_id):
             return JsonResponse({"accepted": [], "refused": {}, "error": "Choose at least one file."}, status=400)
         messages.error(request, "Choose at least one file to upload.", extra_tags="upload")
         return redirect(reverse("sources:detail", args=[connector.id]) + "#upload")
-    result = uploads.files_upload(connector=connector, files=files)
+    result = uploads.files_upload(connector=connector, files=files, actor=request.user)
     if wants_json:
         return JsonResponse({"accepted": result.accepted, "refused": result.refused, "queued": result.run is not None})
     if result.accepted:
@@ -533,7 +581,7 @@ def file_delete(request: HttpRequest, connector_id):
     connector = get_object_or_404(Connector, id=connector_id)
     name = request.POST.get("name", "")
     try:
-        uploads.file_delete(connector=connector, name=name)
+        uploads.file_delete(connector=connector, name=name, actor=request.user)
     except uploads.UploadError as exc:
         messages.error(request, str(exc), extra_tags="upload")
     else:

@@ -19,21 +19,27 @@ import httpx
 class ModelServerError(Exception):
     """The model server could not answer; the message is fit to show a user."""
 
-    def __init__(self, message: str, *, retryable: bool = True, status_code: int | None = None):
+    # kind: "unreachable" (down or not answering), "busy" (429/503), "context_too_long",
+    # "broken" (cut off mid-answer), "refused" (a request the server will never accept), "failed".
+    def __init__(
+        self, message: str, *, retryable: bool = True, status_code: int | None = None, kind: str = "failed"
+    ):
         super().__init__(message)
         self.retryable = retryable
         self.status_code = status_code
+        self.kind = kind
 
 
 class ContextTooLongError(ModelServerError):
     def __init__(self, message: str = "The question and its sources are too long for the model's context window."):
-        super().__init__(message, retryable=False, status_code=400)
+        super().__init__(message, retryable=False, status_code=400, kind="context_too_long")
 
 
 @dataclass
 class StreamDelta:
     text: str = ""
     finish_reason: str | None = None
+    tool_calls: list[dict] = field(default_factory=list)  # fragments of function calls, OpenAI style
 
 
 @dataclass
@@ -80,13 +86,18 @@ class ChatClient:
                     attempt += 1
                     if attempt > self.connect_retries:
                         raise ModelServerError(
-                            "The model server is not reachable right now. Please try again in a moment."
+                            "The model server is not reachable right now. Please try again in a moment.",
+                            kind="unreachable",
                         ) from exc
                     await asyncio.sleep(0.25 * 2 ** (attempt - 1))
                 except httpx.ReadTimeout as exc:
-                    raise ModelServerError("The model server stopped responding (timed out).") from exc
+                    raise ModelServerError(
+                        "The model server stopped responding (timed out).", kind="unreachable"
+                    ) from exc
                 except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-                    raise ModelServerError("The connection to the model server broke off mid-answer.") from exc
+                    raise ModelServerError(
+                        "The connection to the model server broke off mid-answer.", kind="broken"
+                    ) from exc
 
     async def complete(self, messages: list[dict], **params) -> str:
         parts = [delta.text async for delta in self.stream(messages, **params)]
@@ -110,13 +121,16 @@ async def _raise_for_status(response: httpx.Response) -> None:
     if response.status_code == 400 and ("context" in lowered and ("length" in lowered or "window" in lowered)):
         raise ContextTooLongError()
     if response.status_code in (429, 503):
-        raise ModelServerError("The model server is busy. Please try again in a moment.", status_code=response.status_code)
+        raise ModelServerError(
+            "The model server is busy. Please try again in a moment.", status_code=response.status_code, kind="busy"
+        )
     if response.status_code >= 500:
         raise ModelServerError(f"The model server failed ({response.status_code}).", status_code=response.status_code)
     raise ModelServerError(
         f"The model server refused the request ({response.status_code}): {body[:300]}",
         retryable=False,
         status_code=response.status_code,
+        kind="refused",
     )
 
 
@@ -140,8 +154,9 @@ async def _iter_sse_deltas(response: httpx.Response) -> AsyncIterator[StreamDelt
             delta = choice.get("delta") or {}
             text = delta.get("content") or ""
             finish = choice.get("finish_reason")
-            if text or finish:
-                yield StreamDelta(text=text, finish_reason=finish)
+            tool_calls = delta.get("tool_calls") or []
+            if text or finish or tool_calls:
+                yield StreamDelta(text=text, finish_reason=finish, tool_calls=tool_calls)
 
 
 def wait_until_ready(base_url: str, *, timeout: float = 60.0) -> None:

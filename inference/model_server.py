@@ -37,6 +37,9 @@ def server_command(*, port: int, host: str = "127.0.0.1", context_length: int = 
         "--port", str(port),
         "--n_ctx", str(context_length),
         "--n_threads", str(threads or max(1, os.cpu_count() or 1)),
+        # By default llama-cpp-python ends a streaming answer (a silent [DONE]) as soon as another
+        # request arrives, so concurrent users would get cut-off answers; queue requests instead.
+        "--interrupt_requests", "False",
     ]
     return command
 

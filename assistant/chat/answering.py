@@ -4,6 +4,7 @@ tokens, then save the answer with the citations that point to given passages."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
@@ -12,18 +13,23 @@ from functools import lru_cache
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection
 
 from assistant.chat.attachments import attachment_passages
 from assistant.chat.models import Message
-from assistant.chat.selectors import history_for
+from assistant.chat.selectors import history_for, question_of
+from assistant.chat.titles import needs_title, title_generate
 from assistant.rag.citations import finalize_answer
 from assistant.rag.context import context_window, plan_budget
-from assistant.rag.prompts import SYSTEM_PROMPT, build_messages
+from assistant.chat.failures import error_event
+from assistant.chat.preparation import answer_setup, answer_stream
+from assistant.rag.prompts import build_messages
 from assistant.rag.retrieval import Passage, embed_query, retrieve
-from connectors.selectors import acl_groups_of
+from connectors.selectors import NO_FILTERS, SearchFilters, acl_groups_of
 from inference.chat_client import ChatClient, ModelServerError
 
 STOP_CHECK_SECONDS = 0.3
+logger = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=1)
@@ -50,38 +56,71 @@ def message_payload(message: Message) -> dict:
 
 @sync_to_async
 def _prepare(message: Message, user) -> tuple[str, list[dict]]:
-    question = (
-        Message.objects.filter(
-            conversation_id=message.conversation_id, role=Message.Role.USER, created_at__lte=message.created_at
-        )
-        .order_by("-created_at")
-        .values_list("content", flat=True)
-        .first()
-    )
-    return question or "", history_for(message=message)
+    """The question this answer replies to and the history of its branch only."""
+    return question_of(message=message), history_for(message=message)
 
 
 @sync_to_async
-def _retrieve(message: Message, embedding: list[float], question: str, user, material_tokens: int) -> list[Passage]:
-    """The conversation's attached files first (what the user asks about), then the index fills the rest."""
+def _retrieve(
+    message: Message, embedding: list[float], question: str, user, material_tokens: int,
+    filters: SearchFilters = NO_FILTERS,
+) -> list[Passage]:
+    """The conversation's attached files first (what the user asks about), then the index fills the rest
+    (only the assistant's connectors, when it has some)."""
     attached, used = attachment_passages(
         conversation=message.conversation, question_embedding=embedding, material_tokens=material_tokens
     )
     retrieved = retrieve(
-        embedding=embedding, query=question, groups=acl_groups_of(user), material_tokens=material_tokens - used
+        embedding=embedding, query=question, groups=acl_groups_of(user), material_tokens=material_tokens - used,
+        filters=filters,
     )
     return attached + [replace(p, n=p.n + len(attached)) for p in retrieved]
 
 
+#: Pauses between attempts to save an answer while the database restarts (about 8 s in all).
+SAVE_RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0, 4.0)
+
+
 @sync_to_async
 def _save(message: Message, **fields) -> None:
+    """Save the answer's fields; a database that is restarting (a failover) is waited for,
+    so an answer the user saw is not lost and never left "streaming" for ever."""
     for name, value in fields.items():
         setattr(message, name, value)
-    message.save(update_fields=[*fields, "updated_at"])
+    for delay in (*SAVE_RETRY_DELAYS, None):
+        try:
+            message.save(update_fields=[*fields, "updated_at"])
+            return
+        except (OperationalError, InterfaceError):
+            if delay is None:
+                raise
+            connection.close()  # the next attempt opens a fresh connection
+            time.sleep(delay)
 
 
-async def answer_events(message: Message, user) -> AsyncIterator[tuple[str, dict]]:
-    """Yield (event, data) pairs: `token`s, then `done`, or `error`."""
+@sync_to_async
+def _drop_connection() -> None:
+    connection.close()
+
+
+async def _stop_requested(message: Message) -> bool:
+    try:
+        status = await Message.objects.filter(id=message.id).values_list("status", flat=True).afirst()
+    except (OperationalError, InterfaceError):  # the database is restarting: look again later
+        await _drop_connection()
+        return False
+    return status == Message.Status.STOPPED
+
+
+async def answer_events(
+    message: Message, user, *, suggest_title: bool = False, notices: bool = False
+) -> AsyncIterator[tuple[str, dict]]:
+    """Yield (event, data) pairs: `token`s, then `done`, or `error` (with a `kind`, see chat.failures).
+
+    With `notices`, `notice` events come first, e.g. that a source is still being indexed.
+
+    With `suggest_title`, after the conversation's first answer the model also names the
+    conversation: `done` says `title_pending` and a `title` event follows."""
     claimed = await Message.objects.filter(id=message.id, status=Message.Status.PENDING).aupdate(
         status=Message.Status.STREAMING
     )
@@ -93,16 +132,29 @@ async def answer_events(message: Message, user) -> AsyncIterator[tuple[str, dict
     parts: list[str] = []
     try:
         question, history = await _prepare(message, user)
-        window = await asyncio.to_thread(context_window, get_chat_client())
-        budget, history = plan_budget(window=window, system_prompt=SYSTEM_PROMPT, question=question, history=history)
-        embedding = await asyncio.to_thread(embed_query, question)
-        passages = await _retrieve(message, embedding, question, user, budget.material)
-        prompt = build_messages(question=question, passages=passages, history=history)
+        # The assistant's instructions, connectors and parameters; the user's memories.
+        setup = await answer_setup(message=message, user=user, question=question)
+        for notice in setup.notices if notices else ():
+            yield "notice", {"message": notice}
+        passages: list[Passage] = []
+        prompt: list[dict] = []
+        budget = None
+        if setup.reply is None:  # else answered without the model ("remember that ...")
+            window = await asyncio.to_thread(context_window, get_chat_client())
+            budget, history = plan_budget(
+                window=window, system_prompt=setup.system_prompt, question=question, history=history,
+                answer_tokens=setup.params.max_tokens,
+            )
+            embedding = await asyncio.to_thread(embed_query, question)
+            passages = await _retrieve(message, embedding, question, user, budget.material, setup.filters)
+            prompt = build_messages(
+                question=question, passages=passages, history=history, system_prompt=setup.system_prompt
+            )
         started = time.monotonic()
         last_check = started
         stopped = False
-        stream = get_chat_client().stream(
-            prompt, max_tokens=budget.answer, temperature=settings.LLM_TEMPERATURE
+        stream = answer_stream(
+            setup, get_chat_client(), prompt, max_tokens=budget.answer if budget else settings.LLM_MAX_TOKENS
         )
         async with aclosing(stream):  # closing the stream cancels generation on the server
             async for delta in stream:
@@ -114,16 +166,33 @@ async def answer_events(message: Message, user) -> AsyncIterator[tuple[str, dict
                 now = time.monotonic()
                 if now - last_check >= STOP_CHECK_SECONDS:
                     last_check = now
-                    status = await Message.objects.filter(id=message.id).values_list("status", flat=True).afirst()
-                    if status == Message.Status.STOPPED:
+                    if await _stop_requested(message):
                         stopped = True
                         break
     except ModelServerError as exc:
         partial = "".join(parts)
         note = "The answer was cut off: " if partial else ""
-        await _save(message, content=partial, status=Message.Status.ERROR, error=f"{note}{exc}",
+        event = error_event(exc, partial=bool(partial))
+        await _save(message, content=partial, status=Message.Status.ERROR, error=f"{note}{event['message']}",
                     rendered_html=finalize_answer(partial, [])[0] if partial else "")
-        yield "error", {"message": str(exc), "retryable": exc.retryable, "partial": bool(partial)}
+        yield "error", event
+        return
+    except (OperationalError, InterfaceError):
+        # The database went away while preparing or streaming (and did not come back within
+        # the save retries): keep what was written, mark it, let the user retry.
+        partial = "".join(parts)
+        logger.warning("answer %s: the database was unavailable", message.id, exc_info=True)
+        await _drop_connection()
+        event = {
+            "message": "The answer was interrupted because the database was briefly unavailable. Press Retry.",
+            "kind": "database", "retryable": True, "partial": bool(partial),
+        }
+        try:
+            await _save(message, content=partial, status=Message.Status.ERROR, error=event["message"],
+                        rendered_html=finalize_answer(partial, [])[0] if partial else "")
+        except (OperationalError, InterfaceError):
+            pass
+        yield "error", event
         return
     except asyncio.CancelledError:  # the browser went away: keep what was written
         partial = "".join(parts)
@@ -139,7 +208,18 @@ async def answer_events(message: Message, user) -> AsyncIterator[tuple[str, dict
         rendered_html=rendered,
         citations=citations,
         status=Message.Status.STOPPED if stopped else Message.Status.COMPLETE,
-        model=settings.LLM_MODEL,
+        model=setup.params.model if setup.reply is None else "",
     )
     await sync_to_async(lambda: message.conversation.refresh_from_db())()
-    yield "done", message_payload(message)
+    title_pending = suggest_title and not stopped and bool(content) and needs_title(message.conversation)
+    yield "done", {**message_payload(message), "title_pending": title_pending}
+    if title_pending:
+        try:
+            title = await title_generate(
+                client=get_chat_client(), conversation=message.conversation, question=question, answer=content
+            )
+        except (OperationalError, InterfaceError):  # the answer is saved; the title can wait
+            logger.warning("answer %s: no title, the database was unavailable", message.id)
+            await _drop_connection()
+            return
+        yield "title", {"title": title}

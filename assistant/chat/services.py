@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 from django.db import transaction
+from django.utils import timezone
 
 from assistant.chat.models import Attachment, Conversation, Message
+from assistant.chat.selectors import branch_leaf_of
 
 MAX_QUESTION_CHARS = 8000
 TITLE_CHARS = 60
+# A deleted conversation can be restored (the "Undo" toast) until the beat task purges it.
+PURGE_DELETED_AFTER = dt.timedelta(minutes=10)
 
 
 class InvalidInput(ValueError):
@@ -21,16 +26,56 @@ def conversation_create(*, user) -> Conversation:
 
 
 def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
+    """A title the user chose; automatic titles never replace it."""
     title = " ".join(title.split())
     if not title:
         raise InvalidInput("A conversation title cannot be empty.")
     conversation.title = title[:200]
-    conversation.save(update_fields=["title", "updated_at"])
+    conversation.title_source = Conversation.TitleSource.USER
+    conversation.save(update_fields=["title", "title_source", "updated_at"])
     return conversation
 
 
 def conversation_delete(*, conversation: Conversation) -> None:
-    conversation.delete()
+    """Hide the conversation at once; it can be restored until purged (PURGE_DELETED_AFTER)."""
+    conversation.deleted_at = timezone.now()
+    Conversation.objects.filter(id=conversation.id).update(deleted_at=conversation.deleted_at)
+
+
+def conversation_restore(*, conversation: Conversation) -> Conversation:
+    """Undo a delete: the conversation is back where it was in the sidebar."""
+    conversation.deleted_at = None
+    Conversation.objects.filter(id=conversation.id).update(deleted_at=None)
+    return conversation
+
+
+def conversations_purge_deleted(*, older_than: dt.timedelta = PURGE_DELETED_AFTER, now=None) -> int:
+    """Really delete conversations (messages, files) deleted longer ago than `older_than`."""
+    cutoff = (now or timezone.now()) - older_than
+    _, per_model = Conversation.objects.filter(deleted_at__lt=cutoff).delete()
+    return per_model.get(Conversation._meta.label, 0)
+
+
+def conversation_pin(*, conversation: Conversation, pinned: bool) -> Conversation:
+    """Pin (listed first, newest pin on top) or unpin; its place by recency does not change."""
+    conversation.pinned_at = timezone.now() if pinned else None
+    Conversation.objects.filter(id=conversation.id).update(pinned_at=conversation.pinned_at)
+    return conversation
+
+
+def conversation_title_set_automatic(*, conversation: Conversation, title: str) -> bool:
+    """Store a generated title unless the user renamed the conversation meanwhile."""
+    updated = Conversation.objects.filter(
+        id=conversation.id, title_source__in=[Conversation.TitleSource.DEFAULT, Conversation.TitleSource.QUESTION]
+    ).update(title=title[:200], title_source=Conversation.TitleSource.MODEL)
+    if updated:
+        conversation.title, conversation.title_source = title[:200], Conversation.TitleSource.MODEL
+    return bool(updated)
+
+
+def provisional_title(question: str) -> str:
+    first_line = " ".join(question.split())
+    return first_line if len(first_line) <= TITLE_CHARS else first_line[: TITLE_CHARS - 1].rstrip() + "…"
 
 
 def _attachment_ids(conversation: Conversation, attachment_ids) -> list[uuid.UUID]:
@@ -48,35 +93,112 @@ def _attachment_ids(conversation: Conversation, attachment_ids) -> list[uuid.UUI
     return list(ids)
 
 
+def _check_question(content) -> str:
+    if not isinstance(content, str):
+        raise InvalidInput("The question must be text.")
+    content = content.strip()
+    if not content:
+        raise InvalidInput("Type a question first.")
+    if len(content) > MAX_QUESTION_CHARS:
+        raise InvalidInput(f"The question is too long ({len(content)} characters); the limit is {MAX_QUESTION_CHARS}.")
+    return content
+
+
+def _check_idle(conversation: Conversation) -> None:
+    if Message.objects.filter(
+        conversation=conversation, status__in=[Message.Status.PENDING, Message.Status.STREAMING]
+    ).exists():
+        raise InvalidInput("Wait for the current answer to finish, or stop it, before asking again.")
+
+
+def _current_leaf(conversation: Conversation) -> Message | None:
+    """The message a new question follows: the end of the branch shown."""
+    if conversation.active_leaf_id:
+        return conversation.active_leaf
+    # Messages written without branch pointers (by hand, or by another tool): link them in order.
+    previous = None
+    for message in Message.objects.filter(conversation=conversation).order_by("created_at", "id"):
+        if previous is not None and message.parent_id is None:
+            Message.objects.filter(id=message.id).update(parent=previous)
+        previous = message
+    return previous
+
+
+def _ask(conversation: Conversation, *, content: str, parent: Message | None) -> tuple[Message, Message]:
+    question = Message.objects.create(conversation=conversation, parent=parent, role=Message.Role.USER, content=content)
+    answer = Message.objects.create(
+        conversation=conversation, parent=question, role=Message.Role.ASSISTANT, status=Message.Status.PENDING
+    )
+    conversation.active_leaf = answer
+    update = ["active_leaf", "updated_at"]
+    if conversation.title_source == Conversation.TitleSource.DEFAULT:
+        conversation.title = provisional_title(content)
+        conversation.title_source = Conversation.TitleSource.QUESTION
+        update += ["title", "title_source"]
+    conversation.save(update_fields=update)
+    return question, answer
+
+
 @transaction.atomic
 def question_submit(
     *, conversation: Conversation, content: str, attachment_ids: list | None = None
 ) -> tuple[Message, Message]:
     """Store the user's question and an empty answer that the stream view fills.
 
-    Files attached in the composer (`attachment_ids`, not yet sent with a question) are
-    linked to the question.
+    The question follows the end of the branch shown. Files attached in the composer
+    (`attachment_ids`, not yet sent with a question) are linked to the question.
     """
-    content = content.strip()
-    if not content:
-        raise InvalidInput("Type a question first.")
-    if len(content) > MAX_QUESTION_CHARS:
-        raise InvalidInput(f"The question is too long ({len(content)} characters); the limit is {MAX_QUESTION_CHARS}.")
-    if Message.objects.filter(
-        conversation=conversation, status__in=[Message.Status.PENDING, Message.Status.STREAMING]
-    ).exists():
-        raise InvalidInput("Wait for the current answer to finish, or stop it, before asking again.")
+    content = _check_question(content)
+    _check_idle(conversation)
     ids = _attachment_ids(conversation, attachment_ids)
-    question = Message.objects.create(conversation=conversation, role=Message.Role.USER, content=content)
+    question, answer = _ask(conversation, content=content, parent=_current_leaf(conversation))
     Attachment.objects.filter(conversation=conversation, id__in=ids, message__isnull=True).update(message=question)
-    answer = Message.objects.create(
-        conversation=conversation, role=Message.Role.ASSISTANT, status=Message.Status.PENDING
-    )
-    if conversation.title == Conversation.DEFAULT_TITLE:
-        first_line = " ".join(content.split())
-        conversation.title = first_line if len(first_line) <= TITLE_CHARS else first_line[: TITLE_CHARS - 1] + "…"
-    conversation.save(update_fields=["title", "updated_at"])
     return question, answer
+
+
+@transaction.atomic
+def question_edit(*, message: Message, content: str) -> tuple[Message, Message]:
+    """Ask an edited version of an earlier question: a new branch from the same point, with a
+    new answer. The old question and everything after it stay reachable as the other version."""
+    if message.role != Message.Role.USER:
+        raise InvalidInput("Only your own questions can be edited.")
+    content = _check_question(content)
+    conversation = message.conversation
+    _check_idle(conversation)
+    if conversation.active_leaf_id is None:
+        _current_leaf(conversation)
+        message.refresh_from_db(fields=["parent"])
+    return _ask(conversation, content=content, parent=message.parent)
+
+
+@transaction.atomic
+def answer_regenerate(*, message: Message) -> Message:
+    """A new answer to the same question; the earlier answers stay reachable as versions."""
+    if message.role != Message.Role.ASSISTANT:
+        raise InvalidInput("Only an answer can be regenerated.")
+    conversation = message.conversation
+    _check_idle(conversation)
+    if conversation.active_leaf_id is None:
+        _current_leaf(conversation)
+        message.refresh_from_db(fields=["parent"])
+    question = message.parent
+    if question is None or question.role != Message.Role.USER:
+        raise InvalidInput("There is no question to answer again.")
+    answer = Message.objects.create(
+        conversation=conversation, parent=question, role=Message.Role.ASSISTANT, status=Message.Status.PENDING
+    )
+    conversation.active_leaf = answer
+    conversation.save(update_fields=["active_leaf", "updated_at"])
+    return answer
+
+
+def message_activate(*, message: Message) -> Message:
+    """Show the branch through `message` (a version picked in "< 1/2 >"): its newest end."""
+    leaf = branch_leaf_of(message=message)
+    conversation = message.conversation
+    conversation.active_leaf = leaf
+    Conversation.objects.filter(id=conversation.id).update(active_leaf=leaf)
+    return leaf
 
 
 def answer_stop(*, message: Message) -> bool:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from assistant.chat import views
+from assistant.chat import feature_views, views
 
 app_name = "chat"
 
@@ -9,6 +9,12 @@ urlpatterns = [
     path("c/<uuid:conversation_id>/", views.conversation_detail, name="conversation"),
     path("c/<uuid:conversation_id>/rename/", views.conversation_rename, name="rename"),
     path("c/<uuid:conversation_id>/delete/", views.conversation_delete, name="delete"),
+    path("c/<uuid:conversation_id>/restore/", views.conversation_restore, name="restore"),
+    path("c/<uuid:conversation_id>/pin/", views.conversation_pin, name="pin"),
+    path("api/conversations/search/", views.api_conversation_search, name="api_conversation_search"),
+    path("api/messages/<uuid:message_id>/regenerate/", views.api_answer_regenerate, name="api_answer_regenerate"),
+    path("api/messages/<uuid:message_id>/edit/", views.api_question_edit, name="api_question_edit"),
+    path("api/messages/<uuid:message_id>/activate/", views.api_message_activate, name="api_message_activate"),
     path("documents/<uuid:document_id>/", views.document_detail, name="document"),
     path("attachments/<uuid:attachment_id>/", views.attachment_detail, name="attachment"),
     path("api/conversations/", views.api_conversation_create, name="api_conversation_create"),
@@ -17,4 +23,18 @@ urlpatterns = [
     path("api/attachments/<uuid:attachment_id>/delete/", views.api_attachment_remove, name="api_attachment_remove"),
     path("api/messages/<uuid:message_id>/stream/", views.api_answer_stream, name="api_answer_stream"),
     path("api/messages/<uuid:message_id>/stop/", views.api_answer_stop, name="api_answer_stop"),
+    # assistants, feedback, memory, retry (feature_views)
+    path(
+        "api/c/<uuid:conversation_id>/assistant/", feature_views.api_conversation_assistant,
+        name="api_conversation_assistant",
+    ),
+    path("api/messages/<uuid:message_id>/retry/", feature_views.api_answer_retry, name="api_answer_retry"),
+    path("api/messages/<uuid:message_id>/feedback/", feature_views.api_message_feedback, name="api_message_feedback"),
+    path("feedback/", feature_views.feedback_list, name="feedback_list"),
+    path("feedback/export.csv", feature_views.feedback_export, name="feedback_export"),
+    path("memories/", feature_views.memory_list, name="memories"),
+    path("memories/toggle/", feature_views.memory_toggle, name="memory_toggle"),
+    path("memories/add/", feature_views.memory_add, name="memory_add"),
+    path("memories/<uuid:memory_id>/edit/", feature_views.memory_edit, name="memory_edit"),
+    path("memories/<uuid:memory_id>/delete/", feature_views.memory_delete, name="memory_delete"),
 ]

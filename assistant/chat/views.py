@@ -9,15 +9,21 @@ import json
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from assistant.accounts import ratelimit
 from assistant.chat import attachments, selectors, services
+from assistant.chat.assistants import assistant_get_available, conversation_assistant_set
 from assistant.chat.answering import answer_events
-from assistant.chat.models import Attachment, Conversation, Message
+from assistant.chat.models import Assistant, Attachment, Conversation, Message
 from connectors.models import Document
 from connectors.selectors import document_get_visible
+
+UNDO_SECONDS = 8  # how long the "Undo" toast stays after a delete (the purge waits much longer)
 
 
 def _own_conversation(request: HttpRequest, conversation_id) -> Conversation:
@@ -25,6 +31,19 @@ def _own_conversation(request: HttpRequest, conversation_id) -> Conversation:
         return selectors.conversation_get(user=request.user, conversation_id=conversation_id)
     except Conversation.DoesNotExist:
         raise Http404("No such conversation.") from None
+
+
+def _rate_limited(request: HttpRequest):
+    """A 429 response when the user asks faster than CHAT_RATE_LIMIT allows (the question counts)."""
+    verdict = ratelimit.chat_question_allowed(user=request.user)
+    if verdict.allowed:
+        return None
+    return ratelimit.too_many_requests(
+        request,
+        f"You are asking questions faster than allowed. Wait {ratelimit.wait_phrase(verdict.retry_after)} "
+        "and ask again.",
+        verdict.retry_after,
+    )
 
 
 def _json_body(request: HttpRequest) -> dict:
@@ -43,6 +62,7 @@ def home(request: HttpRequest):
         "chat/chat.html",
         {
             "conversations": selectors.conversations_of(user=request.user),
+            "conversation_groups": selectors.conversations_grouped(user=request.user),
             "conversation": None,
             "chat_messages": [],
             "attach_accept": attachments.accept_attribute(),
@@ -59,8 +79,9 @@ def conversation_detail(request: HttpRequest, conversation_id):
         "chat/chat.html",
         {
             "conversations": selectors.conversations_of(user=request.user),
+            "conversation_groups": selectors.conversations_grouped(user=request.user),
             "conversation": conversation,
-            "chat_messages": list(conversation.messages.prefetch_related("attachments")),
+            "chat_messages": selectors.thread_of(conversation=conversation),
             "pending_attachments": list(conversation.attachments.filter(message__isnull=True)),
             "attach_accept": attachments.accept_attribute(),
         },
@@ -88,14 +109,80 @@ def conversation_delete(request: HttpRequest, conversation_id):
     conversation = _own_conversation(request, conversation_id)
     services.conversation_delete(conversation=conversation)
     if request.content_type == "application/json":
-        return JsonResponse({"deleted": True})
+        return JsonResponse(
+            {
+                "deleted": True,
+                "undo_url": reverse("chat:restore", args=[conversation.id]),
+                "undo_seconds": UNDO_SECONDS,
+            }
+        )
     return redirect("chat:home")
 
 
 @login_required
 @require_POST
+def conversation_restore(request: HttpRequest, conversation_id):
+    """Undo a delete, while the conversation has not been purged yet."""
+    try:
+        conversation = selectors.conversation_get_deleted(user=request.user, conversation_id=conversation_id)
+    except Conversation.DoesNotExist:
+        raise Http404("No such conversation, or it was deleted for good.") from None
+    services.conversation_restore(conversation=conversation)
+    if request.content_type == "application/json":
+        return JsonResponse(_conversation_json(conversation))
+    return redirect(conversation)
+
+
+@login_required
+@require_POST
+def conversation_pin(request: HttpRequest, conversation_id):
+    conversation = _own_conversation(request, conversation_id)
+    body = _json_body(request)
+    pinned = body.get("pinned") if "pinned" in body else request.POST.get("pinned") in ("1", "true", "on")
+    if not isinstance(pinned, bool):
+        return JsonResponse({"error": "Say whether to pin: {\"pinned\": true} or false."}, status=400)
+    services.conversation_pin(conversation=conversation, pinned=pinned)
+    if request.content_type == "application/json":
+        return JsonResponse(_conversation_json(conversation))
+    return redirect(conversation)
+
+
+def _conversation_json(conversation: Conversation, snippet: str = "") -> dict:
+    return {
+        "id": str(conversation.id),
+        "title": conversation.title,
+        "url": conversation.get_absolute_url(),
+        "pinned": conversation.pinned_at is not None,
+        "updated_at": conversation.updated_at.isoformat(),
+        "snippet": snippet,
+    }
+
+
+@login_required
+@require_GET
+def api_conversation_search(request: HttpRequest):
+    """The user's conversations whose title or messages contain `q` (as the user types)."""
+    query = request.GET.get("q", "")
+    hits = selectors.conversations_search(user=request.user, query=query)
+    return JsonResponse(
+        {"query": query, "results": [_conversation_json(h.conversation, h.snippet) for h in hits]}
+    )
+
+
+@login_required
+@require_POST
 def api_conversation_create(request: HttpRequest):
+    assistant_id = _json_body(request).get("assistant_id")
+    if assistant_id:  # the assistant picked in the composer before the first question
+        try:
+            assistant_get_available(assistant_id=assistant_id)
+        except (Assistant.DoesNotExist, ValueError, ValidationError):
+            return JsonResponse(
+                {"error": "That assistant is not available; pick another one from the list."}, status=400
+            )
     conversation = services.conversation_create(user=request.user)
+    if assistant_id:
+        conversation_assistant_set(conversation=conversation, assistant_id=assistant_id)
     return JsonResponse(
         {"id": str(conversation.id), "url": conversation.get_absolute_url(), "title": conversation.title}, status=201
     )
@@ -105,6 +192,8 @@ def api_conversation_create(request: HttpRequest):
 @require_POST
 def api_question_submit(request: HttpRequest, conversation_id):
     conversation = _own_conversation(request, conversation_id)
+    if (refused := _rate_limited(request)) is not None:
+        return refused
     body = _json_body(request)
     content = body.get("content", "")
     if not isinstance(content, str):
@@ -128,6 +217,73 @@ def api_question_submit(request: HttpRequest, conversation_id):
         },
         status=201,
     )
+
+
+def _own_message(request: HttpRequest, message_id) -> Message:
+    try:
+        return selectors.message_get(user=request.user, message_id=message_id)
+    except Message.DoesNotExist:
+        raise Http404("No such message.") from None
+
+
+def _versions_json(message: Message) -> dict:
+    version = selectors.versions_of(message=message)
+    return {"index": version.index, "count": version.count, "previous_id": version.previous_id,
+            "next_id": version.next_id}
+
+
+@login_required
+@require_POST
+def api_answer_regenerate(request: HttpRequest, message_id):
+    """A new answer to the same question; the earlier one stays as another version."""
+    message = _own_message(request, message_id)
+    if (refused := _rate_limited(request)) is not None:
+        return refused
+    try:
+        answer = services.answer_regenerate(message=message)
+    except services.InvalidInput as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse(
+        {
+            "assistant_message": {"id": str(answer.id), "versions": _versions_json(answer)},
+            "stream_url": reverse("chat:api_answer_stream", args=[answer.id]),
+        },
+        status=201,
+    )
+
+
+@login_required
+@require_POST
+def api_question_edit(request: HttpRequest, message_id):
+    """Ask an edited question: a new branch; the old question and its answers stay reachable."""
+    message = _own_message(request, message_id)
+    if (refused := _rate_limited(request)) is not None:
+        return refused
+    try:
+        question, answer = services.question_edit(message=message, content=_json_body(request).get("content", ""))
+    except services.InvalidInput as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse(
+        {
+            "user_message": {"id": str(question.id), "content": question.content, "attachments": [],
+                             "versions": _versions_json(question)},
+            "assistant_message": {"id": str(answer.id)},
+            "stream_url": reverse("chat:api_answer_stream", args=[answer.id]),
+            "title": message.conversation.title,
+        },
+        status=201,
+    )
+
+
+@login_required
+@require_POST
+def api_message_activate(request: HttpRequest, message_id):
+    """Show another version (the branch through this message, to its newest end)."""
+    message = _own_message(request, message_id)
+    if message.conversation.messages.filter(status__in=[Message.Status.PENDING, Message.Status.STREAMING]).exists():
+        return JsonResponse({"error": "Wait for the current answer to finish, or stop it, first."}, status=400)
+    leaf = services.message_activate(message=message)
+    return JsonResponse({"active_leaf": str(leaf.id), "url": message.conversation.get_absolute_url()})
 
 
 @login_required
@@ -220,7 +376,7 @@ async def api_answer_stream(request: HttpRequest, message_id):
         raise Http404("No such message.") from None
 
     async def events():
-        async for name, data in answer_events(message, user):
+        async for name, data in answer_events(message, user, suggest_title=True, notices=True):
             yield _sse(name, data)
 
     response = StreamingHttpResponse(events(), content_type="text/event-stream")

@@ -29,6 +29,20 @@ QUOTE_CHARS = 600
 
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table").enable("strikethrough")
 
+
+def _image_as_link(self, tokens, idx, options, env) -> str:
+    """Never load an image an answer points to (it could track the reader or leak data in
+    its URL): show a link to it instead, which the reader may open."""
+    token = tokens[idx]
+    src = str(token.attrGet("src") or "")
+    alt = self.renderInlineAsText(token.children or [], options, env).strip() or "image"
+    if not src.lower().startswith(("https://", "http://")):
+        return f"Image: {html.escape(alt)}"  # data:, relative or odd URLs: the description only
+    return f'<a class="image-link" href="{html.escape(src)}" title="{html.escape(src)}">Image: {html.escape(alt)}</a>'
+
+
+_markdown.add_render_rule("image", _image_as_link)
+
 ALLOWED_TAGS = {
     "p", "br", "strong", "em", "del", "code", "pre", "blockquote", "ul", "ol", "li", "a",
     "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td", "hr", "sup",

@@ -66,9 +66,14 @@ class Budget:
     material: int
 
 
-def plan_budget(*, window: int, system_prompt: str, question: str, history: list[dict]) -> tuple[Budget, list[dict]]:
-    """Split the window; returns the budget and the history trimmed to its share."""
-    answer = min(settings.LLM_MAX_TOKENS, window // 4)
+def plan_budget(
+    *, window: int, system_prompt: str, question: str, history: list[dict], answer_tokens: int | None = None
+) -> tuple[Budget, list[dict]]:
+    """Split the window; returns the budget and the history trimmed to its share.
+
+    `answer_tokens`: the longest answer wanted (an assistant's max tokens), else LLM_MAX_TOKENS.
+    """
+    answer = min(answer_tokens or settings.LLM_MAX_TOKENS, window // 4)
     fixed = approx_token_count(system_prompt) + approx_token_count(question) + 64
     history_share = int((window - answer - fixed) * settings.RAG_HISTORY_SHARE)
     kept: list[dict] = []

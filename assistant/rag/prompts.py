@@ -29,7 +29,25 @@ def format_sources(passages: list[Passage]) -> str:
     return "\n\n".join(blocks)
 
 
-def build_messages(*, question: str, passages: list[Passage], history: list[dict]) -> list[dict]:
+def system_prompt_for(*, instructions: str = "", memories: str = "") -> str:
+    """The base rules, then an assistant's own instructions, then what the user asked to remember.
+
+    The rules come first and say that the later parts never override them.
+    """
+    parts = [SYSTEM_PROMPT]
+    if instructions.strip():
+        parts.append(
+            "Instructions for this assistant (they shape tone and focus; the rules above still apply):\n"
+            + instructions.strip()
+        )
+    if memories.strip():
+        parts.append(memories.strip())
+    return "\n\n".join(parts)
+
+
+def build_messages(
+    *, question: str, passages: list[Passage], history: list[dict], system_prompt: str = SYSTEM_PROMPT
+) -> list[dict]:
     """Chat messages for the model: system rules, earlier turns, then sources and the question."""
     user_turn = f"Sources:\n{format_sources(passages)}\n\nQuestion: {question}\nAnswer with citations like [1]:"
-    return [{"role": "system", "content": SYSTEM_PROMPT}, *history, {"role": "user", "content": user_turn}]
+    return [{"role": "system", "content": system_prompt}, *history, {"role": "user", "content": user_turn}]

@@ -15,6 +15,7 @@ from connectors.parsing.common import ParsedText, ParseError
 from connectors.parsing.csv import parse_csv
 from connectors.parsing.docx import parse_docx
 from connectors.parsing.html import parse_html
+from connectors.parsing.limits import run_limited, zip_expansion_check
 from connectors.parsing.pdf import parse_pdf
 from connectors.parsing.text import parse_markdown, parse_text
 
@@ -62,6 +63,15 @@ _PARSERS = {
     "csv": parse_csv,
 }
 
+#: Binary formats are always read in a child process under time and memory limits (a few
+#: kilobytes of them can unpack to gigabytes); text formats only when they are large.
+_ALWAYS_ISOLATED = frozenset({"pdf", "docx"})
+ISOLATE_TEXT_OVER_BYTES = 256 * 1024
+_WHAT = {
+    "text": "text file", "markdown": "Markdown file", "html": "HTML page", "pdf": "PDF",
+    "docx": "Word document", "csv": "CSV file",
+}  # fmt: skip
+
 _LISTED = ", ".join([".txt", ".md", ".html", ".pdf", ".docx", ".csv"])
 
 
@@ -98,14 +108,32 @@ def _kind(filename: str, media_type: str) -> tuple[str, str]:
     return kind, charset
 
 
-def parse_document(content: bytes, *, filename: str, media_type: str = "") -> ParsedText:
-    """Extract the text and title of one document; raise ParseError when it cannot be read."""
+def parse_document(content: bytes, *, filename: str, media_type: str = "", isolate: bool | None = None) -> ParsedText:
+    """Extract the text and title of one document; raise ParseError when it cannot be read.
+
+    Archives that would unpack enormously are refused before they are opened, and the parser
+    runs under PARSE_TIMEOUT_SECONDS and PARSE_MAX_MEMORY_MB in a child process (see
+    connectors.parsing.limits); `isolate` forces that choice either way (tests).
+    """
     kind, charset = _kind(filename, media_type)
+    what = _WHAT[kind]
+    if kind == "docx":
+        zip_expansion_check(content, what=what)
+    if isolate is None:
+        isolate = kind in _ALWAYS_ISOLATED or len(content) > ISOLATE_TEXT_OVER_BYTES
+    if isolate:
+        return run_limited(_parse, kind, content, charset, filename, what=what)
+    return _parse(kind, content, charset, filename)
+
+
+def _parse(kind: str, content: bytes, charset: str, filename: str) -> ParsedText:
     try:
         if kind in ("pdf", "docx"):  # binary formats: no charset
             return _PARSERS[kind](content)
         return _PARSERS[kind](content, charset=charset)
     except ParseError:
+        raise
+    except MemoryError:
         raise
     except Exception as exc:
         # A file that trips a parser library must fail alone, not abort the whole sync run.

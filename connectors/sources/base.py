@@ -117,3 +117,21 @@ class Source:
     def estimated_total(self) -> int | None:
         """How many items a full read yields, when cheap to know (for progress)."""
         return None
+
+    #: True when `acl_rule` may return something (lets the engine skip per-item work otherwise).
+    has_acl_rules: ClassVar[bool] = False
+
+    def acl_rule(self, external_id: str) -> AclRule | None:
+        """An ACL the connector's settings give this item (e.g. a folder mapped to groups), or
+        None: the connector's default ACL. Unlike an ACL the item carries itself, a rule is
+        applied again whenever the settings change, without re-reading or re-embedding."""
+        return None
+
+
+@dataclass(frozen=True)
+class AclRule:
+    """Who may see items a setting of the connector covers; `label` says which setting."""
+
+    groups: tuple[str, ...]
+    label: str
+    public: bool = False

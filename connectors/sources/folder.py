@@ -13,10 +13,11 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from connectors.parsing import SUPPORTED_EXTENSIONS, media_type_for
 from connectors.sources.base import (
+    AclRule,
     ItemFailure,
     ItemUnchanged,
     Source,
@@ -53,6 +54,32 @@ class FolderSource(Source):
         recursive: bool = True
         #: Larger files are recorded as failures without being read (0: no limit).
         max_file_bytes: int = 50 * 1024 * 1024
+        folder_groups: dict[str, list[str]] = Field(
+            default_factory=dict,
+            description=(
+                'Sub-folders visible only to some groups, as JSON: {"hr": ["hr"], "finance/payroll": ["payroll"]}. '
+                "A file in a listed sub-folder (at any depth below it) is visible to those groups only; the "
+                "deepest listed folder wins; other files follow the access settings above. A change applies "
+                "on save, without re-indexing."
+            ),
+        )
+
+        @field_validator("folder_groups")
+        @classmethod
+        def _folder_mapping(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+            cleaned: dict[str, list[str]] = {}
+            for folder, groups in value.items():
+                key = folder.strip().replace("\\", "/").strip("/")
+                parts = key.split("/")
+                if not key or any(part in ("", ".", "..") for part in parts):
+                    raise ValueError(f"{folder!r} is not a sub-folder path like hr or finance/payroll")
+                names = sorted({g.strip() for g in groups if g and g.strip()})
+                if any(len(name) > 150 for name in names):
+                    raise ValueError(f"a group name for {folder!r} is longer than 150 characters")
+                if key in cleaned:
+                    raise ValueError(f"sub-folder {key!r} is listed twice")
+                cleaned[key] = names
+            return cleaned
 
         @field_validator("path")
         @classmethod
@@ -134,6 +161,20 @@ class FolderSource(Source):
             modified_at=dt.datetime.fromtimestamp(stat.st_mtime, tz=dt.UTC),
             metadata={"path": entry.relpath, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns},
         )
+
+    @property
+    def has_acl_rules(self) -> bool:  # type: ignore[override]
+        return bool(self.config.folder_groups)
+
+    def acl_rule(self, external_id: str) -> AclRule | None:
+        """The groups of the deepest mapped sub-folder that holds the file, if any."""
+        folder = external_id.rsplit("/", 1)[0] if "/" in external_id else ""
+        while folder:
+            groups = self.config.folder_groups.get(folder)
+            if groups is not None:
+                return AclRule(groups=tuple(groups), label=f"folder mapping {folder}/")
+            folder = folder.rsplit("/", 1)[0] if "/" in folder else ""
+        return None
 
     def estimated_total(self) -> int:
         """The number of supported files (the progress bar's total)."""

@@ -2,16 +2,20 @@
 // Model output is only ever inserted as text; the one innerHTML assignment uses the
 // server-sanitised `html` of the `done` event.
 
+import { initMessages, enhanceMessage, ensureToolbar } from './messages.js';
+import { initSidebar, sidebarAdd, sidebarTouch } from './sidebar.js';
+
 const API = {
   conversations: '/chat/api/conversations/',
   messages: (conversationId) => `/chat/api/c/${encodeURIComponent(conversationId)}/messages/`,
   stream: (messageId) => `/chat/api/messages/${encodeURIComponent(messageId)}/stream/`,
   stop: (messageId) => `/chat/api/messages/${encodeURIComponent(messageId)}/stop/`,
+  retry: (messageId) => `/chat/api/messages/${encodeURIComponent(messageId)}/retry/`,
   attachments: (conversationId) => `/chat/api/c/${encodeURIComponent(conversationId)}/attachments/`,
   attachmentDelete: (attachmentId) => `/chat/api/attachments/${encodeURIComponent(attachmentId)}/delete/`,
 };
-const PLACEHOLDER_ID = '00000000-0000-0000-0000-000000000000';
 const NEAR_BOTTOM_PX = 120;
+const TITLE_WAIT_MS = 30000;
 
 const DEFAULT_STRINGS = {
   retry: 'Retry',
@@ -210,6 +214,7 @@ function appendUserMessage(message, fallbackText) {
     article.prepend(ul);
   }
   els.messages.append(article);
+  ensureToolbar(article);
   return article;
 }
 
@@ -225,6 +230,7 @@ function appendAssistantMessage(id, question) {
   article.querySelector('.message-body').append(makeCaret());
   article.dataset.question = question;
   els.messages.append(article);
+  ensureToolbar(article);
   return article;
 }
 
@@ -306,80 +312,13 @@ function applyCiteTitles(article) {
 
 // ------------------------------------------------------------- sidebar
 
-function findConversationItem(id) {
-  if (!els.list || !id) return null;
-  for (const li of els.list.querySelectorAll('li.conversation-item')) {
-    if (li.dataset.id === id) return li;
-  }
-  return null;
-}
-
-function setActiveConversation(id) {
-  if (!els.list) return;
-  els.list.querySelectorAll('li.conversation-item').forEach((li) => {
-    const active = li.dataset.id === id;
-    li.classList.toggle('active', active);
-    const link = li.querySelector('.conversation-link');
-    if (link) {
-      if (active) link.setAttribute('aria-current', 'page');
-      else link.removeAttribute('aria-current');
-    }
-  });
-}
-
 function addConversationToSidebar(conversation) {
-  if (!els.list || !conversation || !conversation.id) return;
-  if (findConversationItem(conversation.id)) {
-    setActiveConversation(conversation.id);
-    return;
-  }
-  const template = document.getElementById('conversation-item-template');
-  let li;
-  if (template && template.content.firstElementChild) {
-    li = template.content.firstElementChild.cloneNode(true);
-    li.querySelectorAll('form').forEach((form) => {
-      form.setAttribute('action', (form.getAttribute('action') || '').replace(PLACEHOLDER_ID, conversation.id));
-    });
-  } else {
-    li = document.createElement('li');
-    li.className = 'conversation-item';
-    const a = document.createElement('a');
-    a.className = 'conversation-link';
-    li.append(a);
-  }
-  const title = conversation.title || S.newConversation;
-  li.dataset.id = conversation.id;
-  const link = li.querySelector('.conversation-link');
-  link.setAttribute('href', conversation.url || `/chat/c/${conversation.id}/`);
-  link.textContent = title;
-  link.title = title;
-  const input = li.querySelector('.rename-form input[name="title"]');
-  if (input) {
-    input.value = title;
-    input.defaultValue = title;
-  }
-  els.list.querySelectorAll('.conversation-empty').forEach((e) => e.remove());
-  els.list.prepend(li);
-  setActiveConversation(conversation.id);
+  sidebarAdd(conversation); // grouped, pinned first: sidebar.js
 }
 
 function updateConversationTitle(id, title) {
   if (!title) return;
-  const li = findConversationItem(id);
-  if (li) {
-    const link = li.querySelector('.conversation-link');
-    if (link) {
-      link.textContent = title;
-      link.title = title;
-    }
-    const input = li.querySelector('.rename-form input[name="title"]');
-    if (input && li.querySelector('.rename-form').hidden) {
-      input.value = title;
-      input.defaultValue = title;
-    }
-    // Most recently active conversation goes to the top, as the server orders them.
-    if (els.list.firstElementChild !== li) els.list.prepend(li);
-  }
+  sidebarTouch(id, title); // to the top of its group, as the server orders them
   if (els.title) els.title.textContent = title;
   const suffix = document.title.includes(' · ') ? document.title.slice(document.title.lastIndexOf(' · ')) : '';
   document.title = `${title}${suffix || ''}`;
@@ -521,10 +460,18 @@ function openStream(url, article) {
     if (follow) scrollToBottom();
   });
 
+  // A note before the answer, e.g. a source still being indexed for the first time.
+  source.addEventListener('notice', (event) => {
+    if (!isCurrent()) return;
+    const data = parseData(event);
+    if (data && typeof data.message === 'string' && data.message) showNotice(article, data.message);
+  });
+
   source.addEventListener('done', (event) => {
     if (!isCurrent()) return;
     const follow = isNearBottom();
     const data = parseData(event) || {};
+    if (data.title_pending) state.source = null; // stays open for the `title` event (awaitTitle)
     finishStreaming();
     if (typeof data.html === 'string') {
       body.innerHTML = data.html; // sanitised by the server
@@ -536,7 +483,10 @@ function openStream(url, article) {
     clearErrors(article);
     renderSources(article, data.citations);
     applyCiteTitles(article);
+    enhanceMessage(article);
+    ensureToolbar(article);
     if (data.title) updateConversationTitle(els.messages.dataset.conversationId, data.title);
+    if (data.title_pending) awaitTitle(source, els.messages.dataset.conversationId);
     if (follow) scrollToBottom();
   });
 
@@ -556,8 +506,28 @@ function openStream(url, article) {
     removeCaret(article);
     article.dataset.status = 'error';
     showMessageError(article, message, retryable);
+    restoreQuestion(article);
     if (follow) scrollToBottom();
   });
+}
+
+// After the first answer the server names the conversation on the same stream.
+function awaitTitle(source, conversationId) {
+  const close = () => {
+    window.clearTimeout(timer);
+    source.close();
+  };
+  const timer = window.setTimeout(close, TITLE_WAIT_MS);
+  source.addEventListener('title', (event) => {
+    const data = parseData(event) || {};
+    close();
+    if (data.title && els.messages.dataset.conversationId === conversationId) {
+      updateConversationTitle(conversationId, data.title);
+    } else if (data.title) {
+      sidebarTouch(conversationId, data.title);
+    }
+  });
+  source.addEventListener('error', close); // the server ended the stream: never reconnect
 }
 
 async function stopStreaming() {
@@ -584,7 +554,7 @@ async function ensureConversation() {
   const existing = els.messages.dataset.conversationId;
   if (existing) return existing;
   if (!state.conversationPromise) {
-    state.conversationPromise = postJSON(API.conversations, {}).then(
+    state.conversationPromise = postJSON(API.conversations, newConversationBody()).then(
       (conversation) => {
         els.messages.dataset.conversationId = conversation.id;
         if (conversation.url) window.history.replaceState(null, '', conversation.url);
@@ -777,11 +747,53 @@ function questionFor(article) {
   return body ? body.innerText || body.textContent || '' : '';
 }
 
-function retry(article) {
+// The assistant picked in the header before the first question goes with the new conversation.
+function newConversationBody() {
+  const picker = document.getElementById('assistant-select');
+  return picker && picker.value ? { assistant_id: picker.value } : {};
+}
+
+// Nothing typed is lost: after a failure the question is back in an empty composer.
+function restoreQuestion(article) {
+  const question = questionFor(article).trim();
+  if (!question || !els.prompt || els.prompt.value.trim()) return;
+  els.prompt.value = question;
+  autogrow();
+}
+
+function showNotice(article, text) {
+  const p = document.createElement('p');
+  p.className = 'message-notice';
+  p.setAttribute('role', 'status');
+  p.textContent = text;
+  article.prepend(p);
+}
+
+// Answer the same question again in place of the failed answer; if the server cannot
+// (e.g. the connection dropped, not the model), ask it again as a new question.
+async function retry(article) {
   if (state.busy) return;
   const question = questionFor(article).trim();
-  if (!question) return;
+  const id = article.dataset.messageId;
   article.querySelectorAll('.retry-button').forEach((b) => b.remove());
+  if (els.prompt && els.prompt.value.trim() === question) {
+    els.prompt.value = '';
+    autogrow();
+  }
+  if (id) {
+    setBusy(true);
+    try {
+      const data = await postJSON(API.retry(id), {});
+      clearErrors(article);
+      article.querySelectorAll('.message-notice').forEach((n) => n.remove());
+      article.querySelector('.message-body').textContent = '';
+      openStream(data.stream_url || API.stream(id), article);
+      return;
+    } catch {
+      setBusy(false);
+    }
+  }
+  if (!question) return;
   els.prompt.value = question;
   autogrow();
   send(els.prompt.value);
@@ -850,6 +862,20 @@ function init() {
   loadStrings();
 
   els.messages.querySelectorAll('article.message-assistant').forEach(applyCiteTitles);
+  initSidebar();
+  initMessages({
+    isBusy: () => state.busy,
+    setBusy,
+    openStream,
+    appendUserMessage,
+    appendAssistantMessage,
+    questionFor,
+    scrollToBottom,
+    showError: showComposerError,
+    afterRender: (article) => {
+      if (article.classList.contains('message-assistant')) applyCiteTitles(article);
+    },
+  });
   wireSidebar();
   wireComposer();
   wireAttachments();

@@ -65,7 +65,9 @@ def test_owner_renames_and_deletes_a_conversation(client, owner, conversation):
     conversation.refresh_from_db()
     assert conversation.title == "Holidays"
     client.post(reverse("chat:delete", args=[conversation.id]))
-    assert not Conversation.objects.filter(id=conversation.id).exists()
+    # hidden at once; kept a while for "Undo", then purged (tests/chat/test_sidebar.py)
+    assert client.get(conversation.get_absolute_url()).status_code == 404
+    assert "Holidays" not in client.get(reverse("chat:home")).content.decode()
 
 
 def test_asking_creates_the_question_and_a_pending_answer(client, owner):

@@ -612,6 +612,10 @@ def _index_settings() -> dict:
         "dense_weight": settings.RAG_DENSE_WEIGHT,
         "fulltext_weight": settings.RAG_FULLTEXT_WEIGHT,
         "fulltext_languages": list(settings.RAG_FULLTEXT_LANGUAGES),
+        "fulltext_ranking": "bm25",
+        "bm25_k1": settings.RAG_BM25_K1,
+        "bm25_b": settings.RAG_BM25_B,
+        "fulltext_max_candidates": settings.RAG_FULLTEXT_MAX_CANDIDATES,
         "ef_search": settings.RAG_EF_SEARCH,
     }
 

@@ -1,0 +1,81 @@
+"""Authentication of API views by personal token: `Authorization: Bearer <token>`.
+
+The views it guards ignore the session cookie entirely (so CSRF does not apply): the
+request acts as the token's owner, with that owner's groups and conversations.
+Errors use OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`, which both
+the native API and the OpenAI-compatible endpoints answer with.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from asgiref.sync import iscoroutinefunction, sync_to_async
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from assistant.accounts.tokens import TokenAuthError, api_token_authenticate
+
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    409: "conflict_error",
+    413: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+def api_error(message: str, *, status: int, code: str | None = None, param: str | None = None,
+              error_type: str | None = None) -> JsonResponse:
+    error_type = error_type or ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    response = JsonResponse(
+        {"error": {"message": message, "type": error_type, "param": param, "code": code}}, status=status
+    )
+    if status == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="assistant", error="invalid_token"'
+    return response
+
+
+def bearer_token(request: HttpRequest) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return ""
+    return value.strip()
+
+
+def _refusal(request: HttpRequest) -> JsonResponse | None:
+    """Authenticate the request; None if it may go on (request.user set), else the 401 response."""
+    try:
+        token = api_token_authenticate(bearer_token(request))
+    except TokenAuthError as exc:
+        return api_error(str(exc), status=401, code=exc.code)
+    request.user = token.user
+    request.api_token = token
+    return None
+
+
+def token_required(view):
+    """Guard a sync or async view: a valid token, or a 401 JSON error."""
+    if iscoroutinefunction(view):
+
+        @functools.wraps(view)
+        async def async_wrapper(request, *args, **kwargs):
+            refusal = await sync_to_async(_refusal)(request)
+            if refusal is not None:
+                return refusal
+            return await view(request, *args, **kwargs)
+
+        return csrf_exempt(async_wrapper)
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        refusal = _refusal(request)
+        if refusal is not None:
+            return refusal
+        return view(request, *args, **kwargs)
+
+    return csrf_exempt(wrapper)

@@ -1,0 +1,140 @@
+"""Assistants: reads (which ones a user may pick, which one answers a conversation) and writes.
+
+An assistant brings its instructions (added to the system prompt), the connectors it may
+search (none = every source the user may see; the ACL always applies on top) and the
+model parameters of its answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from assistant.chat.models import Assistant, Conversation
+from assistant.chat.services import InvalidInput
+from connectors.models import Connector, Document, SyncRun
+from connectors.selectors import NO_FILTERS, SearchFilters, acl_groups_of
+
+DEFAULT_NAME = "General assistant"
+
+
+class DefaultAssistantProtected(InvalidInput):
+    """The default assistant cannot be deleted or deactivated."""
+
+
+# ---------------------------------------------------------------- selectors
+
+
+def assistants_available() -> QuerySet[Assistant]:
+    """Assistants shown in the picker: active ones, the default first."""
+    return Assistant.objects.filter(is_active=True).order_by("-is_default", "name")
+
+
+def assistant_default() -> Assistant:
+    """The default assistant (created by the data migration; recreated if someone removed it)."""
+    assistant = Assistant.objects.filter(is_default=True).first()
+    if assistant is None:
+        assistant, _ = Assistant.objects.get_or_create(name=DEFAULT_NAME, defaults={"is_default": True})
+        if not assistant.is_default:
+            assistant.is_default = True
+            assistant.is_active = True
+            assistant.save(update_fields=["is_default", "is_active", "updated_at"])
+    return assistant
+
+
+def assistant_get_available(*, assistant_id) -> Assistant:
+    """An active assistant; Assistant.DoesNotExist otherwise."""
+    return assistants_available().get(id=assistant_id)
+
+
+def assistant_for_conversation(conversation: Conversation | None) -> Assistant:
+    """Who answers: the conversation's assistant if it is still active, else the default."""
+    if conversation is not None and conversation.assistant_id:
+        assistant = Assistant.objects.filter(id=conversation.assistant_id, is_active=True).first()
+        if assistant is not None:
+            return assistant
+    return assistant_default()
+
+
+def connectors_visible_to(*, user) -> QuerySet[Connector]:
+    """Connectors whose documents the user may read: public ones or shared with one of their groups."""
+    if not user.is_authenticated or not user.is_active:
+        return Connector.objects.none()
+    groups = acl_groups_of(user)
+    return Connector.objects.filter(Q(is_public=True) | Q(groups__name__in=groups)).distinct()
+
+
+def assistant_search_filters(*, assistant: Assistant) -> SearchFilters:
+    """Retrieval restricted to the assistant's connectors (none selected: no restriction)."""
+    ids = tuple(sorted(str(pk) for pk in assistant.connectors.values_list("id", flat=True)))
+    return SearchFilters(connector_ids=ids) if ids else NO_FILTERS
+
+
+def connectors_still_syncing(*, assistant: Assistant, user) -> list[str]:
+    """Names of the connectors this answer may draw on whose first sync is running and has
+    not indexed a document yet: answers cannot use them yet, and the user should know."""
+    connectors = connectors_visible_to(user=user)
+    chosen = assistant.connectors.values_list("id", flat=True)
+    if chosen.exists():
+        connectors = connectors.filter(id__in=chosen)
+    return list(
+        connectors.filter(
+            Exists(SyncRun.objects.filter(connector=OuterRef("pk"), status__in=SyncRun.ACTIVE)),
+            ~Exists(Document.objects.filter(connector=OuterRef("pk"))),
+        )
+        .order_by("name")
+        .values_list("name", flat=True)
+    )
+
+
+@dataclass(frozen=True)
+class ModelParameters:
+    temperature: float
+    max_tokens: int
+    model: str
+
+
+def assistant_model_parameters(*, assistant: Assistant) -> ModelParameters:
+    return ModelParameters(
+        temperature=settings.LLM_TEMPERATURE if assistant.temperature is None else assistant.temperature,
+        max_tokens=assistant.max_tokens or settings.LLM_MAX_TOKENS,
+        model=assistant.model_name or settings.LLM_MODEL,
+    )
+
+
+# ----------------------------------------------------------------- services
+
+
+@transaction.atomic
+def conversation_assistant_set(*, conversation: Conversation, assistant_id) -> Assistant:
+    """Pick who answers the conversation's next questions."""
+    try:
+        assistant = assistant_get_available(assistant_id=assistant_id)
+    except (Assistant.DoesNotExist, ValidationError, ValueError, TypeError):
+        raise InvalidInput("That assistant is not available; pick another one from the list.") from None
+    conversation.assistant = assistant
+    conversation.save(update_fields=["assistant", "updated_at"])
+    return assistant
+
+
+@transaction.atomic
+def assistant_make_default(*, assistant: Assistant) -> Assistant:
+    """Make this assistant the default (the previous default stays, as an ordinary one)."""
+    Assistant.objects.filter(is_default=True).exclude(id=assistant.id).update(is_default=False)
+    assistant.is_default = True
+    assistant.is_active = True
+    assistant.save(update_fields=["is_default", "is_active", "updated_at"])
+    return assistant
+
+
+def assistant_delete(*, assistant: Assistant) -> None:
+    """Delete an assistant; its conversations fall back to the default one."""
+    if assistant.is_default:
+        raise DefaultAssistantProtected(
+            "The default assistant cannot be deleted. Make another assistant the default first."
+        )
+    assistant.delete()

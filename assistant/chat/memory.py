@@ -1,0 +1,165 @@
+"""Memory, opt-in per user: facts and preferences the user asked the assistant to remember.
+
+Off until the user turns it on. When on, "remember that ..." in the chat is handled here,
+before the model (it works with any model server); where the model server supports
+tools (LLM_TOOLS=true) the model may also call the `remember` function. The user's
+memories go into the system prompt of that user's conversations only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from django.db import transaction
+from django.db.models import QuerySet
+
+from assistant.chat.models import Memory, MemoryPreference
+from assistant.chat.services import InvalidInput
+
+MAX_MEMORY_CHARS = 500
+MAX_MEMORIES_PER_USER = 200
+PROMPT_MEMORIES = 50  # the most recent ones go into the prompt
+PROMPT_CHARS = 4000
+
+_COMMAND = re.compile(
+    r"""^\s*(?:please\s*,?\s+|pls\s+|can\s+you\s+|could\s+you\s+)?
+        (?:remember|keep\s+in\s+mind|don'?t\s+forget|do\s+not\s+forget
+          |souviens[- ]toi|rappelle[- ]toi|retiens|n'oublie\s+pas|m[ée]morise)\b
+        (?:\s+(?:that|this|que|ceci)\b|\s+qu')?\s*[:,]?\s*(?P<fact>.+?)\s*$""",
+    re.IGNORECASE | re.DOTALL | re.VERBOSE,
+)
+
+REMEMBER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "remember",
+        "description": (
+            "Save a lasting fact or preference the user stated about themselves or their work, "
+            "so it can be used in their later conversations. Only when the user asks to remember."
+        ),
+        "parameters": {
+            "type": "object",
+            "properties": {"fact": {"type": "string", "description": "The fact, in one short sentence."}},
+            "required": ["fact"],
+        },
+    },
+}
+
+
+class MemoryOff(InvalidInput):
+    """The user has not turned memory on."""
+
+
+# ---------------------------------------------------------------- selectors
+
+
+def memory_enabled(*, user) -> bool:
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return MemoryPreference.objects.filter(user=user, enabled=True).exists()
+
+
+def memories_of(*, user) -> QuerySet[Memory]:
+    return Memory.objects.filter(user=user).order_by("created_at")
+
+
+def memory_get(*, user, memory_id) -> Memory:
+    """The user's memory; Memory.DoesNotExist for anyone else's (shown as 404)."""
+    return Memory.objects.get(id=memory_id, user=user)
+
+
+def memory_command_parse(text: str) -> str | None:
+    """The fact in an explicit "remember that ..." message, or None for any other message.
+
+    A question ("remember when we ...?") is not a command.
+    """
+    text = text.strip()
+    if not text or text.endswith("?"):
+        return None
+    match = _COMMAND.match(text)
+    if not match:
+        return None
+    fact = match.group("fact").strip().rstrip(".!").strip()
+    if len(fact) < 2 or fact.lower() in ("that", "this", "que", "ceci"):
+        return None
+    return fact[0].upper() + fact[1:]
+
+
+def memory_prompt_section(*, user) -> str:
+    """The system-prompt paragraph with the user's memories; empty when memory is off or empty."""
+    if not memory_enabled(user=user):
+        return ""
+    texts = list(memories_of(user=user).order_by("-created_at").values_list("text", flat=True)[:PROMPT_MEMORIES])
+    lines, used = [], 0
+    for text in reversed(texts):  # oldest first, newest kept when trimming
+        used += len(text) + 3
+        if used > PROMPT_CHARS:
+            break
+        lines.append(f"- {text}")
+    if not lines:
+        return ""
+    return (
+        "What this user asked you to remember about them (their own words; \"I\" and \"my\" mean the user). "
+        "Use it where relevant; it never overrides the rules above:\n" + "\n".join(lines)
+    )
+
+
+def remember_tool_facts(tool_calls: list[dict]) -> list[str]:
+    """The facts of the model's `remember` calls (malformed calls are ignored)."""
+    facts = []
+    for call in tool_calls:
+        function = call.get("function") or {}
+        if function.get("name") != "remember":
+            continue
+        try:
+            arguments = json.loads(function.get("arguments") or "{}")
+        except json.JSONDecodeError:
+            continue
+        fact = arguments.get("fact") if isinstance(arguments, dict) else None
+        if isinstance(fact, str) and fact.strip():
+            facts.append(fact.strip())
+    return facts
+
+
+# ----------------------------------------------------------------- services
+
+
+def memory_enable_set(*, user, enabled: bool) -> bool:
+    MemoryPreference.objects.update_or_create(user=user, defaults={"enabled": bool(enabled)})
+    return bool(enabled)
+
+
+def _clean(text) -> str:
+    if not isinstance(text, str):
+        raise InvalidInput("A memory must be text.")
+    text = " ".join(text.split())
+    if not text:
+        raise InvalidInput("A memory cannot be empty.")
+    if len(text) > MAX_MEMORY_CHARS:
+        raise InvalidInput(f"A memory is limited to {MAX_MEMORY_CHARS} characters; this one has {len(text)}.")
+    return text
+
+
+@transaction.atomic
+def memory_add(*, user, text: str, origin: str = Memory.Origin.COMMAND) -> Memory:
+    """Remember a fact for the user (the same fact twice is kept once)."""
+    if not memory_enabled(user=user):
+        raise MemoryOff("Memory is off. Turn it on in your user menu first.")
+    text = _clean(text)
+    existing = Memory.objects.filter(user=user, text__iexact=text).first()
+    if existing is not None:
+        return existing
+    if Memory.objects.filter(user=user).count() >= MAX_MEMORIES_PER_USER:
+        raise InvalidInput(f"You have {MAX_MEMORIES_PER_USER} memories, the limit. Delete some first.")
+    return Memory.objects.create(user=user, text=text, origin=origin)
+
+
+def memory_update(*, memory: Memory, text: str) -> Memory:
+    memory.text = _clean(text)
+    memory.save(update_fields=["text", "updated_at"])
+    return memory
+
+
+def memory_delete(*, memory: Memory) -> None:
+    memory.delete()

@@ -1,0 +1,403 @@
+"""Chat latency through the app, against the embedded model server. Prints one JSON object.
+
+1. Time to first token (TTFT) through the app versus calling the model server directly with
+   the same prompt. Each app request goes to POST /v1/chat/completions (streaming, with a
+   personal token) and reaches the model server through a small recording proxy; the direct
+   call then sends the model server exactly the body the app sent, straight, without the proxy.
+   Before each measured request the model server's prompt cache is reset with an unrelated
+   one-token request, so both sides pay the full prompt prefill. Target: the app adds < 100 ms
+   at the median (the proxy's own hop counts against the app).
+2. `--concurrency` conversations (default 50), each a different user with its own token,
+   stream at once on one web process (one uvicorn worker): errors (target 0) and TTFT p50/p95.
+   llama.cpp's server answers one request at a time, so TTFT there is mostly queueing at the
+   model server; `first_byte` (the app's first chunk, sent before retrieval) shows the web
+   process taking all the conversations at once.
+
+Runs in a scratch database (created and dropped) with the sample handbook indexed, its own
+uvicorn and llama.cpp processes on free ports. Usage:
+    .venv/bin/python bench/chat.py [--runs 7] [--concurrency 50] [--max-tokens 48]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+LOGS = ROOT / "test-artifacts"
+
+QUESTIONS = [
+    "How many days of paid annual leave do employees get?",
+    "Who do I contact to report a security incident?",
+    "What is the per diem for business travel?",
+    "What are the opening hours of the Lyon office?",
+    "What changed in the latest Atlas release?",
+    "Do laptops need disk encryption?",
+    "What is on the onboarding checklist for the first day?",
+    "How do I book a business trip?",
+    "Which offices does the company have?",
+    "What should I do on my first day?",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def ms(value: float | None) -> float | None:
+    return None if value is None else round(value * 1000, 1)
+
+
+# --- the scratch installation ---------------------------------------------------------------------
+
+
+def prepare_environment(args) -> None:
+    os.environ.update(
+        DATABASE_URL=args.database_url,
+        REDIS_URL=args.redis_url,
+        CELERY_BROKER_URL=args.redis_url,
+        SECRET_KEY=os.environ.get("SECRET_KEY", "bench-only-secret"),
+        DEBUG="false",
+        SECURE_COOKIES="false",
+        LOG_LEVEL="WARNING",
+        LLM_MAX_TOKENS=str(args.max_tokens),
+        CHAT_RATE_LIMIT="off",
+        DJANGO_SETTINGS_MODULE="assistant.settings",
+    )
+    import psycopg
+
+    name = args.database_url.rsplit("/", 1)[1]
+    admin_url = args.database_url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True)
+
+
+def drop_database(args) -> None:
+    import psycopg
+
+    name = args.database_url.rsplit("/", 1)[1]
+    admin_url = args.database_url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def seed(users: int) -> list[str]:
+    """Index the sample handbook (public) and make `users` users with a token each."""
+    from django.contrib.auth.models import User
+
+    from assistant.accounts.tokens import api_token_create
+    from assistant.celery import app
+    from connectors.models import Connector, SyncRun
+    from connectors.sync import sync_run_execute
+
+    app.conf.task_always_eager = True  # index inline, no worker needed
+    connector = Connector.objects.create(
+        name="Company handbook", kind="folder", config={"path": str(ROOT / "samples" / "handbook")}, is_public=True
+    )
+    run = SyncRun.objects.create(connector=connector)
+    sync_run_execute(run.id)
+    tokens = []
+    for i in range(users):
+        user = User.objects.create_user(f"bench-{i}", password=None)
+        tokens.append(api_token_create(user=user, name="bench")[1])
+    return tokens
+
+
+def spawn(name: str, command: list[str], env: dict | None = None) -> subprocess.Popen:
+    LOGS.mkdir(exist_ok=True)
+    return subprocess.Popen(
+        command, cwd=ROOT, env=env or dict(os.environ), stdout=(LOGS / f"bench-chat-{name}.log").open("wb"),
+        stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+
+def wait_http(url: str, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[:3]} exited with {process.returncode}; see {LOGS}")
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+# --- the recording proxy between the app and the model server -------------------------------------
+
+
+class RecordingProxy:
+    """Forwards every request to the model server as is (streamed), keeping chat request bodies."""
+
+    def __init__(self, upstream: str):
+        self.upstream = upstream.rstrip("/")
+        self.bodies: list[dict] = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"
+
+            def log_message(self, *args):
+                pass
+
+            def _forward(self, method: str):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) if method == "POST" else None
+                if body and self.path.endswith("/chat/completions"):
+                    proxy.bodies.append(json.loads(body))
+                headers = {k: v for k, v in self.headers.items() if k.lower() in ("content-type", "authorization")}
+                with httpx.stream(method, proxy.upstream + self.path, content=body, headers=headers,
+                                  timeout=httpx.Timeout(600, connect=5)) as response:
+                    self.send_response(response.status_code)
+                    self.send_header("Content-Type", response.headers.get("content-type", "application/json"))
+                    self.end_headers()
+                    for chunk in response.iter_raw():
+                        self.wfile.write(chunk)
+                        self.wfile.flush()
+
+            def do_GET(self):  # noqa: N802
+                self._forward("GET")
+
+            def do_POST(self):  # noqa: N802
+                self._forward("POST")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# --- measuring ------------------------------------------------------------------------------------
+
+
+def stream_ttft(client: httpx.Client, url: str, body: dict, headers: dict | None = None) -> tuple[float | None, str]:
+    """Seconds from sending to the first non-empty content delta, and the whole text."""
+    started = time.monotonic()
+    first = None
+    parts = []
+    with client.stream("POST", url, json=body, headers=headers or {}) as response:
+        response.raise_for_status()
+        for line in response.iter_lines():
+            if not line.startswith("data:"):
+                continue
+            data = line[5:].strip()
+            if data == "[DONE]":
+                break
+            event = json.loads(data)
+            if "error" in event:
+                raise RuntimeError(event["error"])
+            for choice in event.get("choices", []):
+                text = (choice.get("delta") or {}).get("content") or ""
+                if text:
+                    if first is None:
+                        first = time.monotonic() - started
+                    parts.append(text)
+    return first, "".join(parts)
+
+
+def reset_prompt_cache(client: httpx.Client, llm_url: str, model: str) -> None:
+    """An unrelated one-token request: the server's cached prompt prefix no longer matches ours."""
+    client.post(f"{llm_url}/chat/completions", json={
+        "model": model, "messages": [{"role": "user", "content": "Say OK."}], "max_tokens": 1, "stream": False,
+    }).raise_for_status()
+
+
+def measure_overhead(app_url: str, llm_url: str, proxy: RecordingProxy, token: str, model: str, runs: int) -> dict:
+    headers = {"Authorization": f"Bearer {token}"}
+    client = httpx.Client(timeout=httpx.Timeout(600, connect=5))
+    app_ttft, direct_ttft, diffs = [], [], []
+    for i in range(runs):
+        question = QUESTIONS[i % len(QUESTIONS)]
+        body = {"model": "enterprise-assistant", "messages": [{"role": "user", "content": question}],
+                "stream": True}
+        reset_prompt_cache(client, llm_url, model)
+        recorded = len(proxy.bodies)
+        app_first, _ = stream_ttft(client, f"{app_url}/v1/chat/completions", body, headers)
+        sent = proxy.bodies[recorded]  # exactly what the app asked the model server
+        reset_prompt_cache(client, llm_url, model)
+        direct_first, _ = stream_ttft(client, f"{llm_url}/chat/completions", sent)
+        if app_first is None or direct_first is None:
+            continue
+        app_ttft.append(app_first)
+        direct_ttft.append(direct_first)
+        diffs.append(app_first - direct_first)
+    client.close()
+    overhead = statistics.median(diffs) if diffs else None
+    return {
+        "runs": runs,
+        "ttft_app_ms_median": ms(statistics.median(app_ttft)) if app_ttft else None,
+        "ttft_direct_ms_median": ms(statistics.median(direct_ttft)) if direct_ttft else None,
+        "app_overhead_ms_median": ms(overhead),
+        "app_overhead_ms_samples": [ms(d) for d in diffs],
+        "target_overhead_ms": 100,
+        "meets_target": overhead is not None and overhead < 0.1,
+    }
+
+
+async def one_conversation(client: httpx.AsyncClient, app_url: str, token: str, question: str, start: asyncio.Event):
+    await start.wait()
+    began = time.monotonic()
+    first_byte = first_token = None
+    parts, done, error = [], False, None
+    body = {"model": "enterprise-assistant", "messages": [{"role": "user", "content": question}], "stream": True}
+    try:
+        async with client.stream("POST", f"{app_url}/v1/chat/completions", json=body,
+                                 headers={"Authorization": f"Bearer {token}"}) as response:
+            if response.status_code != 200:
+                return {"error": f"HTTP {response.status_code}: {(await response.aread())[:200]!r}"}
+            async for line in response.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                if first_byte is None:
+                    first_byte = time.monotonic() - began
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    done = True
+                    break
+                event = json.loads(data)
+                if "error" in event:
+                    error = event["error"].get("message")
+                    continue
+                for choice in event.get("choices", []):
+                    text = (choice.get("delta") or {}).get("content") or ""
+                    if text:
+                        first_token = first_token or time.monotonic() - began
+                        parts.append(text)
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    if error is None and not done:
+        error = "stream ended without [DONE]"
+    if error is None and not "".join(parts).strip():
+        error = "empty answer"
+    return {"error": error, "first_byte": first_byte, "first_token": first_token,
+            "total": time.monotonic() - began}
+
+
+async def measure_concurrency(app_url: str, tokens: list[str]) -> dict:
+    limits = httpx.Limits(max_connections=len(tokens) + 5, max_keepalive_connections=len(tokens) + 5)
+    async with httpx.AsyncClient(timeout=httpx.Timeout(900, connect=10), limits=limits) as client:
+        start = asyncio.Event()
+        tasks = [
+            asyncio.create_task(one_conversation(client, app_url, token, QUESTIONS[i % len(QUESTIONS)], start))
+            for i, token in enumerate(tokens)
+        ]
+        began = time.monotonic()
+        start.set()
+        results = await asyncio.gather(*tasks)
+        wall = time.monotonic() - began
+    errors = [r["error"] for r in results if r.get("error")]
+    ttft = [r["first_token"] for r in results if r.get("first_token") is not None]
+    first_byte = [r["first_byte"] for r in results if r.get("first_byte") is not None]
+    return {
+        "conversations": len(tokens),
+        "web_processes": 1,
+        "errors": len(errors),
+        "error_samples": errors[:5],
+        "ttft_s_p50": round(percentile(ttft, 0.5), 3) if ttft else None,
+        "ttft_s_p95": round(percentile(ttft, 0.95), 3) if ttft else None,
+        "first_byte_ms_p50": ms(percentile(first_byte, 0.5)),
+        "first_byte_ms_p95": ms(percentile(first_byte, 0.95)),
+        "wall_s": round(wall, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=7, help="TTFT pairs (app, direct) for the median")
+    parser.add_argument("--concurrency", type=int, default=50, help="simultaneous streaming conversations; 0: skip")
+    parser.add_argument("--max-tokens", type=int, default=48, help="longest answer (LLM_MAX_TOKENS of the app)")
+    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/bench_chat")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
+    args = parser.parse_args()
+
+    prepare_environment(args)
+    import django
+
+    django.setup()
+    from inference.chat_client import wait_until_ready
+    from inference.model_server import MODEL_ALIAS, server_command
+
+    processes: list[subprocess.Popen] = []
+    proxy = None
+    try:
+        tokens = seed(max(1, args.concurrency))
+        llm_port, web_port = free_port(), free_port()
+        llm_url = f"http://127.0.0.1:{llm_port}/v1"
+        processes.append(spawn("llm", server_command(port=llm_port, context_length=8192)))
+        wait_until_ready(llm_url, timeout=180)
+        proxy = RecordingProxy(f"http://127.0.0.1:{llm_port}")
+        env = dict(os.environ, LLM_BASE_URL=f"{proxy.url}/v1", LLM_MODEL=MODEL_ALIAS,
+                   ALLOWED_HOSTS="127.0.0.1,localhost", PYTHONUNBUFFERED="1")
+        processes.append(spawn("web", [sys.executable, "-m", "uvicorn", "assistant.asgi:application", "--host",
+                                       "127.0.0.1", "--port", str(web_port), "--no-access-log",
+                                       "--log-level", "warning"], env))
+        app_url = f"http://127.0.0.1:{web_port}"
+        wait_http(f"{app_url}/healthz", processes[-1])
+
+        # Warm-up: loads the embedding model in the web process, fills caches.
+        warm = httpx.Client(timeout=600)
+        stream_ttft(warm, f"{app_url}/v1/chat/completions",
+                    {"model": "enterprise-assistant", "stream": True,
+                     "messages": [{"role": "user", "content": "What is this company called?"}]},
+                    {"Authorization": f"Bearer {tokens[0]}"})
+        warm.close()
+
+        result = {"benchmark": "chat", "model": MODEL_ALIAS, "max_tokens": args.max_tokens,
+                  "first_token": measure_overhead(app_url, llm_url, proxy, tokens[0], MODEL_ALIAS, args.runs)}
+        if args.concurrency:
+            result["concurrent"] = asyncio.run(measure_concurrency(app_url, tokens[: args.concurrency]))
+    finally:
+        for process in reversed(processes):
+            stop(process)
+        if proxy is not None:
+            proxy.close()
+        from django.db import connections
+
+        connections.close_all()
+        drop_database(args)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+// Small JSON-over-fetch helper shared by the chat page's modules (sidebar.js, messages.js).
+
+export class RequestError extends Error {
+  constructor(message, status) {
+    super(message);
+    this.status = status;
+  }
+}
+
+function csrfToken() {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  return meta ? meta.getAttribute('content') || '' : '';
+}
+
+// GET (no body) or POST (a JSON body); resolves to the parsed JSON, rejects with a RequestError
+// carrying the server's own explanation when it gives one.
+export async function requestJSON(url, { method = 'GET', body = undefined, signal = undefined } = {}) {
+  const headers = { Accept: 'application/json', 'X-Requested-With': 'XMLHttpRequest' };
+  if (method !== 'GET') {
+    headers['Content-Type'] = 'application/json';
+    headers['X-CSRFToken'] = csrfToken();
+  }
+  let response;
+  try {
+    response = await fetch(url, {
+      method,
+      credentials: 'same-origin',
+      headers,
+      body: method === 'GET' ? undefined : JSON.stringify(body || {}),
+      signal,
+    });
+  } catch (err) {
+    if (err && err.name === 'AbortError') throw err;
+    throw new RequestError('Could not reach the server. Check your connection and try again.', 0);
+  }
+  let data = null;
+  if ((response.headers.get('Content-Type') || '').includes('json')) {
+    try {
+      data = await response.json();
+    } catch {
+      data = null;
+    }
+  }
+  if (!response.ok || data === null) {
+    const message = data && typeof data.error === 'string' && data.error
+      ? data.error
+      : response.status === 401 || response.status === 403 || response.redirected
+        ? 'Your session has expired. Reload the page and sign in again.'
+        : 'Something went wrong. Please try again.';
+    throw new RequestError(message, response.status);
+  }
+  return data;
+}
+
+// The strings the server translated, from a <template id=...> holding data-* attributes.
+export function strings(id, defaults) {
+  const out = { ...defaults };
+  const holder = document.getElementById(id);
+  if (!holder) return out;
+  for (const key of Object.keys(defaults)) {
+    if (holder.dataset[key]) out[key] = holder.dataset[key];
+  }
+  return out;
+}

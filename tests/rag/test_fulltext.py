@@ -1,0 +1,208 @@
+"""Full-text ranking: BM25 in PostgreSQL, with the ACL and filters inside the query."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from connectors import fulltext
+from connectors.fulltext import chunk_search_vector, positive_lexemes
+from connectors.models import Chunk, Connector, Document
+from connectors.selectors import SearchFilters, chunk_ids_fulltext, chunks_search
+
+VECTOR = [0.0] * 383 + [1.0]
+
+
+@pytest.fixture(autouse=True)
+def fresh_statistics():
+    fulltext.statistics_clear()
+    yield
+    fulltext.statistics_clear()
+
+
+def add_documents(connector, items, *, groups=(), public=True) -> list[Document]:
+    """Documents of one chunk each, stored as the index stage stores them (title in the vector)."""
+    documents = Document.objects.bulk_create(
+        Document(connector=connector, external_id=f"{connector.name}-{Document.objects.count()}-{i}", title=title,
+                 text=text, content_hash="h", acl_public=public, acl_groups=list(groups), index_status="indexed")
+        for i, (title, text) in enumerate(items)
+    )
+    Chunk.objects.bulk_create(
+        Chunk(document=doc, connector=connector, ordinal=0, text=doc.text, start_char=0, end_char=len(doc.text),
+              token_count=len(doc.text.split()), embedding=VECTOR, acl_public=public, acl_groups=list(groups))
+        for doc in documents
+    )
+    for doc in documents:
+        vector = chunk_search_vector(title=doc.title, language="english")
+        Chunk.objects.filter(document=doc).update(search_vector=vector)
+    return documents
+
+
+def found_titles(text, *, groups=(), k=10, filters=SearchFilters()) -> list[str]:
+    ids = chunk_ids_fulltext(text=text, groups=list(groups), k=k, filters=filters)
+    titles = dict(Chunk.objects.filter(id__in=ids).values_list("id", "document__title"))
+    return [titles[i] for i in ids]
+
+
+@pytest.fixture
+def connector(db):
+    return Connector.objects.create(name="Wiki", kind="folder", config={}, is_public=True)
+
+
+def filler(n: int) -> list[tuple[str, str]]:
+    """Pages full of everyday words: 'report', 'team' and 'quarter' are everywhere."""
+    return [(f"Page {i}", f"The team report for the quarter {i}: the team met, the report was read.") for i in range(n)]
+
+
+def test_a_rare_word_outranks_common_ones(connector):
+    add_documents(connector, filler(40))
+    add_documents(connector, [
+        ("Memo", "Quarterly team report: the team report covers the quarter, and the team report is long."),
+        ("Pharmacy", "Tamoxifen is stocked on the second floor."),
+    ])
+    # Without IDF the memo wins (three matching words, many times); with it the one rare word does.
+    assert found_titles("team report tamoxifen quarter")[0] == "Pharmacy"
+
+
+def test_more_occurrences_and_shorter_chunks_rank_higher(connector):
+    add_documents(connector, filler(20))
+    add_documents(connector, [
+        ("Once", "Gearbox maintenance happens yearly, along with many other duties " + "and tasks " * 30),
+        ("Twice", "Gearbox maintenance: check the gearbox oil."),
+    ])
+    assert found_titles("gearbox")[:2] == ["Twice", "Once"]
+
+
+def test_the_title_is_searchable_in_every_chunk(connector):
+    add_documents(connector, filler(5) + [("Expense policy", "Receipts are needed for anything above 20 euros.")])
+    assert found_titles("expense")[0] == "Expense policy"
+
+
+def test_a_quoted_phrase_and_a_minus_word_keep_their_meaning(connector):
+    add_documents(connector, [
+        ("Adjacent", "Check the grip pressure before each shift."),
+        ("Apart", "Pressure on the grip is checked before each shift."),
+        ("Conveyor", "Check the grip pressure of the conveyor."),
+    ])
+    assert sorted(found_titles('"grip pressure"')) == ["Adjacent", "Conveyor"]
+    assert found_titles('"grip pressure" -conveyor') == ["Adjacent"]
+    assert sorted(found_titles("grip pressure")) == ["Adjacent", "Apart", "Conveyor"]
+
+
+def test_words_missing_from_the_index_do_not_block_the_others(connector):
+    add_documents(connector, filler(3) + [("Parking", "Visitor parking is behind building C.")])
+    assert found_titles("where is visitor parking xyzzyplugh")[0] == "Parking"
+    assert found_titles("xyzzyplugh") == []
+    assert found_titles("the of and") == []  # only stop words: nothing to rank
+
+
+def test_a_reader_who_sees_one_percent_still_gets_k_results(connector, settings):
+    """The ACL is a condition of the ranking query: the candidate limit applies to visible chunks."""
+    settings.RAG_FULLTEXT_MAX_CANDIDATES = 50
+    add_documents(connector, [(f"Hidden {i}", f"Weekly status update number {i}.") for i in range(2970)],
+                  groups=["common"], public=False)
+    add_documents(connector, [(f"Visible {i}", f"Status update for the restricted project, week {i}.")
+                              for i in range(30)], groups=["rare"], public=False)
+    # A rare word that only hidden chunks contain picks the candidates first; the fallback fills k.
+    add_documents(connector, [(f"Secret {i}", "Status of Quasarline.") for i in range(5)], groups=["common"],
+                  public=False)
+    for query in ("status update", "status quasarline"):
+        titles = found_titles(query, groups=["rare"], k=10)
+        assert len(titles) == 10, query
+        assert all(title.startswith("Visible") for title in titles), query
+
+
+def test_filters_apply_inside_the_ranking_query(connector):
+    other = Connector.objects.create(name="Other", kind="folder", config={}, is_public=True)
+    add_documents(connector, [("Ours", "Fault code ZX-4471 on the gripper.")])
+    add_documents(other, [("Theirs", "Fault code ZX-4471 on the conveyor.")])
+    assert found_titles("ZX-4471", filters=SearchFilters(connector_ids=(other.id,))) == ["Theirs"]
+
+
+def test_planner_statistics_give_the_same_ranking_as_exact_counts(connector, monkeypatch):
+    add_documents(connector, filler(300))
+    add_documents(connector, [
+        ("Memo", "Quarterly team report: the team report covers the quarter."),
+        ("Pharmacy", "Tamoxifen is stocked in the team room."),
+        ("Pharmacy 2", "Tamoxifen and the quarter report."),
+    ])
+    query = "team report tamoxifen quarter"
+    exact = found_titles(query)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE connectors_chunk")
+    monkeypatch.setattr(fulltext, "EXACT_STATISTICS_BELOW", 0)
+    fulltext.statistics_clear()
+    assert found_titles(query) == exact
+    stats = fulltext.statistics_for(("team", "tamoxifen", "stock"), 1e9)
+    assert stats.rows == 303
+    assert stats.df["team"] == pytest.approx(303, rel=0.05)  # from pg_stats.most_common_elems
+    assert stats.df["tamoxifen"] == pytest.approx(2, rel=0.05)
+    add_documents(connector, [("New", "Stock levels and lorazepam.")])
+    # Not among the common elements: counted through the GIN index, at once (not cached)
+    assert fulltext.statistics_for(("lorazepam",), 1e9).df["lorazepam"] == 1
+
+
+def test_hybrid_search_fuses_the_bm25_ranking(connector):
+    add_documents(connector, filler(10) + [("Pharmacy", "Tamoxifen is stocked on the second floor.")])
+    hits = chunks_search(embedding=None, text="tamoxifen report", groups=[], k=3, mode="hybrid")
+    assert hits[0].chunk.document.title == "Pharmacy"
+    assert hits[0].fulltext_rank == 1
+
+
+@pytest.mark.parametrize(
+    ("tsquery", "expected"),
+    [
+        ("'grip' & 'pressur'", ["grip", "pressur"]),
+        ("'grip' <-> 'pressur' & !'conveyor'", ["grip", "pressur"]),
+        ("'a' & !( 'b' <-> 'c' ) & 'd'", ["a", "d"]),
+        ("!!'twice'", ["twice"]),
+        ("'it''s' | 'x':*", ["it's", "x"]),
+        ("", []),
+    ],
+)
+def test_positive_lexemes_of_a_tsquery(tsquery, expected):
+    assert positive_lexemes(tsquery) == expected
+
+
+def test_lexemes_are_quoted_safely_for_tsquery(db):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s::tsquery::text", [fulltext.tsquery_of(["it's", "back\\slash", "a|b"])])
+        assert cursor.fetchone()[0] == "'it''s' | 'back\\\\slash' | 'a|b'"
+
+
+def test_the_rarest_words_pick_the_candidates_within_the_budget():
+    parsed = fulltext.ParsedQuery(lexemes=("c2", "rare", "c1", "absent"), strict=())
+    stats = fulltext.Statistics(rows=100, avg_length=50, df={"rare": 1, "c1": 50, "c2": 80, "absent": 0})
+    plan = fulltext.plan_for(parsed, stats, budget=20)
+    assert plan.terms == ("c2", "rare", "c1")  # a lexeme found nowhere is dropped
+    assert plan.first == "'rare'" and plan.common == ("c1", "c2")
+    assert plan.idf_of("rare") > plan.idf_of("c1") > plan.idf_of("c2") > 0
+    wider = fulltext.plan_for(parsed, stats, budget=60)
+    assert wider.first == "'rare' | 'c1'" and wider.common == ("c2",)
+    assert fulltext.plan_for(parsed, stats, budget=0).first is None  # even the rarest is over the budget
+
+
+def test_later_stages_only_look_where_the_top_k_can_still_change():
+    plan = fulltext.Plan(terms=("rare", "c1", "c2"), idfs=(5.0, 1.0, 0.8), first="'rare'", common=("c1", "c2"))
+    assert fulltext.later_stages(plan, threshold=2.0) == []  # 1.0 + 0.8 cannot reach the k-th score
+    assert fulltext.later_stages(plan, threshold=1.5) == ["( 'c1' & 'c2' )"]  # both common words needed
+    assert fulltext.later_stages(plan, threshold=0.5) == ["'c1' | 'c2'"]
+    # Fewer than k found: chunks with both common words first, then with either.
+    assert fulltext.later_stages(plan, threshold=None) == ["( 'c1' & 'c2' )", "'c1' | 'c2'"]
+
+
+def test_synced_chunks_carry_their_document_title(db, tmp_path):
+    """The index stage puts the title into every chunk's search_vector (weight A)."""
+    from connectors.models import SyncRun
+    from connectors.sync import sync_run_execute
+
+    corpus = tmp_path / "articles.jsonl"
+    corpus.write_text(
+        '{"_id": "1", "title": "Tamoxifen dosing", "text": "Take one tablet daily with water."}\n'
+        '{"_id": "2", "title": "Canteen", "text": "Lunch is served from noon."}\n'
+    )
+    source = Connector.objects.create(name="Articles", kind="jsonl", config={"path": str(corpus)}, is_public=True)
+    sync_run_execute(SyncRun.objects.create(connector=source).id)
+    vector = Chunk.objects.get(document__external_id="1").search_vector
+    assert "'tamoxifen':1A" in vector and "'tablet'" in vector
+    assert found_titles("tamoxifen tablets") == ["Tamoxifen dosing"]
