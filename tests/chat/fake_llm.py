@@ -29,6 +29,10 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):  # quiet
         pass
 
+    def answer(self, messages: list[dict]) -> str:
+        """The scripted reply; subclasses script other answers."""
+        return scripted_answer(messages)
+
     def _json(self, status: int, body: dict) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
@@ -46,7 +50,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self):  # noqa: N802
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
         self.server.requests.append(body)
-        answer = scripted_answer(body.get("messages", []))
+        answer = self.answer(body.get("messages", []))
         if not body.get("stream"):
             self._json(200, {"choices": [{"index": 0, "message": {"role": "assistant", "content": answer},
                                           "finish_reason": "stop"}]})
