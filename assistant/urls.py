@@ -20,4 +20,5 @@ urlpatterns = [
     path("api/v1/", include((api_urls.native, "api"))),  # JSON API with personal tokens (docs/api.md)
     path("v1/", include((api_urls.openai, "openai"))),  # OpenAI-compatible: /v1/models, /v1/chat/completions
     path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),  # set_language: the interface language switcher
 ]

@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -88,6 +89,8 @@ def prepare_environment(args) -> None:
         CHAT_RATE_LIMIT="off",
         DJANGO_SETTINGS_MODULE="assistant.settings",
     )
+    if args.context_tokens:
+        os.environ["RAG_CONTEXT_TOKENS"] = str(args.context_tokens)
     import psycopg
 
     name = args.database_url.rsplit("/", 1)[1]
@@ -164,12 +167,23 @@ def stop(process: subprocess.Popen) -> None:
 # --- the recording proxy between the app and the model server -------------------------------------
 
 
+def _has_content(line: str) -> bool:
+    if not line.startswith("data:") or line[5:].strip() == "[DONE]":
+        return False
+    try:
+        event = json.loads(line[5:])
+    except json.JSONDecodeError:
+        return False
+    return any((c.get("delta") or {}).get("content") for c in event.get("choices", []))
+
+
 class RecordingProxy:
     """Forwards every request to the model server as is (streamed), keeping chat request bodies."""
 
     def __init__(self, upstream: str):
         self.upstream = upstream.rstrip("/")
         self.bodies: list[dict] = []
+        self.records: list[dict] = []  # arrival and first-token-forwarded times of each chat request
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -179,18 +193,24 @@ class RecordingProxy:
                 pass
 
             def _forward(self, method: str):
+                arrived = time.monotonic()
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) if method == "POST" else None
+                record = None
                 if body and self.path.endswith("/chat/completions"):
-                    proxy.bodies.append(json.loads(body))
+                    record = {"body": json.loads(body), "arrived": arrived, "first_token_out": None}
+                    proxy.bodies.append(record["body"])
+                    proxy.records.append(record)
                 headers = {k: v for k, v in self.headers.items() if k.lower() in ("content-type", "authorization")}
                 with httpx.stream(method, proxy.upstream + self.path, content=body, headers=headers,
-                                  timeout=httpx.Timeout(600, connect=5)) as response:
+                                  timeout=httpx.Timeout(900, connect=5)) as response:
                     self.send_response(response.status_code)
                     self.send_header("Content-Type", response.headers.get("content-type", "application/json"))
                     self.end_headers()
-                    for chunk in response.iter_raw():
-                        self.wfile.write(chunk)
+                    for line in response.iter_lines():
+                        self.wfile.write(line.encode() + b"\n")
                         self.wfile.flush()
+                        if record is not None and record["first_token_out"] is None and _has_content(line):
+                            record["first_token_out"] = time.monotonic()
 
             def do_GET(self):  # noqa: N802
                 self._forward("GET")
@@ -211,9 +231,12 @@ class RecordingProxy:
 # --- measuring ------------------------------------------------------------------------------------
 
 
-def stream_ttft(client: httpx.Client, url: str, body: dict, headers: dict | None = None) -> tuple[float | None, str]:
+def stream_ttft(client: httpx.Client, url: str, body: dict, headers: dict | None = None,
+                started_at: list | None = None) -> tuple[float | None, str]:
     """Seconds from sending to the first non-empty content delta, and the whole text."""
     started = time.monotonic()
+    if started_at is not None:
+        started_at.append(started)
     first = None
     parts = []
     with client.stream("POST", url, json=body, headers=headers or {}) as response:
@@ -246,32 +269,42 @@ def reset_prompt_cache(client: httpx.Client, llm_url: str, model: str) -> None:
 def measure_overhead(app_url: str, llm_url: str, proxy: RecordingProxy, token: str, model: str, runs: int) -> dict:
     headers = {"Authorization": f"Bearer {token}"}
     client = httpx.Client(timeout=httpx.Timeout(600, connect=5))
-    app_ttft, direct_ttft, diffs = [], [], []
+    app_ttft, direct_ttft, diffs, before_model, after_model = [], [], [], [], []
     for i in range(runs):
         question = QUESTIONS[i % len(QUESTIONS)]
         body = {"model": "enterprise-assistant", "messages": [{"role": "user", "content": question}],
                 "stream": True}
         reset_prompt_cache(client, llm_url, model)
-        recorded = len(proxy.bodies)
-        app_first, _ = stream_ttft(client, f"{app_url}/v1/chat/completions", body, headers)
-        sent = proxy.bodies[recorded]  # exactly what the app asked the model server
+        recorded = len(proxy.records)
+        started: list = []
+        app_first, _ = stream_ttft(client, f"{app_url}/v1/chat/completions", body, headers, started)
+        record = proxy.records[recorded]  # exactly what the app asked the model server, and when
         reset_prompt_cache(client, llm_url, model)
-        direct_first, _ = stream_ttft(client, f"{llm_url}/chat/completions", sent)
-        if app_first is None or direct_first is None:
+        direct_first, _ = stream_ttft(client, f"{llm_url}/chat/completions", record["body"])
+        if app_first is None or direct_first is None or record["first_token_out"] is None:
             continue
         app_ttft.append(app_first)
         direct_ttft.append(direct_first)
         diffs.append(app_first - direct_first)
+        # The app's own time, measured around the model server, whatever the model's speed:
+        # request sent -> the app calls the model; the model's first token -> it reaches the client.
+        before_model.append(record["arrived"] - started[0])
+        after_model.append(started[0] + app_first - record["first_token_out"])
     client.close()
     overhead = statistics.median(diffs) if diffs else None
+    own = [b + a for b, a in zip(before_model, after_model)]
     return {
         "runs": runs,
         "ttft_app_ms_median": ms(statistics.median(app_ttft)) if app_ttft else None,
         "ttft_direct_ms_median": ms(statistics.median(direct_ttft)) if direct_ttft else None,
-        "app_overhead_ms_median": ms(overhead),
-        "app_overhead_ms_samples": [ms(d) for d in diffs],
+        "app_minus_direct_ms_median": ms(overhead),
+        "app_minus_direct_ms_samples": [ms(d) for d in diffs],
+        "app_own_ms_median": ms(statistics.median(own)) if own else None,
+        "app_own_ms_samples": [ms(x) for x in own],
+        "app_before_model_ms_median": ms(statistics.median(before_model)) if before_model else None,
+        "app_after_first_token_ms_median": ms(statistics.median(after_model)) if after_model else None,
         "target_overhead_ms": 100,
-        "meets_target": overhead is not None and overhead < 0.1,
+        "meets_target": bool(own) and statistics.median(own) < 0.1,
     }
 
 
@@ -314,7 +347,7 @@ async def one_conversation(client: httpx.AsyncClient, app_url: str, token: str, 
             "total": time.monotonic() - began}
 
 
-async def measure_concurrency(app_url: str, tokens: list[str]) -> dict:
+async def measure_concurrency(app_url: str, tokens: list[str], deadline: float) -> dict:
     limits = httpx.Limits(max_connections=len(tokens) + 5, max_keepalive_connections=len(tokens) + 5)
     async with httpx.AsyncClient(timeout=httpx.Timeout(900, connect=10), limits=limits) as client:
         start = asyncio.Event()
@@ -324,7 +357,10 @@ async def measure_concurrency(app_url: str, tokens: list[str]) -> dict:
         ]
         began = time.monotonic()
         start.set()
-        results = await asyncio.gather(*tasks)
+        done, pending = await asyncio.wait(tasks, timeout=deadline)
+        for task in pending:
+            task.cancel()
+        results = [task.result() for task in done]
         wall = time.monotonic() - began
     errors = [r["error"] for r in results if r.get("error")]
     ttft = [r["first_token"] for r in results if r.get("first_token") is not None]
@@ -332,7 +368,9 @@ async def measure_concurrency(app_url: str, tokens: list[str]) -> dict:
     return {
         "conversations": len(tokens),
         "web_processes": 1,
+        "completed": len(results) - len(errors),
         "errors": len(errors),
+        "unfinished_at_deadline": len(pending),
         "error_samples": errors[:5],
         "ttft_s_p50": round(percentile(ttft, 0.5), 3) if ttft else None,
         "ttft_s_p95": round(percentile(ttft, 0.95), 3) if ttft else None,
@@ -343,10 +381,15 @@ async def measure_concurrency(app_url: str, tokens: list[str]) -> dict:
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanup (children, database)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=7, help="TTFT pairs (app, direct) for the median")
     parser.add_argument("--concurrency", type=int, default=50, help="simultaneous streaming conversations; 0: skip")
     parser.add_argument("--max-tokens", type=int, default=48, help="longest answer (LLM_MAX_TOKENS of the app)")
+    parser.add_argument("--context-tokens", type=int, default=None,
+                        help="RAG_CONTEXT_TOKENS of the app (material in the prompt); default: the app's setting")
+    parser.add_argument("--concurrency-deadline", type=float, default=900.0,
+                        help="seconds after which unfinished conversations are counted and cancelled")
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/bench_chat")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
     args = parser.parse_args()
@@ -384,9 +427,14 @@ def main() -> None:
         warm.close()
 
         result = {"benchmark": "chat", "model": MODEL_ALIAS, "max_tokens": args.max_tokens,
+                  "context_tokens": int(os.environ.get("RAG_CONTEXT_TOKENS") or 0) or "default",
+                  "load_average_at_start": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
                   "first_token": measure_overhead(app_url, llm_url, proxy, tokens[0], MODEL_ALIAS, args.runs)}
+        print(json.dumps(result), file=sys.stderr, flush=True)  # the first part survives an interrupted run
         if args.concurrency:
-            result["concurrent"] = asyncio.run(measure_concurrency(app_url, tokens[: args.concurrency]))
+            result["concurrent"] = asyncio.run(
+                measure_concurrency(app_url, tokens[: args.concurrency], args.concurrency_deadline)
+            )
     finally:
         for process in reversed(processes):
             stop(process)

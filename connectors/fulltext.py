@@ -339,9 +339,9 @@ def bm25_query(candidates_sql: str, candidates_params, plan: Plan, stats: Statis
     """SQL and parameters that score the rows of `candidates_sql` (id, search_vector) by BM25, best k first."""
     k1, b = settings.RAG_BM25_K1, settings.RAG_BM25_B
     sql = (
-        "SELECT c.id, (SELECT sum(t.idf * tf.n / (tf.n + norm.k)) "
+        # ts_filter(setweight(...)) keeps only the query's lexemes, so array_position always finds one
+        "SELECT c.id, (SELECT sum((%s::float8[])[array_position(%s::text[], u.lexeme)] * tf.n / (tf.n + norm.k)) "
         "  FROM unnest(ts_filter(setweight(c.search_vector, 'B', %s::text[]), '{b}')) AS u "
-        "  JOIN unnest(%s::text[], %s::float8[]) AS t(lexeme, idf) ON t.lexeme = u.lexeme "
         "  CROSS JOIN LATERAL (SELECT coalesce(array_length(u.positions, 1), 1)::float8 AS n) AS tf"
         ") AS score "
         f"FROM ({candidates_sql}) AS c "
@@ -350,5 +350,5 @@ def bm25_query(candidates_sql: str, candidates_params, plan: Plan, stats: Statis
         "ORDER BY score DESC, c.id LIMIT %s"
     )
     terms = list(plan.terms)
-    params = [terms, terms, list(plan.idfs), *candidates_params, k1, b, b, max(stats.avg_length, 1.0), k]
+    params = [list(plan.idfs), terms, terms, *candidates_params, k1, b, b, max(stats.avg_length, 1.0), k]
     return sql, params

@@ -27,6 +27,7 @@ from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.uploadedfile import UploadedFile
 from django.utils.text import get_valid_filename
+from django.utils.translation import gettext as _, gettext_lazy
 
 from connectors.models import Connector, SyncRun
 from connectors.parsing import SUPPORTED_EXTENSIONS
@@ -41,7 +42,7 @@ _TEXT_EXTENSIONS = frozenset({".txt", ".md", ".markdown", ".html", ".htm", ".csv
 _TYPE_NAMES = {
     ".pdf": "PDF",
     ".docx": "Word (.docx)",
-    ".txt": "text",
+    ".txt": gettext_lazy("text"),
     ".md": "Markdown",
     ".markdown": "Markdown",
     ".html": "HTML",
@@ -99,19 +100,19 @@ def safe_file_name(name: str) -> tuple[str | None, str | None]:
     """(the name to store, None) or (None, why the name is refused)."""
     base = (name or "").replace("\\", "/").split("/")[-1].strip()
     if base in ("", ".", ".."):
-        return None, "The file has no usable name."
+        return None, _("The file has no usable name.")
     if base.startswith("."):
-        return None, "Hidden files (names starting with a dot) are not accepted; rename the file."
+        return None, _("Hidden files (names starting with a dot) are not accepted; rename the file.")
     if base.startswith("~$"):
-        return None, "This is a temporary lock file of an office program, not a document."
+        return None, _("This is a temporary lock file of an office program, not a document.")
     try:
         cleaned = get_valid_filename(base)
     except SuspiciousFileOperation:
-        return None, "The file has no usable name."
+        return None, _("The file has no usable name.")
     if cleaned.startswith(".") or cleaned in ("", ".", ".."):
-        return None, "The file has no usable name."
+        return None, _("The file has no usable name.")
     if len(cleaned) > MAX_NAME_LENGTH:
-        return None, f"The file name is longer than {MAX_NAME_LENGTH} characters; shorten it."
+        return None, _("The file name is longer than %(limit)s characters; shorten it.") % {"limit": MAX_NAME_LENGTH}
     return cleaned, None
 
 
@@ -126,18 +127,20 @@ def _content_problem(path: Path, ext: str) -> str | None:
         head = handle.read(8)
     what = _TYPE_NAMES.get(ext, ext)
     if not head:
-        return "The file is empty."
+        return _("The file is empty.")
     if ext == ".pdf":
         if not head.startswith(b"%PDF-"):
-            return f"The file is named {ext} but is not a PDF document (its content does not start with %PDF-)."
+            return _(
+                "The file is named %(ext)s but is not a PDF document (its content does not start with %%PDF-)."
+            ) % {"ext": ext}
         return None
     if ext == ".docx":
         try:
             with zipfile.ZipFile(path) as archive:
                 if "word/document.xml" not in archive.namelist():
-                    return "The file is named .docx but is not a Word document (no word/document.xml inside)."
+                    return _("The file is named .docx but is not a Word document (no word/document.xml inside).")
         except (zipfile.BadZipFile, OSError):
-            return "The file is named .docx but is not a Word document (not a valid .docx archive)."
+            return _("The file is named .docx but is not a Word document (not a valid .docx archive).")
         return zip_expansion_problem(path, what="Word document")
     if ext in _TEXT_EXTENSIONS:
         return _text_problem(path, what)
@@ -158,14 +161,14 @@ def _text_problem(path: Path, what: str) -> str | None:
         try:
             while chunk := handle.read(256 * 1024):
                 if "\x00" in decoder.decode(chunk):
-                    return f"The file is named as {what} but contains binary data (NUL bytes)."
+                    return _("The file is named as %(what)s but contains binary data (NUL bytes).") % {"what": what}
             if "\x00" in decoder.decode(b"", final=True):
-                return f"The file is named as {what} but contains binary data (NUL bytes)."
+                return _("The file is named as %(what)s but contains binary data (NUL bytes).") % {"what": what}
         except UnicodeDecodeError:
-            return (
-                f"The file is named as {what} but is not UTF-8 or UTF-16 text "
+            return _(
+                "The file is named as %(what)s but is not UTF-8 or UTF-16 text "
                 "(a binary file, or text in an old encoding: save it as UTF-8 and upload again)."
-            )
+            ) % {"what": what}
     return None
 
 
@@ -179,7 +182,7 @@ def _store(upload: UploadedFile, directory: Path, name: str, ext: str, limit: in
             for chunk in upload.chunks():
                 size += len(chunk)
                 if size > limit:  # the announced size may lie
-                    return f"The file is larger than the limit of {human_size(limit)}."
+                    return _("The file is larger than the limit of %(limit)s.") % {"limit": human_size(limit)}
                 handle.write(chunk)
             handle.flush()
             os.fsync(handle.fileno())
@@ -188,7 +191,7 @@ def _store(upload: UploadedFile, directory: Path, name: str, ext: str, limit: in
             return problem
         target = directory / name
         if target.resolve().parent != directory.resolve():  # never outside, whatever the name
-            return "The file has no usable name."
+            return _("The file has no usable name.")
         os.chmod(temp, 0o644)
         os.replace(temp, target)
         return None
@@ -203,25 +206,35 @@ def files_upload(*, connector: Connector, files: list[UploadedFile], actor=None)
     A file with the name of one already uploaded replaces it (the sync updates its document).
     """
     if connector.kind != UPLOAD_KIND:
-        raise UploadError("Files can only be uploaded into an “Uploaded files” data source.")
+        raise UploadError(_("Files can only be uploaded into an “Uploaded files” data source."))
     limit = settings.UPLOAD_MAX_BYTES
     directory = upload_dir_ensure(connector)
     result = UploadResult()
     for upload in files:
-        shown = (upload.name or "").strip() or "(unnamed file)"
+        shown = (upload.name or "").strip() or _("(unnamed file)")
         name, problem = safe_file_name(upload.name or "")
         ext = _extension(name) if name else ""
         if problem is None and ext not in SUPPORTED_EXTENSIONS:
-            kind = f"{ext} files are" if ext else "Files without an extension are"
-            problem = f"{kind} not accepted; upload one of: {', '.join(accepted_extensions())}."
+            accepted = ", ".join(accepted_extensions())
+            if ext:
+                problem = _("%(ext)s files are not accepted; upload one of: %(accepted)s.") % {
+                    "ext": ext, "accepted": accepted
+                }
+            else:
+                problem = _("Files without an extension are not accepted; upload one of: %(accepted)s.") % {
+                    "accepted": accepted
+                }
         if problem is None and upload.size is not None and upload.size > limit:
-            problem = f"The file is {human_size(upload.size)}, over the limit of {human_size(limit)}."
+            problem = _("The file is %(size)s, over the limit of %(limit)s.") % {
+                "size": human_size(upload.size), "limit": human_size(limit)
+            }
         if problem is None:
             try:
                 problem = _store(upload, directory, name, ext, limit)
             except OSError as exc:
                 logger.warning("storing upload %s for connector %s failed", name, connector.id, exc_info=True)
-                problem = f"The file could not be stored: {exc.strerror or exc.__class__.__name__}."
+                reason = exc.strerror or exc.__class__.__name__
+                problem = _("The file could not be stored: %(reason)s.") % {"reason": reason}
         if problem:
             result.refused[shown] = problem
         else:
@@ -245,13 +258,13 @@ def files_upload(*, connector: Connector, files: list[UploadedFile], actor=None)
 def file_delete(*, connector: Connector, name: str, actor=None) -> SyncRun:
     """Remove an uploaded file and queue a sync, which removes its document from the index."""
     if connector.kind != UPLOAD_KIND:
-        raise UploadError("This data source has no uploaded files.")
+        raise UploadError(_("This data source has no uploaded files."))
     directory = upload_dir_for(connector)
     if not name or name != os.path.basename(name) or name.startswith(".") or name in ("..",):
-        raise UploadError(f"There is no uploaded file named {name!r}.")
+        raise UploadError(_("There is no uploaded file named %(name)r.") % {"name": name})
     target = directory / name
     if target.resolve().parent != directory.resolve() or not target.is_file():
-        raise UploadError(f"There is no uploaded file named {name!r}.")
+        raise UploadError(_("There is no uploaded file named %(name)r.") % {"name": name})
     target.unlink()
     from connectors import audit
 

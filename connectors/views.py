@@ -22,6 +22,7 @@ from django.http import Http404, HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _, ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from connectors import uploads
@@ -62,7 +63,7 @@ def staff_required(view):
         if not user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         if not (user.is_active and user.is_staff):
-            raise Http404("No such page.")
+            raise Http404(_("No such page."))
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -149,7 +150,7 @@ def _source_class(kind: str):
     try:
         return SOURCES[kind]
     except KeyError:
-        raise Http404("No such source kind.") from None
+        raise Http404(_("No such source kind.")) from None
 
 
 def _iso(value) -> str | None:
@@ -252,12 +253,12 @@ def _form_page(request: HttpRequest, *, kind: str, connector: Connector | None):
                 if kind == uploads.UPLOAD_KIND:
                     uploads.upload_dir_ensure(saved)
                 if editing:
-                    messages.success(request, f"Saved “{saved.name}”.")
+                    messages.success(request, _("Saved “%(name)s”.") % {"name": saved.name})
                     return redirect("sources:detail", saved.id)
                 if kind == uploads.UPLOAD_KIND:
-                    messages.success(request, f"Created “{saved.name}”. Now upload its files.")
+                    messages.success(request, _("Created “%(name)s”. Now upload its files.") % {"name": saved.name})
                     return redirect(reverse("sources:detail", args=[saved.id]) + "#upload")
-                messages.success(request, f"Created “{saved.name}”. Run a sync to index it.")
+                messages.success(request, _("Created “%(name)s”. Run a sync to index it.") % {"name": saved.name})
                 return redirect("sources:detail", saved.id)
     else:
         form = ConnectorForm(source_class=source_class, connector=connector)
@@ -516,35 +517,35 @@ def source_action(request: HttpRequest, connector_id, action: str):
         before = SyncRun.objects.filter(connector=connector, status__in=SyncRun.ACTIVE).first()
         run = connector_sync_start(connector=connector, actor=request.user)
         if before is not None and run.id == before.id:
-            messages.info(request, "A sync is already queued or running; it was not started twice.")
+            messages.info(request, _("A sync is already queued or running; it was not started twice."))
         else:
-            messages.success(request, "Sync queued.")
+            messages.success(request, _("Sync queued."))
         return detail
     if action == "cancel":
         run = SyncRun.objects.filter(connector=connector, status__in=SyncRun.ACTIVE).first()
         if run is None:
-            messages.info(request, "No sync is running.")
+            messages.info(request, _("No sync is running."))
         else:
             sync_run_cancel(run=run, actor=request.user)
-            messages.success(request, "Sync cancelled; the worker stops at its next checkpoint.")
+            messages.success(request, _("Sync cancelled; the worker stops at its next checkpoint."))
         return detail
     if action in ("pause", "resume"):
         connector_pause(connector=connector, paused=action == "pause")
         if action == "pause":
-            messages.success(request, "Paused: scheduled syncs will not run until you resume.")
+            messages.success(request, _("Paused: scheduled syncs will not run until you resume."))
         else:
-            messages.success(request, "Resumed: scheduled syncs run again.")
+            messages.success(request, _("Resumed: scheduled syncs run again."))
         return detail
     if action == "reindex":
         connector_reindex(connector=connector, actor=request.user)
-        messages.success(request, "Re-index queued: every document is embedded again from its stored text.")
+        messages.success(request, _("Re-index queued: every document is embedded again from its stored text."))
         return detail
     if action == "delete":
         name = connector.name
         connector_delete(connector=connector, actor=request.user)
-        messages.success(request, f"Deleted “{name}” and its documents.")
+        messages.success(request, _("Deleted “%(name)s” and its documents.") % {"name": name})
         return redirect("sources:list")
-    raise Http404("No such action.")
+    raise Http404(_("No such action."))
 
 
 @staff_required
@@ -552,13 +553,13 @@ def source_action(request: HttpRequest, connector_id, action: str):
 def files_upload(request: HttpRequest, connector_id):
     connector = get_object_or_404(Connector, id=connector_id)
     if connector.kind != uploads.UPLOAD_KIND:
-        raise Http404("This data source takes no uploads.")
+        raise Http404(_("This data source takes no uploads."))
     files = request.FILES.getlist("files")
     wants_json = "application/json" in request.headers.get("Accept", "")
     if not files:
         if wants_json:
             return JsonResponse({"accepted": [], "refused": {}, "error": "Choose at least one file."}, status=400)
-        messages.error(request, "Choose at least one file to upload.", extra_tags="upload")
+        messages.error(request, _("Choose at least one file to upload."), extra_tags="upload")
         return redirect(reverse("sources:detail", args=[connector.id]) + "#upload")
     result = uploads.files_upload(connector=connector, files=files, actor=request.user)
     if wants_json:
@@ -567,11 +568,16 @@ def files_upload(request: HttpRequest, connector_id):
         count = len(result.accepted)
         messages.success(
             request,
-            f"Uploaded {count} file{'' if count == 1 else 's'}: {', '.join(result.accepted)}. A sync is queued.",
+            ngettext(
+                "Uploaded %(count)d file: %(names)s. A sync is queued.",
+                "Uploaded %(count)d files: %(names)s. A sync is queued.",
+                count,
+            )
+            % {"count": count, "names": ", ".join(result.accepted)},
             extra_tags="upload",
         )
     for name, reason in result.refused.items():
-        messages.error(request, f"Refused {name}: {reason}", extra_tags="upload refusal")
+        messages.error(request, _("Refused %(name)s: %(reason)s") % {"name": name, "reason": reason}, extra_tags="upload refusal")
     return redirect(reverse("sources:detail", args=[connector.id]) + "#upload")
 
 
@@ -585,5 +591,5 @@ def file_delete(request: HttpRequest, connector_id):
     except uploads.UploadError as exc:
         messages.error(request, str(exc), extra_tags="upload")
     else:
-        messages.success(request, f"Deleted {name}; a sync removes it from the index.", extra_tags="upload")
+        messages.success(request, _("Deleted %(name)s; a sync removes it from the index.") % {"name": name}, extra_tags="upload")
     return redirect(reverse("sources:detail", args=[connector.id]) + "#upload")

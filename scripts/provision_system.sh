@@ -11,6 +11,7 @@ command -v chromium >/dev/null || need_apt+=(chromium fonts-dejavu-core)
 command -v cmake >/dev/null || need_apt+=(cmake)
 command -v dpkg-source >/dev/null || need_apt+=(dpkg-dev)
 command -v pdftoppm >/dev/null || need_apt+=(poppler-utils)
+command -v msgfmt >/dev/null || need_apt+=(gettext)  # makemessages / compilemessages (locale/)
 if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${need_apt[@]}"

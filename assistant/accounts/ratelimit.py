@@ -21,6 +21,7 @@ import redis
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import ngettext
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +153,6 @@ def too_many_requests(request: HttpRequest, message: str, retry_after: int) -> H
 
 def wait_phrase(seconds: int) -> str:
     if seconds < 90:
-        return f"{seconds} second{'' if seconds == 1 else 's'}"
+        return ngettext("%(count)d second", "%(count)d seconds", seconds) % {"count": seconds}
     minutes = math.ceil(seconds / 60)
-    return f"{minutes} minutes"
+    return ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from assistant.accounts import ratelimit
 from connectors.audit import client_ip
@@ -41,10 +42,10 @@ class LoginView(auth_views.LoginView):
         return super().form_valid(form)
 
     def _refused(self, retry_after: int):
-        message = (
+        message = _(
             "Too many failed sign-ins for this username from your address. "
-            f"Try again in {ratelimit.wait_phrase(retry_after)}, or ask an administrator to reset your password."
-        )
+            "Try again in %(wait)s, or ask an administrator to reset your password."
+        ) % {"wait": ratelimit.wait_phrase(retry_after)}
         form = self.get_form_class()(self.request)  # unbound: nothing typed is echoed back
         context = self.get_context_data(form=form, rate_limited=message)
         response = self.render_to_response(context, status=429)
@@ -57,7 +58,7 @@ def _oidc_view(view_class):
 
     def view(request, *args, **kwargs):
         if not settings.OIDC_ENABLED:
-            raise Http404("Single sign-on is not configured.")
+            raise Http404(_("Single sign-on is not configured."))
         return view_class.as_view()(request, *args, **kwargs)
 
     view.__name__ = view_class.__name__

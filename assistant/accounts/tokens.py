@@ -14,6 +14,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from assistant.accounts.models import ApiToken
 
@@ -67,9 +68,11 @@ def _parse_expiry_days(expires_in_days) -> int | None:
     try:
         days = int(str(expires_in_days).strip())
     except ValueError:
-        raise InvalidTokenInput("Expiry must be a whole number of days, or empty for no expiry.") from None
+        raise InvalidTokenInput(_("Expiry must be a whole number of days, or empty for no expiry.")) from None
     if not 1 <= days <= MAX_EXPIRY_DAYS:
-        raise InvalidTokenInput(f"Expiry must be between 1 and {MAX_EXPIRY_DAYS} days, or empty for no expiry.")
+        raise InvalidTokenInput(
+            _("Expiry must be between 1 and %(limit)s days, or empty for no expiry.") % {"limit": MAX_EXPIRY_DAYS}
+        )
     return days
 
 
@@ -78,16 +81,21 @@ def api_token_create(*, user, name: str, expires_in_days: int | str | None = Non
     """Create a token for `user`; returns it and the secret, which is never available again."""
     name = " ".join((name or "").split())
     if not name:
-        raise InvalidTokenInput("Give the token a name, e.g. the tool that will use it.")
+        raise InvalidTokenInput(_("Give the token a name, e.g. the tool that will use it."))
     if len(name) > MAX_NAME_CHARS:
-        raise InvalidTokenInput(f"The name is too long ({len(name)} characters); the limit is {MAX_NAME_CHARS}.")
+        raise InvalidTokenInput(
+            _("The name is too long (%(length)s characters); the limit is %(limit)s.")
+            % {"length": len(name), "limit": MAX_NAME_CHARS}
+        )
     days = _parse_expiry_days(expires_in_days)
     now = timezone.now()
     active = api_tokens_of(user=user).filter(revoked_at__isnull=True).filter(
         Q(expires_at__isnull=True) | Q(expires_at__gt=now)
     )
     if active.count() >= MAX_ACTIVE_TOKENS:
-        raise InvalidTokenInput(f"You have {MAX_ACTIVE_TOKENS} active tokens; revoke one you no longer use first.")
+        raise InvalidTokenInput(
+            _("You have %(limit)s active tokens; revoke one you no longer use first.") % {"limit": MAX_ACTIVE_TOKENS}
+        )
     secret = _new_secret()
     token = ApiToken.objects.create(
         user=user,

@@ -113,14 +113,16 @@ async def _stop_requested(message: Message) -> bool:
 
 
 async def answer_events(
-    message: Message, user, *, suggest_title: bool = False, notices: bool = False
+    message: Message, user, *, suggest_title: bool = False, notices: bool = False, language: str = ""
 ) -> AsyncIterator[tuple[str, dict]]:
     """Yield (event, data) pairs: `token`s, then `done`, or `error` (with a `kind`, see chat.failures).
 
     With `notices`, `notice` events come first, e.g. that a source is still being indexed.
 
     With `suggest_title`, after the conversation's first answer the model also names the
-    conversation: `done` says `title_pending` and a `title` event follows."""
+    conversation: `done` says `title_pending` and a `title` event follows.
+
+    `language` is the user's interface language, a hint to the model for the answer's language."""
     claimed = await Message.objects.filter(id=message.id, status=Message.Status.PENDING).aupdate(
         status=Message.Status.STREAMING
     )
@@ -133,7 +135,7 @@ async def answer_events(
     try:
         question, history = await _prepare(message, user)
         # The assistant's instructions, connectors and parameters; the user's memories.
-        setup = await answer_setup(message=message, user=user, question=question)
+        setup = await answer_setup(message=message, user=user, question=question, language=language)
         for notice in setup.notices if notices else ():
             yield "notice", {"message": notice}
         passages: list[Passage] = []

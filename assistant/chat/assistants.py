@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils.translation import gettext as _
 
 from assistant.chat.models import Assistant, Conversation
 from assistant.chat.services import InvalidInput
@@ -38,7 +39,7 @@ def assistant_default() -> Assistant:
     """The default assistant (created by the data migration; recreated if someone removed it)."""
     assistant = Assistant.objects.filter(is_default=True).first()
     if assistant is None:
-        assistant, _ = Assistant.objects.get_or_create(name=DEFAULT_NAME, defaults={"is_default": True})
+        assistant, _created = Assistant.objects.get_or_create(name=DEFAULT_NAME, defaults={"is_default": True})
         if not assistant.is_default:
             assistant.is_default = True
             assistant.is_active = True
@@ -115,7 +116,7 @@ def conversation_assistant_set(*, conversation: Conversation, assistant_id) -> A
     try:
         assistant = assistant_get_available(assistant_id=assistant_id)
     except (Assistant.DoesNotExist, ValidationError, ValueError, TypeError):
-        raise InvalidInput("That assistant is not available; pick another one from the list.") from None
+        raise InvalidInput(_("That assistant is not available; pick another one from the list.")) from None
     conversation.assistant = assistant
     conversation.save(update_fields=["assistant", "updated_at"])
     return assistant
@@ -135,6 +136,6 @@ def assistant_delete(*, assistant: Assistant) -> None:
     """Delete an assistant; its conversations fall back to the default one."""
     if assistant.is_default:
         raise DefaultAssistantProtected(
-            "The default assistant cannot be deleted. Make another assistant the default first."
+            _("The default assistant cannot be deleted. Make another assistant the default first.")
         )
     assistant.delete()

@@ -14,6 +14,7 @@ import numpy as np
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from assistant.chat.models import Attachment, AttachmentChunk, Conversation
 from assistant.chat.services import InvalidInput
@@ -46,7 +47,7 @@ def _read(upload: UploadedFile, limit: int) -> bytes:
     for part in upload.chunks():
         size += len(part)
         if size > limit:  # the announced size may lie
-            raise InvalidInput(f"The file is larger than the limit of {human_size(limit)}.")
+            raise InvalidInput(_("The file is larger than the limit of %(limit)s.") % {"limit": human_size(limit)})
         parts.append(part)
     return b"".join(parts)
 
@@ -71,11 +72,23 @@ def attachment_add(*, conversation: Conversation, upload: UploadedFile) -> Attac
         raise InvalidInput(problem)
     ext = _extension(name)
     if ext not in SUPPORTED_EXTENSIONS:
-        kind = f"{ext} files" if ext else "Files without an extension"
-        raise InvalidInput(f"{kind} cannot be attached; attach one of: {', '.join(accepted_extensions())}.")
+        accepted = ", ".join(accepted_extensions())
+        if ext:
+            message = _("%(ext)s files cannot be attached; attach one of: %(accepted)s.") % {
+                "ext": ext,
+                "accepted": accepted,
+            }
+        else:
+            message = _("Files without an extension cannot be attached; attach one of: %(accepted)s.") % {
+                "accepted": accepted
+            }
+        raise InvalidInput(message)
     limit = settings.UPLOAD_MAX_BYTES
     if upload.size is not None and upload.size > limit:
-        raise InvalidInput(f"The file is {human_size(upload.size)}, over the limit of {human_size(limit)}.")
+        raise InvalidInput(
+            _("The file is %(size)s, over the limit of %(limit)s.")
+            % {"size": human_size(upload.size), "limit": human_size(limit)}
+        )
     content = _read(upload, limit)
     _check(content, ext)
     media_type = media_type_for(name)
@@ -84,12 +97,15 @@ def attachment_add(*, conversation: Conversation, upload: UploadedFile) -> Attac
     except ParseError as exc:
         raise InvalidInput(str(exc)) from None
     if not text.strip():
-        raise InvalidInput("No text could be read from the file (a scanned PDF has none).")
+        raise InvalidInput(_("No text could be read from the file (a scanned PDF has none)."))
     spans = chunk_text(text, max_tokens=settings.CHUNK_TOKENS, overlap_tokens=settings.CHUNK_OVERLAP_TOKENS)
     if len(spans) > MAX_CHUNKS:
         raise InvalidInput(
-            "The file is too long to attach to a conversation "
-            f"(about {sum(s.token_count for s in spans):,} tokens); ask an admin to add it to a data source."
+            _(
+                "The file is too long to attach to a conversation (about %(tokens)s tokens); "
+                "ask an admin to add it to a data source."
+            )
+            % {"tokens": f"{sum(s.token_count for s in spans):,}"}
         )
     vectors = get_embedder().embed([span.text for span in spans])
     with transaction.atomic():

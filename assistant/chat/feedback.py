@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import F, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from assistant.chat.models import Feedback, FeedbackExport, Message
 from assistant.chat.services import InvalidInput
@@ -40,17 +41,20 @@ _RATABLE = (Message.Status.COMPLETE, Message.Status.STOPPED)
 def feedback_set(*, message: Message, user, rating: str, comment: str = "") -> Feedback:
     """Rate an answer (again: the new rating and comment replace the old ones)."""
     if message.role != Message.Role.ASSISTANT:
-        raise InvalidInput("Only answers can be rated.")
+        raise InvalidInput(_("Only answers can be rated."))
     if message.status not in _RATABLE:
-        raise InvalidInput("Wait for the answer to finish before rating it.")
+        raise InvalidInput(_("Wait for the answer to finish before rating it."))
     if rating not in Feedback.Rating.values:
-        raise InvalidInput('The rating must be "up" or "down".')
+        raise InvalidInput(_('The rating must be "up" or "down".'))
     if not isinstance(comment, str):
-        raise InvalidInput("The comment must be text.")
+        raise InvalidInput(_("The comment must be text."))
     comment = comment.strip()
     if len(comment) > MAX_COMMENT_CHARS:
-        raise InvalidInput(f"The comment is limited to {MAX_COMMENT_CHARS} characters; it has {len(comment)}.")
-    feedback, _ = Feedback.objects.update_or_create(
+        raise InvalidInput(
+            _("The comment is limited to %(limit)s characters; it has %(length)s.")
+            % {"limit": MAX_COMMENT_CHARS, "length": len(comment)}
+        )
+    feedback, _created = Feedback.objects.update_or_create(
         message=message, user=user, defaults={"rating": rating, "comment": comment}
     )
     return feedback
@@ -58,7 +62,7 @@ def feedback_set(*, message: Message, user, rating: str, comment: str = "") -> F
 
 def feedback_clear(*, message: Message, user) -> bool:
     """Withdraw the user's rating of an answer."""
-    deleted, _ = Feedback.objects.filter(message=message, user=user).delete()
+    deleted, _counts = Feedback.objects.filter(message=message, user=user).delete()
     return bool(deleted)
 
 
@@ -86,7 +90,7 @@ class FeedbackFilters:
         """From query parameters `rating` (up/down), `from` and `to` (YYYY-MM-DD, inclusive)."""
         rating = (params.get("rating") or "").strip()
         if rating and rating not in Feedback.Rating.values:
-            raise InvalidInput('Filter the rating by "up" or "down", or leave it empty.')
+            raise InvalidInput(_('Filter the rating by "up" or "down", or leave it empty.'))
 
         def day(name: str) -> dt.date | None:
             raw = (params.get(name) or "").strip()

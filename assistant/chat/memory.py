@@ -13,6 +13,7 @@ import re
 
 from django.db import transaction
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 from assistant.chat.models import Memory, MemoryPreference
 from assistant.chat.services import InvalidInput
@@ -145,13 +146,15 @@ def _clean(text) -> str:
 def memory_add(*, user, text: str, origin: str = Memory.Origin.COMMAND) -> Memory:
     """Remember a fact for the user (the same fact twice is kept once)."""
     if not memory_enabled(user=user):
-        raise MemoryOff("Memory is off. Turn it on in your user menu first.")
+        raise MemoryOff(_("Memory is off. Turn it on in your user menu first."))
     text = _clean(text)
     existing = Memory.objects.filter(user=user, text__iexact=text).first()
     if existing is not None:
         return existing
     if Memory.objects.filter(user=user).count() >= MAX_MEMORIES_PER_USER:
-        raise InvalidInput(f"You have {MAX_MEMORIES_PER_USER} memories, the limit. Delete some first.")
+        raise InvalidInput(
+            _("You have %(limit)s memories, the limit. Delete some first.") % {"limit": MAX_MEMORIES_PER_USER}
+        )
     return Memory.objects.create(user=user, text=text, origin=origin)
 
 

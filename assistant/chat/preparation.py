@@ -90,7 +90,7 @@ def _memory_reply(*, user, fact: str) -> tuple[str, str | None]:
 
 
 @sync_to_async
-def answer_setup(*, message: Message, user, question: str) -> AnswerSetup:
+def answer_setup(*, message: Message, user, question: str, language: str = "") -> AnswerSetup:
     """Everything the answer to `question` needs from the assistant, the user's memory and the sources."""
     assistant = assistant_for_conversation(message.conversation)
     setup = AnswerSetup(
@@ -105,7 +105,7 @@ def answer_setup(*, message: Message, user, question: str) -> AnswerSetup:
         setup.reply, setup.remembered = _memory_reply(user=user, fact=fact)
         return setup
     setup.system_prompt = system_prompt_for(
-        instructions=assistant.instructions, memories=memory_prompt_section(user=user)
+        instructions=assistant.instructions, memories=memory_prompt_section(user=user), language=language
     )
     if settings.LLM_TOOLS and memory_enabled(user=user):
         setup.tools = [REMEMBER_TOOL]

@@ -7,6 +7,7 @@ import uuid
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from assistant.chat.models import Attachment, Conversation, Message
 from assistant.chat.selectors import branch_leaf_of
@@ -52,7 +53,7 @@ def conversation_restore(*, conversation: Conversation) -> Conversation:
 def conversations_purge_deleted(*, older_than: dt.timedelta = PURGE_DELETED_AFTER, now=None) -> int:
     """Really delete conversations (messages, files) deleted longer ago than `older_than`."""
     cutoff = (now or timezone.now()) - older_than
-    _, per_model = Conversation.objects.filter(deleted_at__lt=cutoff).delete()
+    _count, per_model = Conversation.objects.filter(deleted_at__lt=cutoff).delete()
     return per_model.get(Conversation._meta.label, 0)
 
 
@@ -83,24 +84,27 @@ def _attachment_ids(conversation: Conversation, attachment_ids) -> list[uuid.UUI
     if not attachment_ids:
         return []
     if not isinstance(attachment_ids, list | tuple):
-        raise InvalidInput("The attached files must be given as a list of ids.")
+        raise InvalidInput(_("The attached files must be given as a list of ids."))
     try:
         ids = {uuid.UUID(str(value)) for value in attachment_ids}
     except ValueError:
-        raise InvalidInput("One of the attached files is not known; remove it and attach it again.") from None
+        raise InvalidInput(_("One of the attached files is not known; remove it and attach it again.")) from None
     if Attachment.objects.filter(conversation=conversation, id__in=ids).count() != len(ids):
-        raise InvalidInput("One of the attached files is not known; remove it and attach it again.")
+        raise InvalidInput(_("One of the attached files is not known; remove it and attach it again."))
     return list(ids)
 
 
 def _check_question(content) -> str:
     if not isinstance(content, str):
-        raise InvalidInput("The question must be text.")
+        raise InvalidInput(_("The question must be text."))
     content = content.strip()
     if not content:
-        raise InvalidInput("Type a question first.")
+        raise InvalidInput(_("Type a question first."))
     if len(content) > MAX_QUESTION_CHARS:
-        raise InvalidInput(f"The question is too long ({len(content)} characters); the limit is {MAX_QUESTION_CHARS}.")
+        raise InvalidInput(
+            _("The question is too long (%(length)s characters); the limit is %(limit)s.")
+            % {"length": len(content), "limit": MAX_QUESTION_CHARS}
+        )
     return content
 
 
@@ -108,7 +112,7 @@ def _check_idle(conversation: Conversation) -> None:
     if Message.objects.filter(
         conversation=conversation, status__in=[Message.Status.PENDING, Message.Status.STREAMING]
     ).exists():
-        raise InvalidInput("Wait for the current answer to finish, or stop it, before asking again.")
+        raise InvalidInput(_("Wait for the current answer to finish, or stop it, before asking again."))
 
 
 def _current_leaf(conversation: Conversation) -> Message | None:
@@ -161,7 +165,7 @@ def question_edit(*, message: Message, content: str) -> tuple[Message, Message]:
     """Ask an edited version of an earlier question: a new branch from the same point, with a
     new answer. The old question and everything after it stay reachable as the other version."""
     if message.role != Message.Role.USER:
-        raise InvalidInput("Only your own questions can be edited.")
+        raise InvalidInput(_("Only your own questions can be edited."))
     content = _check_question(content)
     conversation = message.conversation
     _check_idle(conversation)
@@ -175,7 +179,7 @@ def question_edit(*, message: Message, content: str) -> tuple[Message, Message]:
 def answer_regenerate(*, message: Message) -> Message:
     """A new answer to the same question; the earlier answers stay reachable as versions."""
     if message.role != Message.Role.ASSISTANT:
-        raise InvalidInput("Only an answer can be regenerated.")
+        raise InvalidInput(_("Only an answer can be regenerated."))
     conversation = message.conversation
     _check_idle(conversation)
     if conversation.active_leaf_id is None:
@@ -183,7 +187,7 @@ def answer_regenerate(*, message: Message) -> Message:
         message.refresh_from_db(fields=["parent"])
     question = message.parent
     if question is None or question.role != Message.Role.USER:
-        raise InvalidInput("There is no question to answer again.")
+        raise InvalidInput(_("There is no question to answer again."))
     answer = Message.objects.create(
         conversation=conversation, parent=question, role=Message.Role.ASSISTANT, status=Message.Status.PENDING
     )

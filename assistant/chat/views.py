@@ -8,11 +8,14 @@ from __future__ import annotations
 import json
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from assistant.accounts import ratelimit
@@ -30,7 +33,7 @@ def _own_conversation(request: HttpRequest, conversation_id) -> Conversation:
     try:
         return selectors.conversation_get(user=request.user, conversation_id=conversation_id)
     except Conversation.DoesNotExist:
-        raise Http404("No such conversation.") from None
+        raise Http404(_("No such conversation.")) from None
 
 
 def _rate_limited(request: HttpRequest):
@@ -40,8 +43,8 @@ def _rate_limited(request: HttpRequest):
         return None
     return ratelimit.too_many_requests(
         request,
-        f"You are asking questions faster than allowed. Wait {ratelimit.wait_phrase(verdict.retry_after)} "
-        "and ask again.",
+        _("You are asking questions faster than allowed. Wait %(wait)s and ask again.")
+        % {"wait": ratelimit.wait_phrase(verdict.retry_after)},
         verdict.retry_after,
     )
 
@@ -126,7 +129,7 @@ def conversation_restore(request: HttpRequest, conversation_id):
     try:
         conversation = selectors.conversation_get_deleted(user=request.user, conversation_id=conversation_id)
     except Conversation.DoesNotExist:
-        raise Http404("No such conversation, or it was deleted for good.") from None
+        raise Http404(_("No such conversation, or it was deleted for good.")) from None
     services.conversation_restore(conversation=conversation)
     if request.content_type == "application/json":
         return JsonResponse(_conversation_json(conversation))
@@ -140,7 +143,7 @@ def conversation_pin(request: HttpRequest, conversation_id):
     body = _json_body(request)
     pinned = body.get("pinned") if "pinned" in body else request.POST.get("pinned") in ("1", "true", "on")
     if not isinstance(pinned, bool):
-        return JsonResponse({"error": "Say whether to pin: {\"pinned\": true} or false."}, status=400)
+        return JsonResponse({"error": _("Say whether to pin: {\"pinned\": true} or false.")}, status=400)
     services.conversation_pin(conversation=conversation, pinned=pinned)
     if request.content_type == "application/json":
         return JsonResponse(_conversation_json(conversation))
@@ -178,7 +181,7 @@ def api_conversation_create(request: HttpRequest):
             assistant_get_available(assistant_id=assistant_id)
         except (Assistant.DoesNotExist, ValueError, ValidationError):
             return JsonResponse(
-                {"error": "That assistant is not available; pick another one from the list."}, status=400
+                {"error": _("That assistant is not available; pick another one from the list.")}, status=400
             )
     conversation = services.conversation_create(user=request.user)
     if assistant_id:
@@ -197,7 +200,7 @@ def api_question_submit(request: HttpRequest, conversation_id):
     body = _json_body(request)
     content = body.get("content", "")
     if not isinstance(content, str):
-        return JsonResponse({"error": "The question must be text."}, status=400)
+        return JsonResponse({"error": _("The question must be text.")}, status=400)
     try:
         question, answer = services.question_submit(
             conversation=conversation, content=content, attachment_ids=body.get("attachment_ids") or []
@@ -223,7 +226,7 @@ def _own_message(request: HttpRequest, message_id) -> Message:
     try:
         return selectors.message_get(user=request.user, message_id=message_id)
     except Message.DoesNotExist:
-        raise Http404("No such message.") from None
+        raise Http404(_("No such message.")) from None
 
 
 def _versions_json(message: Message) -> dict:
@@ -281,7 +284,7 @@ def api_message_activate(request: HttpRequest, message_id):
     """Show another version (the branch through this message, to its newest end)."""
     message = _own_message(request, message_id)
     if message.conversation.messages.filter(status__in=[Message.Status.PENDING, Message.Status.STREAMING]).exists():
-        return JsonResponse({"error": "Wait for the current answer to finish, or stop it, first."}, status=400)
+        return JsonResponse({"error": _("Wait for the current answer to finish, or stop it, first.")}, status=400)
     leaf = services.message_activate(message=message)
     return JsonResponse({"active_leaf": str(leaf.id), "url": message.conversation.get_absolute_url()})
 
@@ -292,7 +295,7 @@ def api_answer_stop(request: HttpRequest, message_id):
     try:
         message = selectors.message_get(user=request.user, message_id=message_id)
     except Message.DoesNotExist:
-        raise Http404("No such message.") from None
+        raise Http404(_("No such message.")) from None
     return JsonResponse({"stopped": services.answer_stop(message=message)})
 
 
@@ -310,7 +313,7 @@ def _own_attachment(request: HttpRequest, attachment_id) -> Attachment:
     try:
         return attachments.attachment_get(user=request.user, attachment_id=attachment_id)
     except Attachment.DoesNotExist:
-        raise Http404("No such file.") from None
+        raise Http404(_("No such file.")) from None
 
 
 @login_required
@@ -320,7 +323,7 @@ def api_attachment_add(request: HttpRequest, conversation_id):
     conversation = _own_conversation(request, conversation_id)
     upload = request.FILES.get("file")
     if upload is None:
-        return JsonResponse({"error": "Choose a file to attach."}, status=400)
+        return JsonResponse({"error": _("Choose a file to attach.")}, status=400)
     try:
         attachment = attachments.attachment_add(conversation=conversation, upload=upload)
     except services.InvalidInput as exc:
@@ -373,11 +376,17 @@ async def api_answer_stream(request: HttpRequest, message_id):
     try:
         message = await sync_to_async(selectors.message_get)(user=user, message_id=message_id)
     except Message.DoesNotExist:
-        raise Http404("No such message.") from None
+        raise Http404(_("No such message.")) from None
+
+    language = translation.get_language() or settings.LANGUAGE_CODE
 
     async def events():
-        async for name, data in answer_events(message, user, suggest_title=True, notices=True):
-            yield _sse(name, data)
+        # The stream outlives the middleware that chose the language: keep it for notices and errors.
+        with translation.override(language):
+            async for name, data in answer_events(
+                message, user, suggest_title=True, notices=True, language=language
+            ):
+                yield _sse(name, data)
 
     response = StreamingHttpResponse(events(), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
@@ -392,7 +401,7 @@ def document_detail(request: HttpRequest, document_id):
     try:
         document = document_get_visible(user=request.user, document_id=document_id)
     except Document.DoesNotExist:
-        raise Http404("No such document.") from None
+        raise Http404(_("No such document.")) from None
     start = end = 0
     chunk_id = request.GET.get("chunk", "")
     if chunk_id.isdigit():

@@ -7,6 +7,12 @@ export class RequestError extends Error {
   }
 }
 
+// Messages shown to the user, translated by the server into <template id="strings"> (chat page).
+function message(key, fallback) {
+  const holder = document.getElementById('strings');
+  return (holder && holder.dataset[key]) || fallback;
+}
+
 function csrfToken() {
   const meta = document.querySelector('meta[name="csrf-token"]');
   return meta ? meta.getAttribute('content') || '' : '';
@@ -31,7 +37,7 @@ export async function requestJSON(url, { method = 'GET', body = undefined, signa
     });
   } catch (err) {
     if (err && err.name === 'AbortError') throw err;
-    throw new RequestError('Could not reach the server. Check your connection and try again.', 0);
+    throw new RequestError(message('network', 'Could not reach the server. Check your connection and try again.'), 0);
   }
   let data = null;
   if ((response.headers.get('Content-Type') || '').includes('json')) {
@@ -45,8 +51,8 @@ export async function requestJSON(url, { method = 'GET', body = undefined, signa
     const message = data && typeof data.error === 'string' && data.error
       ? data.error
       : response.status === 401 || response.status === 403 || response.redirected
-        ? 'Your session has expired. Reload the page and sign in again.'
-        : 'Something went wrong. Please try again.';
+        ? message('session', 'Your session has expired. Reload the page and sign in again.')
+        : message('server', 'Something went wrong. Please try again.');
     throw new RequestError(message, response.status);
   }
   return data;

@@ -22,15 +22,28 @@ function formatBytes(bytes) {
   return unit === 0 ? `${value} ${units[0]}` : `${value.toFixed(1).replace(/\.0$/, '')} ${units[unit]}`;
 }
 
-const STATUS_LABELS = { idle: 'Idle', syncing: 'Syncing', error: 'Error', paused: 'Paused' };
+// Words shown to the user, translated by the server into <template id="sources-strings">;
+// "{name}" placeholders are filled in here.
+function t(key, fallback, params = {}) {
+  const holder = document.getElementById('sources-strings');
+  const text = (holder && holder.dataset[key]) || fallback;
+  return text.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
+}
+
+const STATUS_LABELS = {
+  idle: t('idle', 'Idle'),
+  syncing: t('syncing', 'Syncing'),
+  error: t('error', 'Error'),
+  paused: t('paused', 'Paused'),
+};
 
 // --- live progress ---------------------------------------------------------------------
 
 function progressText(run) {
   if (!run) return '';
   if (run.progress_percent !== null && run.progress_percent !== undefined) return `${run.progress_percent}%`;
-  if (run.status === 'queued') return 'Queued';
-  if (run.active) return run.seen ? `${run.seen} read` : 'Counting…';
+  if (run.status === 'queued') return t('queued', 'Queued');
+  if (run.active) return run.seen ? t('read', '{n} read', { n: run.seen }) : t('counting', 'Counting…');
   return '';
 }
 
@@ -100,9 +113,9 @@ function watchProgress(root) {
 // --- test connection ---------------------------------------------------------------------
 
 function aclText(acl) {
-  if (!acl || !acl.from_source) return "the data source's access";
-  if (acl.public) return 'everyone';
-  return acl.groups && acl.groups.length ? acl.groups.join(', ') : 'nobody';
+  if (!acl || !acl.from_source) return t('sourceAccess', "the data source's access");
+  if (acl.public) return t('everyone', 'everyone');
+  return acl.groups && acl.groups.length ? acl.groups.join(', ') : t('nobody', 'nobody');
 }
 
 function renderTest(panel, data) {
@@ -119,7 +132,7 @@ function renderTest(panel, data) {
     title.textContent = item.title || item.external_id || '';
     const meta = document.createElement('p');
     meta.className = 'preview-meta';
-    meta.textContent = [item.location, `visible to ${aclText(item.acl)}`].filter(Boolean).join(' · ');
+    meta.textContent = [item.location, t('visibleTo', 'visible to {who}', { who: aclText(item.acl) })].filter(Boolean).join(' · ');
     const text = document.createElement('p');
     text.className = 'preview-text';
     text.textContent = item.text || '';
@@ -137,7 +150,7 @@ function wireTest() {
     const button = form.querySelector('button');
     const label = button.textContent;
     button.disabled = true;
-    button.textContent = 'Testing…';
+    button.textContent = t('testing', 'Testing…');
     try {
       const response = await fetch(form.action, {
         method: 'POST',
@@ -145,10 +158,10 @@ function wireTest() {
         headers: { Accept: 'application/json', 'X-CSRFToken': csrfToken(form) },
         body: new FormData(form),
       });
-      if (!response.ok) throw new Error(`The server answered ${response.status}.`);
+      if (!response.ok) throw new Error(t('serverAnswered', 'The server answered {status}.', { status: response.status }));
       renderTest(panel, await response.json());
     } catch (error) {
-      renderTest(panel, { ok: false, message: `The test could not run: ${error.message}`, preview: [] });
+      renderTest(panel, { ok: false, message: t('testFailed', 'The test could not run: {error}', { error: error.message }), preview: [] });
     } finally {
       button.disabled = false;
       button.textContent = label;
@@ -179,8 +192,8 @@ function wireUpload() {
       const dot = file.name.lastIndexOf('.');
       const ext = dot > 0 ? file.name.slice(dot).toLowerCase() : '';
       let problem = '';
-      if (!extensions.includes(ext)) problem = `${ext || 'no extension'}: not accepted`;
-      else if (maxBytes && file.size > maxBytes) problem = `too large (limit ${formatBytes(maxBytes)})`;
+      if (!extensions.includes(ext)) problem = t('notAccepted', '{ext}: not accepted', { ext: ext || t('noExtension', 'no extension') });
+      else if (maxBytes && file.size > maxBytes) problem = t('tooLarge', 'too large (limit {limit})', { limit: formatBytes(maxBytes) });
       note.textContent = problem || formatBytes(file.size);
       if (problem) li.classList.add('is-refused');
       li.append(name, note);
@@ -217,7 +230,7 @@ function wireUpload() {
     }
     const button = form.querySelector('button[type="submit"]');
     button.disabled = true;
-    button.textContent = 'Uploading…';
+    button.textContent = t('uploading', 'Uploading…');
   });
 }
 

@@ -79,9 +79,9 @@ def celery_broker(url: str):
     from assistant.celery import app
 
     def reset():
-        if app._pool is not None:
-            app._pool.force_close_all()
-            app._pool = None
+        # Only forget the pools: kombu keeps one per broker URL in a process-wide registry, and
+        # the app takes the original URL's pool back from it afterwards (so it must stay open).
+        app._pool = None
         app.amqp._producer_pool = None
 
     saved = app.conf.broker_url, app.conf.task_always_eager

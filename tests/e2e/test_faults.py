@@ -79,10 +79,11 @@ def own_redis(tmp_path, settings):
     directory.mkdir()
     server = RedisServer(directory)
     server.start()
-    settings.REDIS_URL = settings.CELERY_BROKER_URL = server.url  # what spawned workers are given
-    redis_client.cache_clear()
     try:
+        # The app's broker first: it remembers the test Redis it had, and returns to it after.
         with celery_broker(server.url):
+            settings.REDIS_URL = settings.CELERY_BROKER_URL = server.url  # what spawned workers are given
+            redis_client.cache_clear()
             yield server
     finally:
         server.stop()
