@@ -54,6 +54,17 @@ def stop_process(process: subprocess.Popen) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _default_language():
+    """A request made with the test client leaves its language active in this thread (the
+    locale middleware activates it, nothing deactivates it): start every test in English."""
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
+@pytest.fixture(autouse=True)
 def _tasks_run_inline(request):
     """Without a real worker, queued tasks (index batches) run inline, as a worker would run them."""
     from assistant.celery import app
