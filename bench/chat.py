@@ -38,6 +38,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.processes import stop, wait_http  # noqa: E402 - after the path is set
 LOGS = ROOT / "test-artifacts"
 
 QUESTIONS = [
@@ -138,30 +139,6 @@ def spawn(name: str, command: list[str], env: dict | None = None) -> subprocess.
         command, cwd=ROOT, env=env or dict(os.environ), stdout=(LOGS / f"bench-chat-{name}.log").open("wb"),
         stderr=subprocess.STDOUT, start_new_session=True,
     )
-
-
-def wait_http(url: str, process: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args[:3]} exited with {process.returncode}; see {LOGS}")
-        try:
-            if httpx.get(url, timeout=2).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer within {timeout}s")
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 # --- the recording proxy between the app and the model server -------------------------------------
@@ -416,7 +393,7 @@ def main() -> None:
                                        "127.0.0.1", "--port", str(web_port), "--no-access-log",
                                        "--log-level", "warning"], env))
         app_url = f"http://127.0.0.1:{web_port}"
-        wait_http(f"{app_url}/healthz", processes[-1])
+        wait_http(f"{app_url}/healthz", timeout=120, process=processes[-1], hint=f"; see {LOGS}")
 
         # Warm-up: loads the embedding model in the web process, fills caches.
         warm = httpx.Client(timeout=600)

@@ -36,6 +36,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.processes import stop, wait_http  # noqa: E402 - after the path is set
 
 TOPICS = ["leave", "travel", "security", "onboarding", "expenses", "facilities", "payroll", "benefits"]
 QUESTIONS = [
@@ -94,29 +95,7 @@ class Stack:
         return process
 
     def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
-
-
-def wait_http(url: str, timeout: float, process: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"process for {url} exited with {process.returncode}")
-        try:
-            if httpx.get(url, timeout=2).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    raise RuntimeError(f"{url} did not answer within {timeout}s")
+        stop(*self.processes, grace=20)
 
 
 class Results:
@@ -263,7 +242,7 @@ def main() -> None:
             port = free_port()
             llm = stack.spawn("llm", server_command(port=port, context_length=8192))
             llm_url = f"http://127.0.0.1:{port}/v1"
-            wait_http(f"{llm_url}/models", 180, llm)
+            wait_http(f"{llm_url}/models", timeout=180, process=llm)
         env.update(
             LLM_BASE_URL=llm_url, LLM_MODEL=llm_model, LLM_MAX_TOKENS=str(args.max_tokens),
             LLM_TIMEOUT="600",  # one CPU server answers one request at a time: waiting is not an error
@@ -278,7 +257,7 @@ def main() -> None:
                               "-n", "load-fetch@%h", *common])
         stack.spawn("index", [sys.executable, "-m", "celery", "-A", "assistant", "worker", "-Q", "index",
                               "-n", "load-index@%h", *common])
-        wait_http(f"{url}/healthz", 120, web)
+        wait_http(f"{url}/healthz", timeout=120, process=web)
         deadline = time.monotonic() + 120
         while len(app.control.ping(timeout=0.5)) < 2:
             if time.monotonic() > deadline:
