@@ -17,9 +17,10 @@ class AssistantForm(forms.ModelForm):
     class Meta:
         model = Assistant
         fields = [
-            "name", "description", "instructions", "connectors", "temperature", "max_tokens", "model_name", "is_active",
+            "name", "description", "instructions", "connectors", "groups", "temperature", "max_tokens", "model_name",
+            "is_active",
         ]
-        widgets = {"connectors": forms.CheckboxSelectMultiple}
+        widgets = {"connectors": forms.CheckboxSelectMultiple, "groups": forms.CheckboxSelectMultiple}
 
     def clean_temperature(self):
         value = self.cleaned_data.get("temperature")

@@ -173,9 +173,9 @@ async def answer_events(
                         break
     except ModelServerError as exc:
         partial = "".join(parts)
-        note = "The answer was cut off: " if partial else ""
         event = error_event(exc, partial=bool(partial))
-        await _save(message, content=partial, status=Message.Status.ERROR, error=f"{note}{event['message']}",
+        await _save(message, content=partial, status=Message.Status.ERROR, error=event["message"],
+                    error_retryable=event["retryable"],
                     rendered_html=finalize_answer(partial, [])[0] if partial else "")
         yield "error", event
         return

@@ -30,9 +30,14 @@ class DefaultAssistantProtected(InvalidInput):
 # ---------------------------------------------------------------- selectors
 
 
-def assistants_available() -> QuerySet[Assistant]:
-    """Assistants shown in the picker: active ones, the default first."""
-    return Assistant.objects.filter(is_active=True).order_by("-is_default", "name")
+def assistants_available(*, user) -> QuerySet[Assistant]:
+    """Assistants `user` may pick, the default first: active ones open to everyone or to one
+    of the user's groups (the default is open to everyone)."""
+    open_to_user = Q(is_default=True) | Q(groups__isnull=True)
+    if user.is_authenticated:
+        open_to_user |= Q(groups__in=user.groups.all())
+    ids = Assistant.objects.filter(open_to_user, is_active=True).values("id")
+    return Assistant.objects.filter(id__in=ids).order_by("-is_default", "name")
 
 
 def assistant_default() -> Assistant:
@@ -47,15 +52,15 @@ def assistant_default() -> Assistant:
     return assistant
 
 
-def assistant_get_available(*, assistant_id) -> Assistant:
-    """An active assistant; Assistant.DoesNotExist otherwise."""
-    return assistants_available().get(id=assistant_id)
+def assistant_get_available(*, user, assistant_id) -> Assistant:
+    """An assistant `user` may pick; Assistant.DoesNotExist otherwise."""
+    return assistants_available(user=user).get(id=assistant_id)
 
 
 def assistant_for_conversation(conversation: Conversation | None) -> Assistant:
-    """Who answers: the conversation's assistant if it is still active, else the default."""
+    """Who answers: the conversation's assistant if its owner may still use it, else the default."""
     if conversation is not None and conversation.assistant_id:
-        assistant = Assistant.objects.filter(id=conversation.assistant_id, is_active=True).first()
+        assistant = assistants_available(user=conversation.user).filter(id=conversation.assistant_id).first()
         if assistant is not None:
             return assistant
     return assistant_default()
@@ -114,7 +119,7 @@ def assistant_model_parameters(*, assistant: Assistant) -> ModelParameters:
 def conversation_assistant_set(*, conversation: Conversation, assistant_id) -> Assistant:
     """Pick who answers the conversation's next questions."""
     try:
-        assistant = assistant_get_available(assistant_id=assistant_id)
+        assistant = assistant_get_available(user=conversation.user, assistant_id=assistant_id)
     except (Assistant.DoesNotExist, ValidationError, ValueError, TypeError):
         raise InvalidInput(_("That assistant is not available; pick another one from the list.")) from None
     conversation.assistant = assistant

@@ -34,8 +34,11 @@ def error_message(exc: ModelServerError) -> str:
 
 def error_event(exc: ModelServerError, *, partial: bool) -> dict:
     """The `error` event's data: the message, its kind and whether Retry is offered."""
+    message = error_message(exc)
+    if partial:
+        message = _("The answer was cut off. %(reason)s") % {"reason": message}
     return {
-        "message": error_message(exc),
+        "message": message,
         "kind": getattr(exc, "kind", "failed"),
         "retryable": exc.retryable,
         "partial": partial,
@@ -55,7 +58,8 @@ def answer_retry(*, message: Message) -> Message:
     if busy.exists():
         raise InvalidInput("Wait for the current answer to finish, or stop it, before retrying.")
     updated = Message.objects.filter(id=message.id, status=Message.Status.ERROR).update(
-        status=Message.Status.PENDING, content="", rendered_html="", citations=[], error="", first_token_ms=None
+        status=Message.Status.PENDING, content="", rendered_html="", citations=[], error="", error_retryable=True,
+        first_token_ms=None,
     )
     if not updated:
         raise InvalidInput("This answer is already being retried.")

@@ -73,6 +73,9 @@ class Message(models.Model):
     citations = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.COMPLETE)
     error = models.TextField(blank=True)
+    error_retryable = models.BooleanField(
+        default=True, help_text="Whether Retry is offered for the error (not for a question too long for the model)."
+    )
     model = models.CharField(max_length=200, blank=True)
     first_token_ms = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -148,6 +151,10 @@ class Assistant(models.Model):
     connectors = models.ManyToManyField(
         "connectors.Connector", blank=True, related_name="assistants",
         help_text="The data sources it searches. None selected: every source the user may see.",
+    )
+    groups = models.ManyToManyField(
+        "auth.Group", blank=True, related_name="assistants",
+        help_text="Who may pick it. None selected: everyone. The default assistant is open to everyone.",
     )
     temperature = models.FloatField(
         null=True, blank=True, help_text="0 to 2; empty: the server default (LLM_TEMPERATURE)."

@@ -48,11 +48,11 @@ class OfferedModel:
     assistant_id: str | None  # None: the default assistant
 
 
-def models_offered() -> list[OfferedModel]:
-    """The default assistant as `enterprise-assistant`, then each other active assistant by the
-    slug of its name (its UUID when the name gives no usable slug)."""
+def models_offered(*, user) -> list[OfferedModel]:
+    """The default assistant as `enterprise-assistant`, then each other assistant `user` may
+    use by the slug of its name (its UUID when the name gives no usable slug)."""
     offered = []
-    for assistant in assistants_available():
+    for assistant in assistants_available(user=user):
         if assistant.is_default:
             offered.insert(0, OfferedModel(MODEL_ID, assistant.name, assistant.description, None))
             continue
@@ -64,9 +64,9 @@ def models_offered() -> list[OfferedModel]:
     return offered
 
 
-def model_resolve(model_id: str) -> OfferedModel:
-    """The offered model named `model_id` (its id, or an assistant's UUID), or a 404 BadRequest."""
-    for offered in models_offered():
+def model_resolve(model_id: str, *, user) -> OfferedModel:
+    """The model offered to `user` named `model_id` (its id, or an assistant's UUID), or a 404 BadRequest."""
+    for offered in models_offered(user=user):
         if model_id in (offered.id, offered.assistant_id):
             return offered
     raise BadRequest(
@@ -90,7 +90,7 @@ def _method_not_allowed(request: HttpRequest, allowed: str) -> JsonResponse:
 def models(request: HttpRequest):
     if request.method != "GET":
         return _method_not_allowed(request, "GET")
-    return JsonResponse({"object": "list", "data": [_model_json(m) for m in models_offered()]})
+    return JsonResponse({"object": "list", "data": [_model_json(m) for m in models_offered(user=request.user)]})
 
 
 @token_required
@@ -98,7 +98,7 @@ def model_detail(request: HttpRequest, model_id: str):
     if request.method != "GET":
         return _method_not_allowed(request, "GET")
     try:
-        return JsonResponse(_model_json(model_resolve(model_id)))
+        return JsonResponse(_model_json(model_resolve(model_id, user=request.user)))
     except BadRequest as exc:
         return exc.response()
 
@@ -293,7 +293,7 @@ async def chat_completions(request: HttpRequest):
 
 
 def _start(user, model_id, turns, question_text) -> tuple[OfferedModel, Message, Message]:
-    model = model_resolve(model_id)
+    model = model_resolve(model_id, user=user)
     check_question_rate(user)
     try:
         question, answer = completion_conversation_start(

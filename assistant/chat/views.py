@@ -178,7 +178,7 @@ def api_conversation_create(request: HttpRequest):
     assistant_id = _json_body(request).get("assistant_id")
     if assistant_id:  # the assistant picked in the composer before the first question
         try:
-            assistant_get_available(assistant_id=assistant_id)
+            assistant_get_available(user=request.user, assistant_id=assistant_id)
         except (Assistant.DoesNotExist, ValueError, ValidationError):
             return JsonResponse(
                 {"error": _("That assistant is not available; pick another one from the list.")}, status=400

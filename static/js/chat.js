@@ -345,6 +345,22 @@ function closeRename(li, restore = true) {
   li.classList.remove('renaming');
 }
 
+// Rename in place; the page (and anything typed in the composer) stays as it is.
+async function renameConversation(li, form, title) {
+  const input = form.querySelector('input[name="title"]');
+  try {
+    const data = await postJSON(form.action, { title });
+    input.defaultValue = data.title;
+    closeRename(li, false);
+    if (li.dataset.id === els.messages.dataset.conversationId) updateConversationTitle(li.dataset.id, data.title);
+    else sidebarTouch(li.dataset.id, data.title);
+  } catch (error) {
+    input.setCustomValidity(error.message);
+    input.reportValidity();
+    input.addEventListener('input', () => input.setCustomValidity(''), { once: true });
+  }
+}
+
 function wireSidebar() {
   if (els.list) {
     els.list.addEventListener('click', (event) => {
@@ -374,11 +390,14 @@ function wireSidebar() {
         return;
       }
       if (form.classList.contains('rename-form')) {
+        event.preventDefault();
+        const li = form.closest('li.conversation-item');
         const input = form.querySelector('input[name="title"]');
-        if (input && !input.value.trim()) {
-          event.preventDefault();
-          closeRename(form.closest('li.conversation-item'));
+        if (!input || !input.value.trim()) {
+          closeRename(li);
+          return;
         }
+        renameConversation(li, form, input.value);
       }
     });
     els.list.addEventListener('focusout', (event) => {

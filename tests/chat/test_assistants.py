@@ -237,3 +237,35 @@ def test_admin_cannot_deactivate_the_default_assistant(client, staff, db):
     assert response.status_code == 200 and "cannot be deactivated" in response.content.decode()
     default.refresh_from_db()
     assert default.is_active
+
+
+def test_an_assistant_limited_to_a_group_is_offered_and_used_only_by_its_members(
+    client, owner, outsider, engineering, hr_assistant, monkeypatch
+):
+    hr_assistant.groups.add(engineering)  # owner is in engineering, outsider is not
+    client.force_login(outsider)
+    page = client.get(reverse("chat:home")).content.decode()
+    assert "HR helper" not in page and "General assistant" in page
+    refused = client.post(
+        reverse("chat:api_conversation_create"), json.dumps({"assistant_id": str(hr_assistant.id)}),
+        content_type="application/json",
+    )
+    assert refused.status_code == 400 and "pick another one" in refused.json()["error"]
+
+    client.force_login(owner)
+    assert "HR helper" in client.get(reverse("chat:home")).content.decode()
+    conversation = Conversation.objects.create(user=owner)
+    switched = client.post(
+        reverse("chat:api_conversation_assistant", args=[conversation.id]),
+        json.dumps({"assistant_id": str(hr_assistant.id)}), content_type="application/json",
+    )
+    assert switched.status_code == 200
+
+    # Leaving the group takes the assistant away, also from the conversation that had it.
+    owner.groups.remove(engineering)
+    fake = use_fake_client(monkeypatch, FakeChatClient())
+    _, answer = question_submit(conversation=conversation, content="How many days of leave?")
+    assert collect(answer, owner)[-1][0] == "done"
+    assert "friendly HR officer" not in fake.system_prompt()
+    answer.refresh_from_db()
+    assert answer.model != "hr-model"

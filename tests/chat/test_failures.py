@@ -98,7 +98,7 @@ def test_a_server_that_is_down_is_reported_as_unreachable():
         (ContextTooLongError(), "context_too_long", False, "Shorten the question"),
     ],
 )
-def test_the_chat_gets_a_message_a_user_understands(owner, monkeypatch, error, kind, retryable, words):
+def test_the_chat_gets_a_message_a_user_understands(client, owner, monkeypatch, error, kind, retryable, words):
     use_fake_client(monkeypatch, FakeChatClient(error=error))
     conversation = Conversation.objects.create(user=owner)
     question, answer = question_submit(conversation=conversation, content="How many days of leave?")
@@ -110,6 +110,11 @@ def test_the_chat_gets_a_message_a_user_understands(owner, monkeypatch, error, k
     assert answer.status == Message.Status.ERROR and words in answer.error
     question.refresh_from_db()
     assert question.content == "How many days of leave?"  # the question is kept
+    # After a reload the page offers Retry exactly when retrying can help.
+    client.force_login(owner)
+    page = client.get(reverse("chat:conversation", args=[conversation.id])).content.decode()
+    assert words in page
+    assert ('class="retry-button"' in page) is retryable
 
 
 @pytest.mark.django_db(transaction=True)

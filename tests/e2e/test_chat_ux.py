@@ -139,6 +139,21 @@ def test_sidebar_groups_search_pin_delete_and_undo(app_server, browser, employee
     page.wait_for_url(re.compile(r".*/chat/c/.+/$"))
     assert "Yes, with BitLocker." in page.locator("#messages").inner_text()
 
+    # rename in place: the title changes in the sidebar and the header, and the draft stays
+    page.locator("#prompt").fill("a draft I am still writing")
+    url = page.url
+    item = page.locator("#conversation-list li.conversation-item.active")
+    item.hover()
+    item.locator(".rename-button").click()
+    field = item.locator(".rename-form input[name=title]")
+    field.fill("Disk encryption rules")
+    field.press("Enter")
+    item.locator(".conversation-link", has_text="Disk encryption rules").wait_for(timeout=10_000)
+    assert page.locator("#conversation-title").inner_text() == "Disk encryption rules"
+    assert page.url == url and page.locator("#prompt").input_value() == "a draft I am still writing"
+    assert Conversation.objects.filter(title="Disk encryption rules", user=employee).exists()
+    page.locator("#prompt").fill("")
+
     # Ctrl+Shift+O starts a new chat
     page.keyboard.press("Control+Shift+O")
     page.wait_for_url(re.compile(r".*/chat/$"))

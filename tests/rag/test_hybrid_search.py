@@ -67,8 +67,13 @@ def test_a_filter_restricts_results_to_a_connector(handbook, tmp_path):
     assert titles(found) == ["More faults"]
 
 
-@pytest.mark.skipif("pgvector_version() < (0, 8)", reason="iterative index scans need pgvector 0.8")
-def test_a_user_who_sees_one_percent_of_chunks_still_gets_k_results(db):
+@pytest.fixture
+def pgvector_08(db):
+    if pgvector_version() < (0, 8):
+        pytest.skip("iterative index scans need pgvector 0.8")
+
+
+def test_a_user_who_sees_one_percent_of_chunks_still_gets_k_results(pgvector_08):
     """The ACL is part of the HNSW query: no post-filter that starves the result list."""
     connector = Connector.objects.create(name="Big", kind="folder", config={"path": "/nonexistent"})
     rng = random.Random(7)
@@ -109,3 +114,44 @@ def test_without_a_reranker_url_the_stage_is_off(settings):
     retrieval.get_reranker.cache_clear()
     settings.RAG_RERANK_URL = ""
     assert retrieval.get_reranker() is None
+
+
+def test_an_index_scan_that_gives_up_early_is_answered_exactly(pgvector_08, settings):
+    """An HNSW scan that stops before finding k visible chunks must not shorten the answer."""
+    from django.db import connection
+
+    settings.RAG_EF_SEARCH = 10
+    connector = Connector.objects.create(name="Big", kind="folder", config={"path": "/nonexistent"})
+    rng = random.Random(11)
+    docs = [
+        Document(connector=connector, external_id=f"d{i}", title=f"Doc {i}", text="x", content_hash="h",
+                 acl_groups=["rare"] if i % 100 == 0 else ["common"], index_status="indexed")
+        for i in range(2000)
+    ]
+    Document.objects.bulk_create(docs)
+    vectors = [[rng.gauss(0, 1) for _ in range(384)] for _ in docs]
+    Chunk.objects.bulk_create(
+        Chunk(document=doc, connector=connector, ordinal=0, text="c", start_char=0, end_char=1, token_count=1,
+              embedding=vector, acl_groups=doc.acl_groups)
+        for doc, vector in zip(docs, vectors)
+    )
+    query = [rng.gauss(0, 1) for _ in range(384)]
+
+    def cosine_distance(v):
+        dot = sum(a * b for a, b in zip(query, v))
+        return 1 - dot / (sum(a * a for a in query) ** 0.5 * sum(b * b for b in v) ** 0.5)
+
+    rare = sorted((cosine_distance(v), doc.id) for doc, v in zip(docs, vectors) if doc.acl_groups == ["rare"])
+    expected_docs = [doc_id for _, doc_id in rare[:10]]
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE connectors_chunk")
+        # the HNSW scan is used; its first pass (ef_search = k) finds about 1% of k visible, and
+        # its iterative continuation gives up at once
+        cursor.execute("SET enable_seqscan = off; SET enable_bitmapscan = off; SET hnsw.max_scan_tuples = 1")
+    try:
+        ids = chunk_ids_dense(embedding=query, groups=["rare"], k=10)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET enable_seqscan; RESET enable_bitmapscan; RESET hnsw.max_scan_tuples")
+    found_docs = list(Chunk.objects.filter(id__in=ids).values_list("document_id", flat=True))
+    assert sorted(found_docs) == sorted(expected_docs)

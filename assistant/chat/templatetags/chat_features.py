@@ -14,7 +14,8 @@ register = template.Library()
 @register.inclusion_tag("chat/_assistant_picker.html", takes_context=True)
 def assistant_picker(context, conversation=None):
     current = assistant_for_conversation(conversation)
-    return {"assistants": list(assistants_available()), "current": current, "conversation": conversation}
+    assistants = list(assistants_available(user=context["request"].user))
+    return {"assistants": assistants, "current": current, "conversation": conversation}
 
 
 @register.simple_tag(takes_context=True)
