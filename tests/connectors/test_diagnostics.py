@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from django.utils import timezone
+from django.urls import reverse
+from django.utils import timezone, translation
 
 from connectors.diagnostics import Status, explain_missing
 from connectors.models import Chunk, Connector, Document, SyncFailure, SyncRun
@@ -178,3 +179,45 @@ def test_a_source_error_from_list_ids_is_caught(db, monkeypatch):
 
 def test_an_empty_id_asks_for_one(connector):
     assert explain_missing(connector, "  ").status == Status.EMPTY
+
+
+# --- French -------------------------------------------------------------------------------------
+
+
+def test_explanations_speak_french_when_the_language_is_french(connector, folder):
+    with translation.override("fr"):
+        answer = explain_missing(connector, "minutes.md")
+        assert answer.status == Status.NOT_LISTED
+        assert answer.message == "La source ne liste pas minutes.md."
+        assert answer.details == [f"Il n’y a pas de fichier minutes.md dans {folder}."]
+        assert any("Les fichiers .exe ne sont pas lus par ce connecteur" in line
+                   for line in explain_missing(connector, "tool.exe").details)
+        assert explain_missing(connector, "leave.md").details[0] == (
+            "Lancez une synchronisation : elle lira l’élément et l’indexera."
+        )
+    # The language is chosen per call, not frozen when the module is imported.
+    assert explain_missing(connector, "minutes.md").message == "The source does not list minutes.md."
+
+
+def test_hints_and_plurals_speak_french(db, connector, monkeypatch):
+    document = make_document(connector, "leave.md", Document.IndexStatus.INDEXED, acl_public=True)
+    for ordinal in range(2):
+        Chunk.objects.create(document=document, connector=connector, ordinal=ordinal, text="Some text.",
+                             start_char=0, end_char=10, token_count=3, embedding=[0.0] * 384)
+    monkeypatch.setitem(SOURCES, "web", type("Fakeweb", (_Listing,), {"kind": "web"}))
+    web = Connector.objects.create(name="Site", kind="web", config={})
+    with translation.override("fr"):
+        answer = explain_missing(connector, "leave.md")
+        assert answer.message == "leave.md est indexé sous le titre « Leave.Md » (2 fragments)."
+        assert "Visible dans les réponses pour tout le monde." in answer.details
+        hints = explain_missing(web, "about.html").details
+        assert any("limites de profondeur" in line for line in hints), hints
+
+
+def test_the_why_page_speaks_french(client, staff, connector):
+    client.force_login(staff)
+    page = client.get(
+        reverse("sources:why", args=[connector.id]), {"id": "tool.exe"}, HTTP_ACCEPT_LANGUAGE="fr"
+    ).content.decode()
+    assert "La source ne liste pas tool.exe." in page
+    assert "Les fichiers .exe ne sont pas lus par ce connecteur" in page
