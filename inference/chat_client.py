@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from inference.tls import tls_context
+
 
 class ModelServerError(Exception):
     """The model server could not answer; the message is fit to show a user."""
@@ -74,7 +76,7 @@ class ChatClient:
         payload = self._payload(messages, True, params)
         url = f"{self.base_url}/chat/completions"
         attempt = 0
-        async with httpx.AsyncClient(timeout=self._timeout()) as client:
+        async with httpx.AsyncClient(timeout=self._timeout(), verify=tls_context()) as client:
             while True:
                 try:
                     async with client.stream("POST", url, json=payload, headers=self._headers()) as response:
@@ -106,7 +108,9 @@ class ChatClient:
     def list_models(self) -> list[dict]:
         """The models the server offers (vLLM adds `max_model_len`)."""
         try:
-            response = httpx.get(f"{self.base_url}/models", headers=self._headers(), timeout=self._timeout())
+            response = httpx.get(
+                f"{self.base_url}/models", headers=self._headers(), timeout=self._timeout(), verify=tls_context()
+            )
             response.raise_for_status()
         except httpx.HTTPError as exc:
             raise ModelServerError(f"Could not list models at {self.base_url}: {exc}") from exc

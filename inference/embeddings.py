@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from inference.tls import tls_context
+
 
 class EmbeddingError(Exception):
     pass
@@ -73,7 +75,7 @@ class HttpEmbedder:
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         vectors: list[list[float]] = []
-        with httpx.Client(timeout=self.timeout) as client:
+        with httpx.Client(timeout=self.timeout, verify=tls_context()) as client:
             for start in range(0, len(texts), self.batch_size):
                 batch = list(texts[start : start + self.batch_size])
                 try:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from inference.tls import tls_context
+
 
 class RerankError(Exception):
     pass
@@ -29,6 +31,7 @@ class HttpReranker:
                 json={"model": self.model, "query": query, "documents": documents, "top_n": len(documents)},
                 headers={"Authorization": f"Bearer {self.api_key}"},
                 timeout=self.timeout,
+                verify=tls_context(),
             )
             response.raise_for_status()
             results = response.json()["results"]

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
 from dataclasses import replace
 from functools import lru_cache
@@ -25,11 +26,20 @@ from assistant.chat.failures import error_event
 from assistant.chat.preparation import answer_setup, answer_stream
 from assistant.rag.prompts import build_messages
 from assistant.rag.retrieval import Passage, embed_query, retrieve
-from connectors.selectors import NO_FILTERS, SearchFilters, acl_groups_of
+from connectors.selectors import NO_FILTERS, SearchFilters
 from inference.chat_client import ChatClient, ModelServerError
 
 STOP_CHECK_SECONDS = 0.3
 logger = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=1)
+def _embedder_thread() -> ThreadPoolExecutor:
+    """Where questions are embedded. The model in this process uses every core for one question,
+    so concurrent answers take turns on one thread instead of oversubscribing the CPU; an
+    embedding server is asked by several threads at once."""
+    workers = 8 if settings.EMBEDDING_BACKEND == "http" else 1
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="embed-query")
 
 
 @lru_cache(maxsize=1)
@@ -62,16 +72,16 @@ def _prepare(message: Message, user) -> tuple[str, list[dict]]:
 
 @sync_to_async
 def _retrieve(
-    message: Message, embedding: list[float], question: str, user, material_tokens: int,
+    message: Message, embedding: list[float], question: str, groups: list[str], material_tokens: int,
     filters: SearchFilters = NO_FILTERS,
 ) -> list[Passage]:
     """The conversation's attached files first (what the user asks about), then the index fills the rest
-    (only the assistant's connectors, when it has some)."""
+    (only the assistant's connectors, when it has some), as a reader in `groups` may see it."""
     attached, used = attachment_passages(
         conversation=message.conversation, question_embedding=embedding, material_tokens=material_tokens
     )
     retrieved = retrieve(
-        embedding=embedding, query=question, groups=acl_groups_of(user), material_tokens=material_tokens - used,
+        embedding=embedding, query=question, groups=groups, material_tokens=material_tokens - used,
         filters=filters,
     )
     return attached + [replace(p, n=p.n + len(attached)) for p in retrieved]
@@ -147,8 +157,11 @@ async def answer_events(
                 window=window, system_prompt=setup.system_prompt, question=question, history=history,
                 answer_tokens=setup.params.max_tokens,
             )
-            embedding = await asyncio.to_thread(embed_query, question)
-            passages = await _retrieve(message, embedding, question, user, budget.material, setup.filters)
+            # Not overlapped with the database work above: the embedding holds the GIL for much
+            # of its time, and a thread waiting on the database then waits for the GIL after
+            # every query (measured: slower than one after the other).
+            embedding = await asyncio.get_running_loop().run_in_executor(_embedder_thread(), embed_query, question)
+            passages = await _retrieve(message, embedding, question, setup.groups, budget.material, setup.filters)
             prompt = build_messages(
                 question=question, passages=passages, history=history, system_prompt=setup.system_prompt
             )

@@ -66,11 +66,12 @@ def assistant_for_conversation(conversation: Conversation | None) -> Assistant:
     return assistant_default()
 
 
-def connectors_visible_to(*, user) -> QuerySet[Connector]:
-    """Connectors whose documents the user may read: public ones or shared with one of their groups."""
+def connectors_visible_to(*, user, groups: list[str] | None = None) -> QuerySet[Connector]:
+    """Connectors whose documents the user may read: public ones or shared with one of their groups
+    (`groups`: the user's, when the caller has them already)."""
     if not user.is_authenticated or not user.is_active:
         return Connector.objects.none()
-    groups = acl_groups_of(user)
+    groups = acl_groups_of(user) if groups is None else groups
     return Connector.objects.filter(Q(is_public=True) | Q(groups__name__in=groups)).distinct()
 
 
@@ -80,13 +81,18 @@ def assistant_search_filters(*, assistant: Assistant) -> SearchFilters:
     return SearchFilters(connector_ids=ids) if ids else NO_FILTERS
 
 
-def connectors_still_syncing(*, assistant: Assistant, user) -> list[str]:
+def connectors_still_syncing(
+    *, assistant: Assistant, user, groups: list[str] | None = None, filters: SearchFilters | None = None
+) -> list[str]:
     """Names of the connectors this answer may draw on whose first sync is running and has
-    not indexed a document yet: answers cannot use them yet, and the user should know."""
-    connectors = connectors_visible_to(user=user)
-    chosen = assistant.connectors.values_list("id", flat=True)
-    if chosen.exists():
-        connectors = connectors.filter(id__in=chosen)
+    not indexed a document yet: answers cannot use them yet, and the user should know.
+    (`groups` and `filters`: the user's groups and the assistant's search filters, when the
+    caller has them already.)"""
+    connectors = connectors_visible_to(user=user, groups=groups)
+    if filters is None:
+        filters = assistant_search_filters(assistant=assistant)
+    if filters.connector_ids:
+        connectors = connectors.filter(id__in=filters.connector_ids)
     return list(
         connectors.filter(
             Exists(SyncRun.objects.filter(connector=OuterRef("pk"), status__in=SyncRun.ACTIVE)),

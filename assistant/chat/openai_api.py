@@ -293,7 +293,8 @@ async def chat_completions(request: HttpRequest):
 
 
 def _start(user, model_id, turns, question_text) -> tuple[OfferedModel, Message, Message]:
-    model = model_resolve(model_id, user=user)
+    # The default assistant is open to everyone: answering it needs no list of the others.
+    model = OfferedModel(MODEL_ID, "", "", None) if model_id == MODEL_ID else model_resolve(model_id, user=user)
     check_question_rate(user)
     try:
         question, answer = completion_conversation_start(

@@ -35,7 +35,7 @@ from assistant.chat.memory import (
 from assistant.chat.models import Memory, Message
 from assistant.chat.services import InvalidInput
 from assistant.rag.prompts import system_prompt_for
-from connectors.selectors import SearchFilters
+from connectors.selectors import SearchFilters, acl_groups_of
 from inference.chat_client import StreamDelta
 
 logger = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ class AnswerSetup:
     remembered: str | None = None  # the fact saved by a "remember that ..." command
     tools: list[dict] = field(default_factory=list)
     user_id: int | None = None
+    groups: list[str] = field(default_factory=list)  # the user's, for the ACL of retrieval
 
     def stream_params(self, *, max_tokens: int) -> dict:
         params = {"max_tokens": max_tokens, "temperature": self.params.temperature, "model": self.params.model}
@@ -99,17 +100,21 @@ def answer_setup(*, message: Message, user, question: str, language: str = "") -
         filters=assistant_search_filters(assistant=assistant),
         params=assistant_model_parameters(assistant=assistant),
         user_id=user.pk,
+        groups=acl_groups_of(user),
     )
     fact = memory_command_parse(question)
     if fact is not None:
         setup.reply, setup.remembered = _memory_reply(user=user, fact=fact)
         return setup
+    remembers = memory_enabled(user=user)
     setup.system_prompt = system_prompt_for(
-        instructions=assistant.instructions, memories=memory_prompt_section(user=user), language=language
+        instructions=assistant.instructions,
+        memories=memory_prompt_section(user=user) if remembers else "",
+        language=language,
     )
-    if settings.LLM_TOOLS and memory_enabled(user=user):
+    if settings.LLM_TOOLS and remembers:
         setup.tools = [REMEMBER_TOOL]
-    syncing = connectors_still_syncing(assistant=assistant, user=user)
+    syncing = connectors_still_syncing(assistant=assistant, user=user, groups=setup.groups, filters=setup.filters)
     if syncing:
         setup.notices.append(_syncing_notice(syncing))
     return setup

@@ -15,7 +15,9 @@ def test_scores_come_back_in_document_order(monkeypatch):
                                                      {"index": 1, "relevance_score": 0.5}]})
 
     transport = httpx.MockTransport(handler)
-    monkeypatch.setattr(httpx, "post", lambda url, **kw: httpx.Client(transport=transport).post(url, **kw))
+    monkeypatch.setattr(
+        httpx, "post", lambda url, verify=True, **kw: httpx.Client(transport=transport, verify=verify).post(url, **kw)
+    )
     assert HttpReranker("http://rerank.invalid/v1", "m").scores("vacation days", ["a", "b", "c"]) == [0.1, 0.5, 0.9]
 
 
