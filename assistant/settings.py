@@ -214,6 +214,10 @@ RAG_BM25_K1 = env_float("RAG_BM25_K1", 1.2, minimum=0.0, maximum=10.0)
 RAG_BM25_B = env_float("RAG_BM25_B", 0.75, minimum=0.0, maximum=1.0)
 RAG_FULLTEXT_MAX_CANDIDATES = env_int("RAG_FULLTEXT_MAX_CANDIDATES", 500, minimum=10, maximum=100_000)
 RAG_EF_SEARCH = env_int("RAG_EF_SEARCH", 100, minimum=10, maximum=1000)
+# Hybrid search runs its full-text side on a second database connection while the vector side
+# runs (outside transactions); off: one after the other on the request's connection.
+RAG_PARALLEL_SIDES = env_bool("RAG_PARALLEL_SIDES", True)
+RAG_SIDE_THREADS = env_int("RAG_SIDE_THREADS", 8, minimum=1, maximum=64)  # per process: extra connections
 # Optional cross-encoder reranking (an OpenAI-style /rerank endpoint, e.g. vLLM); empty: off.
 RAG_RERANK_URL = env_str("RAG_RERANK_URL", "").rstrip("/")
 RAG_RERANK_MODEL = env_str("RAG_RERANK_MODEL", "BAAI/bge-reranker-v2-m3")

@@ -13,7 +13,8 @@ texts, ACLs) shaped like a real index, then measures the product's own code path
       a connector filter on top of the ACL is how a 1% visible set happens in the product.
 - recall@10 (and recall@candidates) of the HNSW side (`chunk_ids_dense`, product settings)
   against an exact scan of the same query with the same ACL and filter (index scans off,
-  checked with EXPLAIN), for both readers.
+  checked with EXPLAIN), for both readers. The targets use the call the product makes
+  (RAG_CANDIDATES neighbours, the top 10 of them fused); a direct k=10 call is reported too.
 
 Data (seeded, deterministic):
 - vectors: a hierarchy like real sentence embeddings, which are clustered and anisotropic,
@@ -751,6 +752,11 @@ def main(argv: list[str] | None = None) -> dict:
             connections.close_all()
             drop_database(args.database_url)
 
+    # The product's HNSW side: chunks_search asks chunk_ids_dense for RAG_CANDIDATES (50)
+    # neighbours and fuses the best of them, so its recall@10 is that call's top 10. (A direct
+    # k=10 call, which the product never makes, plans differently and is reported beside it.)
+    product_recall = {reader: next(v for key, v in values.items() if key.startswith("recall_at_10_of_the_k"))
+                      for reader, values in results["recall"].items()}
     rare_chunks = int(corpus.doc_chunks[corpus.doc_connector == corpus.selective_connector].sum())
     public_chunks = int(corpus.doc_chunks[corpus.doc_public].sum())
     latency = results["latency_ms"]
@@ -758,8 +764,10 @@ def main(argv: list[str] | None = None) -> dict:
         "benchmark": "retrieval",
         "targets": {
             "recall_at_10_min_target": 0.95,
-            "recall_at_10_broad_ok": results["recall"]["broad"]["recall_at_10"] >= 0.95,
-            "recall_at_10_selective_ok": results["recall"]["selective"]["recall_at_10"] >= 0.95,
+            "recall_at_10_broad": product_recall["broad"],
+            "recall_at_10_selective": product_recall["selective"],
+            "recall_at_10_broad_ok": product_recall["broad"] >= 0.95,
+            "recall_at_10_selective_ok": product_recall["selective"] >= 0.95,
             "hybrid_p95_ms_target": 50,
             "hybrid_broad_p95_ok": latency["hybrid_broad"]["p95"] < 50,
             "hybrid_selective_p95_ok": latency["hybrid_selective"]["p95"] < 50,

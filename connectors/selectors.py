@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -187,6 +188,26 @@ class ScoredChunk:
     fulltext_rank: int | None
 
 
+@lru_cache(maxsize=1)
+def _side_executor() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=settings.RAG_SIDE_THREADS, thread_name_prefix="search-side")
+
+
+def _on_side_connection(function, **kwargs):
+    """Run `function` in a side thread, on that thread's own database connection (kept open
+    between searches). A connection the database dropped (a restart) is replaced once."""
+    from django.db import InterfaceError, OperationalError
+
+    for attempt in (1, 2):
+        try:
+            return function(**kwargs)
+        except (OperationalError, InterfaceError):
+            connection.close()
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 def chunks_search(
     *,
     embedding: list[float] | None,
@@ -205,12 +226,22 @@ def chunks_search(
     if mode not in ("dense", "fulltext", "hybrid"):
         raise ValueError(f"unknown search mode {mode!r}")
     pool = max(k, candidates or settings.RAG_CANDIDATES)
-    dense = (
-        chunk_ids_dense(embedding=embedding, groups=groups, k=pool, filters=filters)
-        if mode != "fulltext" and embedding is not None
-        else []
-    )
-    fulltext = chunk_ids_fulltext(text=text, groups=groups, k=pool, filters=filters) if mode != "dense" and text.strip() else []
+    want_dense = mode != "fulltext" and embedding is not None
+    want_fulltext = mode != "dense" and bool(text.strip())
+    side = None
+    if want_dense and want_fulltext and settings.RAG_PARALLEL_SIDES and not connection.in_atomic_block:
+        # Each side is a query of its own: the full-text one runs on a second connection
+        # meanwhile. (Inside a transaction the other connection could not see its writes.)
+        side = _side_executor().submit(
+            _on_side_connection, chunk_ids_fulltext, text=text, groups=groups, k=pool, filters=filters
+        )
+    dense = chunk_ids_dense(embedding=embedding, groups=groups, k=pool, filters=filters) if want_dense else []
+    if side is not None:
+        fulltext = side.result()
+    elif want_fulltext:
+        fulltext = chunk_ids_fulltext(text=text, groups=groups, k=pool, filters=filters)
+    else:
+        fulltext = []
     dense_rank = {chunk_id: rank for rank, chunk_id in enumerate(dense, start=1)}
     fulltext_rank = {chunk_id: rank for rank, chunk_id in enumerate(fulltext, start=1)}
     scores: dict[int, float] = {}

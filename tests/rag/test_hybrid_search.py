@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+from django.db.models.expressions import RawSQL
 
 from assistant.rag.retrieval import embed_query, retrieve
 from connectors.models import Chunk, Connector, Document, SyncRun
@@ -155,3 +156,63 @@ def test_an_index_scan_that_gives_up_early_is_answered_exactly(pgvector_08, sett
             cursor.execute("RESET enable_seqscan; RESET enable_bitmapscan; RESET hnsw.max_scan_tuples")
     found_docs = list(Chunk.objects.filter(id__in=ids).values_list("document_id", flat=True))
     assert sorted(found_docs) == sorted(expected_docs)
+
+
+@pytest.fixture
+def committed_handbook(transactional_db, tmp_path):
+    root = tmp_path / "kb"
+    root.mkdir()
+    (root / "errors.md").write_text("# Controller faults\n\nFault code ZX-4471 means the gripper lost air pressure.\n")
+    (root / "lunch.md").write_text("# Lunch\n\nThe cafeteria offers warm meals and salads at midday.\n")
+    connector = Connector.objects.create(name="KB", kind="folder", config={"path": str(root)}, is_public=True)
+    sync_run_execute(SyncRun.objects.create(connector=connector).id)
+    return connector
+
+
+def _ranks(query: str) -> list[tuple[str, int | None, int | None]]:
+    hits = chunks_search(embedding=embed_query(query), text=query, groups=[], k=2, mode="hybrid")
+    return [(h.chunk.document.title, h.dense_rank, h.fulltext_rank) for h in hits]
+
+
+def test_the_full_text_side_on_its_own_connection_finds_the_same_as_in_turn(committed_handbook, settings):
+    settings.RAG_PARALLEL_SIDES = True
+    side_by_side = _ranks("fault ZX-4471")
+    settings.RAG_PARALLEL_SIDES = False
+    in_turn = _ranks("fault ZX-4471")
+    assert side_by_side == in_turn
+    assert side_by_side[0][0] == "Controller faults" and side_by_side[0][2] == 1  # the full-text side counted
+
+
+def test_a_side_connection_the_database_dropped_is_replaced(committed_handbook, settings):
+    from django.db import connection
+
+    from connectors.selectors import _side_executor
+
+    settings.RAG_PARALLEL_SIDES = True
+    _ranks("fault ZX-4471")  # the side threads now hold connections
+
+    def backend_pid():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            return cursor.fetchone()[0]
+
+    pids = {_side_executor().submit(backend_pid).result() for _ in range(8)}
+    with connection.cursor() as cursor:  # what a database restart does to them
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", [list(pids)])
+    for _ in range(3):
+        assert _ranks("fault ZX-4471")[0][:3:2] == ("Controller faults", 1)
+
+
+def test_inside_a_transaction_both_sides_see_its_own_writes(committed_handbook, settings, tmp_path):
+    from django.db import transaction
+
+    settings.RAG_PARALLEL_SIDES = True
+    with transaction.atomic():
+        Document.objects.filter(connector=committed_handbook).update(title="Renamed")
+        Chunk.objects.filter(text__contains="ZX-4471").update(text="Fault code QQ-9182 means low pressure.")
+        Chunk.objects.filter(text__contains="QQ-9182").update(
+            search_vector=RawSQL("to_tsvector('english', text)", [])
+        )
+        hits = chunks_search(embedding=embed_query("QQ-9182"), text="QQ-9182", groups=[], k=1, mode="hybrid")
+        assert hits and hits[0].fulltext_rank == 1
+        transaction.set_rollback(True)
