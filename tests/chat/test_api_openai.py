@@ -204,3 +204,32 @@ def test_a_body_over_the_upload_limit_gets_413_in_openais_shape(client, owner, s
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
     response = complete(client, auth(owner), messages=[{"role": "user", "content": "x" * 2000}])
     assert response.status_code == 413 and response.json()["error"]["code"] == "request_too_large"
+
+
+def test_an_assistant_limited_to_a_group_is_a_model_only_for_its_members(client, db):
+    from django.contrib.auth.models import Group, User
+
+    from assistant.accounts.tokens import api_token_create
+    from assistant.chat.models import Assistant
+
+    legal = Group.objects.create(name="legal")
+    counsel = Assistant.objects.create(name="Contract counsel")
+    counsel.groups.add(legal)
+    member = User.objects.create_user("lena")
+    member.groups.add(legal)
+    other = User.objects.create_user("otto")
+    member_token = api_token_create(user=member, name="t")[1]
+    other_token = api_token_create(user=other, name="t")[1]
+
+    def model_ids(token):
+        response = client.get("/v1/models", HTTP_AUTHORIZATION=f"Bearer {token}")
+        assert response.status_code == 200
+        return [m["id"] for m in response.json()["data"]]
+
+    assert "contract-counsel" in model_ids(member_token)
+    assert "contract-counsel" not in model_ids(other_token) and "enterprise-assistant" in model_ids(other_token)
+    refused = client.post(
+        "/v1/chat/completions", {"model": "contract-counsel", "messages": [{"role": "user", "content": "Hi"}]},
+        content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {other_token}",
+    )
+    assert refused.status_code == 404 and "does not exist" in refused.json()["error"]["message"]
