@@ -198,6 +198,7 @@ def _on_side_connection(function, **kwargs):
     between searches). A connection the database dropped (a restart) is replaced once."""
     from django.db import InterfaceError, OperationalError
 
+    pooled = "pool" in settings.DATABASES["default"].get("OPTIONS", {})
     for attempt in (1, 2):
         try:
             return function(**kwargs)
@@ -205,6 +206,9 @@ def _on_side_connection(function, **kwargs):
             connection.close()
             if attempt == 2:
                 raise
+        finally:
+            if pooled:
+                connection.close()  # back to the pool, for the requests
     raise AssertionError("unreachable")
 
 

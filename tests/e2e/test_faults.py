@@ -241,7 +241,9 @@ def test_the_app_and_workers_recover_from_a_postgres_restart_under_load(scratch_
     folder = write_pages(tmp_path / "wiki", files, "wiki")
     database_url = scratch_postgres.create_database()
     env = service_env(
-        DATABASE_URL=database_url, DATABASE_CONN_MAX_AGE="60",  # persistent connections: health checks matter
+        # The web server lends requests pooled connections (checked before each loan); the
+        # workers open theirs per task.
+        DATABASE_URL=database_url,
         LLM_BASE_URL=model.base_url, LLM_MODEL=MODEL_ALIAS, LLM_MAX_TOKENS="16",
         ALLOWED_HOSTS="127.0.0.1,localhost", EMBEDDING_BATCH_SIZE="8", SYNC_LOCK_SECONDS="5",
     )
