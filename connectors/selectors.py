@@ -194,22 +194,21 @@ def _side_executor() -> ThreadPoolExecutor:
 
 
 def _on_side_connection(function, **kwargs):
-    """Run `function` in a side thread, on that thread's own database connection (kept open
-    between searches). A connection the database dropped (a restart) is replaced once."""
+    """Run `function` in a side thread, on that thread's own database connection: kept open
+    between searches, or handed back to the pool after each one where the process has a pool.
+    A connection the database dropped (a restart) is replaced once."""
     from django.db import InterfaceError, OperationalError
 
     pooled = "pool" in settings.DATABASES["default"].get("OPTIONS", {})
-    for attempt in (1, 2):
+    try:
         try:
             return function(**kwargs)
         except (OperationalError, InterfaceError):
             connection.close()
-            if attempt == 2:
-                raise
-        finally:
-            if pooled:
-                connection.close()  # back to the pool, for the requests
-    raise AssertionError("unreachable")
+            return function(**kwargs)
+    finally:
+        if pooled:
+            connection.close()  # back to the pool, for the requests
 
 
 def chunks_search(

@@ -87,9 +87,10 @@ def memory_command_parse(text: str) -> str | None:
     return fact[0].upper() + fact[1:]
 
 
-def memory_prompt_section(*, user) -> str:
-    """The system-prompt paragraph with the user's memories; empty when memory is off or empty."""
-    if not memory_enabled(user=user):
+def memory_prompt_section(*, user, enabled: bool | None = None) -> str:
+    """The system-prompt paragraph with the user's memories; empty when memory is off or empty.
+    (`enabled`: whether memory is on, when the caller has asked already.)"""
+    if not (memory_enabled(user=user) if enabled is None else enabled):
         return ""
     texts = list(memories_of(user=user).order_by("-created_at").values_list("text", flat=True)[:PROMPT_MEMORIES])
     lines, used = [], 0

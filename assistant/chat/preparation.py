@@ -109,7 +109,7 @@ def answer_setup(*, message: Message, user, question: str, language: str = "") -
     remembers = memory_enabled(user=user)
     setup.system_prompt = system_prompt_for(
         instructions=assistant.instructions,
-        memories=memory_prompt_section(user=user) if remembers else "",
+        memories=memory_prompt_section(user=user, enabled=remembers),
         language=language,
     )
     if settings.LLM_TOOLS and remembers:

@@ -13,16 +13,26 @@ from connectors.selectors import SearchFilters, chunk_ids_dense, chunks_search, 
 from connectors.sync import sync_run_execute
 
 
-@pytest.fixture
-def handbook(db, tmp_path):
-    root = tmp_path / "kb"
+KB_PAGES = {
+    "errors.md": "# Controller faults\n\nFault code ZX-4471 means the gripper lost air pressure.\n",
+    "lunch.md": "# Lunch\n\nThe cafeteria offers warm meals and salads at midday.\n",
+    "trains.md": "# Travel\n\nBook rail journeys through the travel desk two weeks ahead.\n",
+}
+
+
+def synced_kb(root, pages: dict[str, str]) -> Connector:
+    """A public folder connector holding `pages`, synced."""
     root.mkdir()
-    (root / "errors.md").write_text("# Controller faults\n\nFault code ZX-4471 means the gripper lost air pressure.\n")
-    (root / "lunch.md").write_text("# Lunch\n\nThe cafeteria offers warm meals and salads at midday.\n")
-    (root / "trains.md").write_text("# Travel\n\nBook rail journeys through the travel desk two weeks ahead.\n")
+    for name, text in pages.items():
+        (root / name).write_text(text)
     connector = Connector.objects.create(name="KB", kind="folder", config={"path": str(root)}, is_public=True)
     sync_run_execute(SyncRun.objects.create(connector=connector).id)
     return connector
+
+
+@pytest.fixture
+def handbook(db, tmp_path):
+    return synced_kb(tmp_path / "kb", KB_PAGES)
 
 
 def titles(passages) -> list[str]:
@@ -160,13 +170,7 @@ def test_an_index_scan_that_gives_up_early_is_answered_exactly(pgvector_08, sett
 
 @pytest.fixture
 def committed_handbook(transactional_db, tmp_path):
-    root = tmp_path / "kb"
-    root.mkdir()
-    (root / "errors.md").write_text("# Controller faults\n\nFault code ZX-4471 means the gripper lost air pressure.\n")
-    (root / "lunch.md").write_text("# Lunch\n\nThe cafeteria offers warm meals and salads at midday.\n")
-    connector = Connector.objects.create(name="KB", kind="folder", config={"path": str(root)}, is_public=True)
-    sync_run_execute(SyncRun.objects.create(connector=connector).id)
-    return connector
+    return synced_kb(tmp_path / "kb", {name: KB_PAGES[name] for name in ("errors.md", "lunch.md")})
 
 
 def _ranks(query: str) -> list[tuple[str, int | None, int | None]]:
