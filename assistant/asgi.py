@@ -4,10 +4,14 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from assistant.connection_budget import WEB_POOL_SIZE_DEFAULT
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "assistant.settings")
 # The web server lends each request a pooled database connection (see DATABASE_POOL_SIZE),
-# unless persistent connections were asked for instead.
+# unless persistent connections were asked for instead. Streaming answers hand theirs back while
+# they wait for the model, so a small pool serves many conversations; the sum over every process
+# must stay under PostgreSQL's max_connections (see assistant/checks.py).
 if not os.environ.get("DATABASE_CONN_MAX_AGE", "").strip("0"):
-    os.environ.setdefault("DATABASE_POOL_SIZE", "100")
+    os.environ.setdefault("DATABASE_POOL_SIZE", str(WEB_POOL_SIZE_DEFAULT))
 
 application = get_asgi_application()

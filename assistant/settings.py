@@ -11,6 +11,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from assistant.connection_budget import WEB_POOL_SIZE_DEFAULT
 from assistant.env import env_bool, env_choice, env_float, env_int, env_list, env_rate, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -90,6 +91,13 @@ if DATABASE_POOL_SIZE:
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 2, "max_size": DATABASE_POOL_SIZE, "timeout": 30.0,
     }
+
+# What the whole deployment may open, checked against PostgreSQL's max_connections by the
+# database system check (assistant/checks.py) before migrations: the web processes' pools
+# (DATABASE_POOL_SIZE, else the web server's default), one connection per worker process, beat.
+WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", 2, minimum=1)
+WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 2, minimum=1)
+WEB_DATABASE_POOL_SIZE = DATABASE_POOL_SIZE or WEB_POOL_SIZE_DEFAULT
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -193,13 +193,17 @@ def _side_executor() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=settings.RAG_SIDE_THREADS, thread_name_prefix="search-side")
 
 
+def _pooled() -> bool:
+    return "pool" in settings.DATABASES["default"].get("OPTIONS", {})
+
+
 def _on_side_connection(function, **kwargs):
     """Run `function` in a side thread, on that thread's own database connection: kept open
     between searches, or handed back to the pool after each one where the process has a pool.
     A connection the database dropped (a restart) is replaced once."""
     from django.db import InterfaceError, OperationalError
 
-    pooled = "pool" in settings.DATABASES["default"].get("OPTIONS", {})
+    pooled = _pooled()
     try:
         try:
             return function(**kwargs)
@@ -240,6 +244,10 @@ def chunks_search(
         )
     dense = chunk_ids_dense(embedding=embedding, groups=groups, k=pool, filters=filters) if want_dense else []
     if side is not None:
+        if _pooled():
+            # Lend this connection back while waiting: with every pooled connection held by
+            # a request waiting on its side query, the side queries would wait for ever.
+            connection.close()
         fulltext = side.result()
     elif want_fulltext:
         fulltext = chunk_ids_fulltext(text=text, groups=groups, k=pool, filters=filters)

@@ -402,3 +402,69 @@ def test_the_worker_consumes_every_queue_tasks_are_routed_to():
 
 def test_the_entrypoint_script_is_executable():
     assert ENTRYPOINT.stat().st_mode & 0o111, "docker/entrypoint.sh is not executable (chmod +x)"
+
+
+# --- what the app writes, and how many connections it opens ----------------------------------------
+
+# Settings naming a folder, by what the app does there. A new path setting must be sorted here.
+WRITTEN_PATH_SETTINGS = {"UPLOAD_ROOT"}  # web writes uploads, the worker reads them
+READ_ONLY_PATH_SETTINGS = {"CONNECTOR_DATA_DIR"}
+PATH_SETTING = re.compile(r"""Path\(\s*env_(?:str|list)\(\s*["']([A-Z_]+)["']""")
+
+
+def named_volumes_of(service: dict) -> dict[str, str]:
+    """Container path -> named volume, for the service's named-volume mounts."""
+    mounts = {}
+    for volume in service.get("volumes") or []:
+        source, _, rest = str(volume).partition(":")
+        target = rest.split(":")[0]
+        if source and not source.startswith((".", "/", "$")) and target:
+            mounts[target] = source
+    return mounts
+
+
+def test_every_folder_setting_is_sorted_into_written_or_read_only():
+    found = set(PATH_SETTING.findall(SETTINGS.read_text()))
+    unsorted = found - WRITTEN_PATH_SETTINGS - READ_ONLY_PATH_SETTINGS
+    assert not unsorted, f"say in this test whether the app writes to {sorted(unsorted)}"
+
+
+@pytest.mark.parametrize("setting", sorted(WRITTEN_PATH_SETTINGS))
+def test_every_folder_the_app_writes_is_one_named_volume_shared_by_web_and_worker(setting):
+    compose = services()
+    volumes = load_compose().get("volumes") or {}
+    targets = set()
+    for name in ("web", "worker"):
+        path = resolve_defaults((compose[name].get("environment") or {}).get(setting) or "")
+        assert path.startswith("/"), f"{name} must set {setting} to an absolute path in the container"
+        mounts = named_volumes_of(compose[name])
+        assert path in mounts, f"{name} writes {setting}={path}, which is on no named volume: {mounts}"
+        assert mounts[path] in volumes, f"volume {mounts[path]!r} is not declared under volumes:"
+        targets.add((path, mounts[path]))
+    assert len(targets) == 1, f"web and worker must mount the same volume at the same path: {targets}"
+
+
+@pytest.mark.parametrize("setting", sorted(WRITTEN_PATH_SETTINGS))
+def test_the_image_makes_every_written_folder_the_app_users(setting):
+    """A fresh named volume takes the owner of the image's folder: it must be the `app` user."""
+    path = resolve_defaults((services()["web"].get("environment") or {}).get(setting) or "")
+    dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
+    owned = re.findall(r"install -d -o app -g app[^\n]*", dockerfile)
+    assert any(path in line.split() for line in owned), f"the Dockerfile must create {path} owned by app"
+    assert dockerfile.index(owned[0]) < dockerfile.index("USER app")
+
+
+def test_postgres_allows_every_connection_the_app_may_open():
+    from assistant.connection_budget import WEB_POOL_SIZE_DEFAULT, ConnectionBudget
+
+    compose = services()
+    command = " ".join(resolve_defaults(part) for part in command_of(compose["db"]))
+    match = re.search(r"max_connections=(\d+)", command)
+    assert match, f"the db service must set max_connections: {command}"
+    defaults = {m.group(1): m.group(2) for m in DEFAULT_EXPANSION.finditer(ENTRYPOINT.read_text()) if m.group(2)}
+    budget = ConnectionBudget(
+        web_processes=int(defaults["WEB_CONCURRENCY"]),
+        pool_size=WEB_POOL_SIZE_DEFAULT,
+        worker_processes=int(defaults["WORKER_CONCURRENCY"]),
+    )
+    assert budget.needed <= int(match.group(1)), budget.explain()

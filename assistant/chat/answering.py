@@ -113,6 +113,15 @@ def _drop_connection() -> None:
     connection.close()
 
 
+@sync_to_async
+def _lend_back_connection() -> None:
+    """With a pool, hand this request's connection back while it waits on the model: a stream
+    lasts seconds to minutes, and would otherwise keep a pooled connection from other requests.
+    The next query borrows one again (microseconds). Without a pool, keep it (reopening costs)."""
+    if "pool" in settings.DATABASES["default"].get("OPTIONS", {}):
+        connection.close()
+
+
 async def _stop_requested(message: Message) -> bool:
     try:
         status = await Message.objects.filter(id=message.id).values_list("status", flat=True).afirst()
@@ -152,6 +161,7 @@ async def answer_events(
         prompt: list[dict] = []
         budget = None
         if setup.reply is None:  # else answered without the model ("remember that ...")
+            await _lend_back_connection()  # the embedding and the model server come next
             window = await asyncio.to_thread(context_window, get_chat_client())
             budget, history = plan_budget(
                 window=window, system_prompt=setup.system_prompt, question=question, history=history,
@@ -171,18 +181,21 @@ async def answer_events(
         stream = answer_stream(
             setup, get_chat_client(), prompt, max_tokens=budget.answer if budget else settings.LLM_MAX_TOKENS
         )
+        await _lend_back_connection()
         async with aclosing(stream):  # closing the stream cancels generation on the server
             async for delta in stream:
                 if delta.text:
                     if not parts:
                         await _save(message, first_token_ms=int((time.monotonic() - started) * 1000))
+                        await _lend_back_connection()
                     parts.append(delta.text)
                     yield "token", {"text": delta.text}
                 now = time.monotonic()
                 if now - last_check >= STOP_CHECK_SECONDS:
                     last_check = now
-                    if await _stop_requested(message):
-                        stopped = True
+                    stopped = await _stop_requested(message)
+                    await _lend_back_connection()
+                    if stopped:
                         break
     except ModelServerError as exc:
         partial = "".join(parts)

@@ -5,3 +5,6 @@ class ChatConfig(AppConfig):
     name = "assistant.chat"
     label = "chat"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from assistant import checks  # noqa: F401  (registers the system checks)
