@@ -736,6 +736,9 @@ class Launcher:
         url = f"http://127.0.0.1:{port}/v1"
         env["LLM_BASE_URL"] = url
         env["LLM_MODEL"] = MODEL_ALIAS
+        # The CPU reads a prompt at about 170 tokens/s: a small material budget keeps answers quick
+        # (unset, the budget is half the window, 4096 tokens here: about 25 s before the first word).
+        env.setdefault("RAG_CONTEXT_TOKENS", "1000")
         log_path = self.log_dir / "llm.log"
         if port_in_use("127.0.0.1", port):
             if not _models_answer(url):

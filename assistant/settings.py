@@ -243,10 +243,14 @@ RAG_SIDE_THREADS = env_int("RAG_SIDE_THREADS", 8, minimum=1, maximum=64)  # per 
 RAG_RERANK_URL = env_str("RAG_RERANK_URL", "").rstrip("/")
 RAG_RERANK_MODEL = env_str("RAG_RERANK_MODEL", "BAAI/bge-reranker-v2-m3")
 RAG_RERANK_CANDIDATES = env_int("RAG_RERANK_CANDIDATES", 20, minimum=1, maximum=200)
-# Tokens of retrieved material given to the model, at most (the window may allow less).
-# Small by default so the CPU model answers quickly; raise it with a long-context GPU model.
-RAG_CONTEXT_TOKENS = env_int("RAG_CONTEXT_TOKENS", 1000, minimum=100)
-RAG_WHOLE_DOCUMENT_TOKENS = env_int("RAG_WHOLE_DOCUMENT_TOKENS", 800, minimum=0)  # larger documents: windows
+# Tokens of retrieved material given to the model, at most (the window may allow less). Unset:
+# RAG_CONTEXT_SHARE of the model's window (vLLM reports it), so a 32k model reads 16k tokens of
+# documents; `make run` sets 1000 for the embedded CPU model, whose prefill is slow.
+RAG_CONTEXT_TOKENS = env_int("RAG_CONTEXT_TOKENS", 0, minimum=100) or None
+RAG_CONTEXT_SHARE = env_float("RAG_CONTEXT_SHARE", 0.5, minimum=0.05, maximum=0.9)
+# A hit's whole document is given when at most this many tokens; unset: 80% of the material budget.
+_whole_document_tokens = env_int("RAG_WHOLE_DOCUMENT_TOKENS", -1, minimum=0)
+RAG_WHOLE_DOCUMENT_TOKENS = None if _whole_document_tokens < 0 else _whole_document_tokens
 RAG_NEIGHBOUR_CHUNKS = env_int("RAG_NEIGHBOUR_CHUNKS", 1, minimum=0, maximum=20)  # on each side of a hit
 RAG_HISTORY_SHARE = env_float("RAG_HISTORY_SHARE", 0.25, minimum=0.0, maximum=0.9)
 MAX_DOCUMENT_BYTES = env_int("MAX_DOCUMENT_BYTES", 50 * 1024 * 1024, minimum=1024)

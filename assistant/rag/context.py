@@ -84,8 +84,20 @@ def plan_budget(
             break
         kept.insert(0, turn)
         used += cost
-    material = max(0, min(window - answer - fixed - used, settings.RAG_CONTEXT_TOKENS))
+    material = max(0, min(window - answer - fixed - used, material_cap(window)))
     return Budget(window, answer, fixed, used, material), kept
+
+
+def material_cap(window: int) -> int:
+    """Most tokens of retrieved material: RAG_CONTEXT_TOKENS, else a share of the window."""
+    return settings.RAG_CONTEXT_TOKENS or int(window * settings.RAG_CONTEXT_SHARE)
+
+
+def whole_document_cap(material_tokens: int) -> int:
+    """Largest document given whole: RAG_WHOLE_DOCUMENT_TOKENS, else 80% of the material budget."""
+    if settings.RAG_WHOLE_DOCUMENT_TOKENS is not None:
+        return settings.RAG_WHOLE_DOCUMENT_TOKENS
+    return int(material_tokens * 0.8)
 
 
 def expand_hits(hits: list[ScoredChunk], material_tokens: int) -> list[dict]:
@@ -107,6 +119,7 @@ def expand_hits(hits: list[ScoredChunk], material_tokens: int) -> list[dict]:
     layout = documents_layout(order)
     selected: dict = {doc_id: set() for doc_id in order}
     used = 0
+    whole_limit = whole_document_cap(material_tokens)
 
     def cost(span) -> int:
         return span.tokens
@@ -128,7 +141,7 @@ def expand_hits(hits: list[ScoredChunk], material_tokens: int) -> list[dict]:
         rest = [c for c in chunks if c.ordinal not in selected[doc_id]]
         total = sum(cost(c) for c in chunks) + BLOCK_OVERHEAD_TOKENS
         missing = sum(cost(c) for c in rest)
-        if rest and total <= settings.RAG_WHOLE_DOCUMENT_TOKENS and used + missing <= material_tokens:
+        if rest and total <= whole_limit and used + missing <= material_tokens:
             for span in rest:
                 take(doc_id, span)
     for radius in range(1, settings.RAG_NEIGHBOUR_CHUNKS + 1):  # then neighbours, nearest first

@@ -10,7 +10,7 @@ from functools import lru_cache
 from django.conf import settings
 from django.urls import reverse
 
-from assistant.rag.context import expand_hits
+from assistant.rag.context import expand_hits, material_cap
 from connectors.indexing import get_embedder
 from connectors.selectors import NO_FILTERS, SearchFilters, chunks_search
 from inference.rerank import HttpReranker, RerankError
@@ -83,7 +83,7 @@ def retrieve(
     """Numbered source blocks for the question, filtered by the reader's groups in the query itself.
 
     Hybrid search finds the top-k chunks; the context planner widens them into whole
-    documents or neighbouring chunks within `material_tokens` (RAG_CONTEXT_TOKENS).
+    documents or neighbouring chunks within `material_tokens` (default: see context.material_cap).
     """
     k = k or settings.RAG_TOP_K
     reranker = get_reranker() if query else None
@@ -97,7 +97,7 @@ def retrieve(
     )
     if reranker:
         hits = rerank(reranker, query, hits)[:k]
-    budget = settings.RAG_CONTEXT_TOKENS if material_tokens is None else material_tokens
+    budget = material_cap(settings.LLM_CONTEXT_LENGTH) if material_tokens is None else material_tokens
     documents = {hit.chunk.document_id: hit.chunk.document for hit in hits}
     return [
         Passage(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from assistant.rag.citations import finalize_answer
-from assistant.rag.context import context_window, plan_budget
+from assistant.rag.context import context_window, material_cap, plan_budget, whole_document_cap
 from assistant.rag.retrieval import embed_query, retrieve
 from connectors.models import Connector, SyncRun
 from connectors.sync import sync_run_execute
@@ -70,7 +70,23 @@ def test_long_history_is_trimmed_oldest_first(settings):
     assert 0 < len(kept) < len(history)
     assert kept[-1] == history[-1]  # the latest turns stay
     assert budget.history <= int((8192 - budget.answer - budget.fixed) * 0.1)
-    assert budget.material <= settings.RAG_CONTEXT_TOKENS
+    assert budget.material <= material_cap(8192)
+
+
+@pytest.mark.parametrize("window, material", [(8192, 4096), (32768, 16384), (131072, 65536)])
+def test_the_material_budget_grows_with_the_models_window(settings, window, material):
+    """Unset, the budget is a share of the window: a 32k GPU model reads 16k tokens of documents."""
+    settings.RAG_CONTEXT_TOKENS = None
+    settings.RAG_CONTEXT_SHARE = 0.5
+    budget, _ = plan_budget(window=window, system_prompt="rules", question="q?", history=[], answer_tokens=512)
+    assert budget.material == material
+    assert whole_document_cap(budget.material) == int(material * 0.8)
+
+
+def test_a_set_budget_wins_over_the_window(settings):
+    settings.RAG_CONTEXT_TOKENS = 1000  # what make run sets for the CPU model
+    budget, _ = plan_budget(window=32768, system_prompt="rules", question="q?", history=[])
+    assert budget.material == 1000
 
 
 def test_the_window_comes_from_the_model_server_when_it_reports_one(settings):
