@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import re
 
 import pytest
@@ -218,9 +219,13 @@ def _check(model: Model, users, documents, queries, client: Client, *, views: bo
         client.logout()
 
 
+#: 30 in the suite; bench/acl_property.py runs thousands (ACL_PROPERTY_EXAMPLES).
+EXAMPLES = int(os.environ.get("ACL_PROPERTY_EXAMPLES") or 30)
+
+
 @pytest.mark.django_db
 @hsettings(
-    max_examples=30,
+    max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
