@@ -69,10 +69,12 @@ class Command(BaseCommand):
         retrieval.add_argument("--split", default="test")
         retrieval.add_argument("--modes", default=",".join(ALL_MODES), help="Comma-separated: dense,fulltext,hybrid.")
         retrieval.add_argument("--limit", type=int, help="Only the first N judged queries.")
-        retrieval.add_argument("--candidates", type=int, default=300,
-                               help="Candidates per side (vector, full text) before fusion (default 300).")
-        retrieval.add_argument("--chunks", type=int, default=300,
-                               help="Chunks ranked per query before collapsing to documents (default 300).")
+        retrieval.add_argument("--candidates", type=int, default=settings.RAG_CANDIDATES,
+                               help="Candidates per side (vector, full text) before fusion "
+                                    "(default: the product's RAG_CANDIDATES, 50).")
+        retrieval.add_argument("--chunks", type=int, default=None,
+                               help="Chunks ranked per query before collapsing to documents (default: "
+                                    "--candidates, so the fused list is the product's; more widens each side).")
         common(retrieval)
 
         answers = sub.add_parser("answers", help="Source hit, EM/F1 and citation validity through the chat pipeline.")
@@ -140,7 +142,8 @@ class Command(BaseCommand):
                 run: dict[str, list[str]] = {}
                 for qid, text, embedding in zip(judged, texts, embeddings):
                     hits = chunks_search(
-                        embedding=embedding, text=text, groups=[], k=options["chunks"], mode=mode,
+                        embedding=embedding, text=text, groups=[], k=options["chunks"] or options["candidates"],
+                        mode=mode,
                         candidates=options["candidates"], filters=only_this,
                     )
                     # A document ranks where its best chunk ranks.
@@ -165,7 +168,7 @@ class Command(BaseCommand):
             "settings": {
                 **_index_settings(),
                 "candidates": options["candidates"],
-                "chunks_per_query": options["chunks"],
+                "chunks_per_query": options["chunks"] or options["candidates"],
                 "documents_per_query": DOCUMENTS_PER_QUERY,
             },
             "timing": {"ingest_s": ingest["seconds"], "embed_queries_s": round(embed_s, 1), "search": search_timing},
