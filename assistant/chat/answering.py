@@ -222,7 +222,7 @@ async def answer_events(
             pass
         yield "error", event
         return
-    except asyncio.CancelledError:  # the browser went away: keep what was written
+    except (asyncio.CancelledError, GeneratorExit):  # the reader went away: keep what was written
         partial = "".join(parts)
         await asyncio.shield(_save(message, content=partial, status=Message.Status.STOPPED,
                                    rendered_html=finalize_answer(partial, [])[0]))
