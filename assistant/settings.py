@@ -229,7 +229,7 @@ RAG_RRF_K = env_int("RAG_RRF_K", 60, minimum=1)
 RAG_DENSE_WEIGHT = env_float("RAG_DENSE_WEIGHT", 1.0, minimum=0.0)
 RAG_FULLTEXT_WEIGHT = env_float("RAG_FULLTEXT_WEIGHT", 1.0, minimum=0.0)
 RAG_FULLTEXT_LANGUAGES = env_list("RAG_FULLTEXT_LANGUAGES", ["english"])
-# Full-text ranking is BM25 (connectors.fulltext): term saturation k1, length normalisation b,
+# Full-text ranking is BM25 (connectors.search.bm25): term saturation k1, length normalisation b,
 # and the most chunks scored per query (the rarest words of the question pick them).
 RAG_BM25_K1 = env_float("RAG_BM25_K1", 1.2, minimum=0.0, maximum=10.0)
 RAG_BM25_B = env_float("RAG_BM25_B", 0.75, minimum=0.0, maximum=1.0)

@@ -5,7 +5,7 @@ every chunk (SciFact: about 15,000 chunks, most of an hour on two busy cores). T
 the full-text side alone, this loads the corpus into a scratch database the way the index
 stage stores it (the same chunker and settings, the same `search_vector`: title weight A, then
 the chunk's text; a constant placeholder vector and no HNSW index), runs ANALYZE, and ranks
-every judged query with the product's `chunk_ids_fulltext` (BM25, connectors.fulltext).
+every judged query with the product's `chunk_ids_fulltext` (BM25, connectors.search.bm25).
 A document ranks where its best chunk ranks, as in `evaluate retrieval`. Prints one JSON object.
 
 Usage: .venv/bin/python bench/fulltext_beir.py --beir ../shared/data/scifact [--k 300]
@@ -84,7 +84,7 @@ def load(corpus: list[dict]) -> dict:
 def evaluate(queries: dict, qrels: dict, k: int) -> dict:
     from assistant.rag import evaluation as ev
     from connectors.models import Chunk
-    from connectors.selectors import chunk_ids_fulltext
+    from connectors.search.fulltext import chunk_ids_fulltext
 
     judged = [qid for qid in qrels if qid in queries and any(rel > 0 for rel in qrels[qid].values())]
     external = dict(Chunk.objects.values_list("id", "document__external_id"))

@@ -391,7 +391,7 @@ def load(corpus: Corpus, database_url: str) -> dict:
         conn.execute("""
             CREATE FUNCTION bench_chunk_search_vector() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
-                -- as connectors.fulltext.chunk_search_vector: the document's title (A), then the text
+                -- as connectors.search.bm25.chunk_search_vector: the document's title (A), then the text
                 NEW.search_vector := setweight(to_tsvector('english'::regconfig, COALESCE(
                     (SELECT title FROM connectors_document WHERE id = NEW.document_id), '')), 'A')
                     || to_tsvector('english'::regconfig, COALESCE(NEW.text, ''));
@@ -560,7 +560,7 @@ def exact_dense(embedding, groups, k, filters) -> list[int]:
     """The same selector and SQL with index scans disabled: a sequential scan, an exact answer."""
     from django.db import connection, transaction
 
-    from connectors.selectors import chunk_ids_dense
+    from connectors.search.dense import chunk_ids_dense
 
     with transaction.atomic():
         with connection.cursor() as cursor:
@@ -574,10 +574,10 @@ def measure(args, corpus: Corpus, loaded: dict) -> dict:
     from django.db import connection
 
     from connectors.models import Chunk
-    from connectors.selectors import (
-        NO_FILTERS, SearchFilters, acl_filter, chunk_ids_dense, chunk_ids_fulltext, chunks_search, fulltext_query,
-        pgvector_version,
-    )
+    from connectors.selectors import acl_filter
+    from connectors.search import NO_FILTERS, SearchFilters, chunks_search
+    from connectors.search.dense import chunk_ids_dense, pgvector_version
+    from connectors.search.fulltext import chunk_ids_fulltext, fulltext_query
 
     queries = make_queries(corpus, args.queries)
     selective = SearchFilters(connector_ids=(loaded["connector_ids"][corpus.selective_connector],))

@@ -29,7 +29,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from connectors.chunking import chunk_text
-from connectors.fulltext import chunk_search_vector
+from connectors.search.bm25 import chunk_search_vector
 from connectors.indexing import content_hash, get_embedder, parse_item
 from connectors.models import Chunk, Connector, Document, SyncFailure, SyncRun
 from connectors.parsing import ParseError

@@ -26,7 +26,7 @@ from assistant.chat.failures import error_event
 from assistant.chat.preparation import answer_setup, answer_stream
 from assistant.rag.prompts import build_messages
 from assistant.rag.retrieval import Passage, embed_query, retrieve
-from connectors.selectors import NO_FILTERS, SearchFilters
+from connectors.search import NO_FILTERS, SearchFilters
 from inference.chat_client import ChatClient, ModelServerError
 
 STOP_CHECK_SECONDS = 0.3

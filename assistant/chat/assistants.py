@@ -18,7 +18,8 @@ from django.utils.translation import gettext as _
 from assistant.chat.models import Assistant, Conversation
 from assistant.chat.services import InvalidInput
 from connectors.models import Connector, Document, SyncRun
-from connectors.selectors import NO_FILTERS, SearchFilters, acl_groups_of
+from connectors.selectors import acl_groups_of
+from connectors.search import NO_FILTERS, SearchFilters
 
 DEFAULT_NAME = "General assistant"
 

@@ -35,7 +35,8 @@ from assistant.chat.memory import (
 from assistant.chat.models import Memory, Message
 from assistant.chat.services import InvalidInput
 from assistant.rag.prompts import system_prompt_for
-from connectors.selectors import SearchFilters, acl_groups_of
+from connectors.selectors import acl_groups_of
+from connectors.search import SearchFilters
 from inference.chat_client import StreamDelta
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from connectors.selectors import ScoredChunk, documents_layout
+from connectors.search import ScoredChunk, documents_layout
 from inference.chat_client import ModelServerError
 from inference.tokens import approx_token_count
 

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from assistant.rag.context import expand_hits, material_cap
 from connectors.indexing import get_embedder
-from connectors.selectors import NO_FILTERS, SearchFilters, chunks_search
+from connectors.search import NO_FILTERS, SearchFilters, chunks_search
 from inference.rerank import HttpReranker, RerankError
 
 logger = logging.getLogger(__name__)

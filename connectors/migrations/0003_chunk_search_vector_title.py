@@ -1,7 +1,7 @@
 """Full text for BM25: the title in every chunk's search_vector, and the vector kept in the row.
 
 - search_vector = setweight(to_tsvector(language, title), 'A') || to_tsvector(language, text),
-  as connectors.fulltext.chunk_search_vector computes it for new chunks.
+  as connectors.search.bm25.chunk_search_vector computes it for new chunks.
 - STORAGE MAIN for search_vector and embedding: ranking reads the tsvector of every full-text
   candidate, and an exact (filtered) vector search or the distance of each HNSW hit reads the
   embedding; kept in the heap row instead of out of line in TOAST, each read is one page

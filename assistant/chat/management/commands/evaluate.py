@@ -104,7 +104,7 @@ class Command(BaseCommand):
     # --- retrieval -----------------------------------------------------------------------------
     def _retrieval(self, options) -> dict:
         from connectors.indexing import get_embedder
-        from connectors.selectors import SearchFilters, chunks_search
+        from connectors.search import SearchFilters, chunks_search
 
         root: Path = options["beir"].expanduser().resolve()
         corpus, queries_file = root / "corpus.jsonl", root / "queries.jsonl"

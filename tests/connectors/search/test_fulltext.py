@@ -5,19 +5,20 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from connectors import fulltext
-from connectors.fulltext import chunk_search_vector, positive_lexemes
+from connectors.search import bm25
+from connectors.search.bm25 import chunk_search_vector, positive_lexemes
 from connectors.models import Chunk, Connector, Document
-from connectors.selectors import SearchFilters, chunk_ids_fulltext, chunks_search
+from connectors.search import SearchFilters, chunks_search
+from connectors.search.fulltext import chunk_ids_fulltext
 
 VECTOR = [0.0] * 383 + [1.0]
 
 
 @pytest.fixture(autouse=True)
 def fresh_statistics():
-    fulltext.statistics_clear()
+    bm25.statistics_clear()
     yield
-    fulltext.statistics_clear()
+    bm25.statistics_clear()
 
 
 def add_documents(connector, items, *, groups=(), public=True) -> list[Document]:
@@ -130,16 +131,16 @@ def test_planner_statistics_give_the_same_ranking_as_exact_counts(connector, mon
     exact = found_titles(query)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE connectors_chunk")
-    monkeypatch.setattr(fulltext, "EXACT_STATISTICS_BELOW", 0)
-    fulltext.statistics_clear()
+    monkeypatch.setattr(bm25, "EXACT_STATISTICS_BELOW", 0)
+    bm25.statistics_clear()
     assert found_titles(query) == exact
-    stats = fulltext.statistics_for(("team", "tamoxifen", "stock"), 1e9)
+    stats = bm25.statistics_for(("team", "tamoxifen", "stock"), 1e9)
     assert stats.rows == 303
     assert stats.df["team"] == pytest.approx(303, rel=0.05)  # from pg_stats.most_common_elems
     assert stats.df["tamoxifen"] == pytest.approx(2, rel=0.05)
     add_documents(connector, [("New", "Stock levels and lorazepam.")])
     # Not among the common elements: counted through the GIN index, at once (not cached)
-    assert fulltext.statistics_for(("lorazepam",), 1e9).df["lorazepam"] == 1
+    assert bm25.statistics_for(("lorazepam",), 1e9).df["lorazepam"] == 1
 
 
 def test_hybrid_search_fuses_the_bm25_ranking(connector):
@@ -166,29 +167,29 @@ def test_positive_lexemes_of_a_tsquery(tsquery, expected):
 
 def test_lexemes_are_quoted_safely_for_tsquery(db):
     with connection.cursor() as cursor:
-        cursor.execute("SELECT %s::tsquery::text", [fulltext.tsquery_of(["it's", "back\\slash", "a|b"])])
+        cursor.execute("SELECT %s::tsquery::text", [bm25.tsquery_of(["it's", "back\\slash", "a|b"])])
         assert cursor.fetchone()[0] == "'it''s' | 'back\\\\slash' | 'a|b'"
 
 
 def test_the_rarest_words_pick_the_candidates_within_the_budget():
-    parsed = fulltext.ParsedQuery(lexemes=("c2", "rare", "c1", "absent"), strict=())
-    stats = fulltext.Statistics(rows=100, avg_length=50, df={"rare": 1, "c1": 50, "c2": 80, "absent": 0})
-    plan = fulltext.plan_for(parsed, stats, budget=20)
+    parsed = bm25.ParsedQuery(lexemes=("c2", "rare", "c1", "absent"), strict=())
+    stats = bm25.Statistics(rows=100, avg_length=50, df={"rare": 1, "c1": 50, "c2": 80, "absent": 0})
+    plan = bm25.plan_for(parsed, stats, budget=20)
     assert plan.terms == ("c2", "rare", "c1")  # a lexeme found nowhere is dropped
     assert plan.first == "'rare'" and plan.common == ("c1", "c2")
     assert plan.idf_of("rare") > plan.idf_of("c1") > plan.idf_of("c2") > 0
-    wider = fulltext.plan_for(parsed, stats, budget=60)
+    wider = bm25.plan_for(parsed, stats, budget=60)
     assert wider.first == "'rare' | 'c1'" and wider.common == ("c2",)
-    assert fulltext.plan_for(parsed, stats, budget=0).first is None  # even the rarest is over the budget
+    assert bm25.plan_for(parsed, stats, budget=0).first is None  # even the rarest is over the budget
 
 
 def test_later_stages_only_look_where_the_top_k_can_still_change():
-    plan = fulltext.Plan(terms=("rare", "c1", "c2"), idfs=(5.0, 1.0, 0.8), first="'rare'", common=("c1", "c2"))
-    assert fulltext.later_stages(plan, threshold=2.0) == []  # 1.0 + 0.8 cannot reach the k-th score
-    assert fulltext.later_stages(plan, threshold=1.5) == ["( 'c1' & 'c2' )"]  # both common words needed
-    assert fulltext.later_stages(plan, threshold=0.5) == ["'c1' | 'c2'"]
+    plan = bm25.Plan(terms=("rare", "c1", "c2"), idfs=(5.0, 1.0, 0.8), first="'rare'", common=("c1", "c2"))
+    assert bm25.later_stages(plan, threshold=2.0) == []  # 1.0 + 0.8 cannot reach the k-th score
+    assert bm25.later_stages(plan, threshold=1.5) == ["( 'c1' & 'c2' )"]  # both common words needed
+    assert bm25.later_stages(plan, threshold=0.5) == ["'c1' | 'c2'"]
     # Fewer than k found: chunks with both common words first, then with either.
-    assert fulltext.later_stages(plan, threshold=None) == ["( 'c1' & 'c2' )", "'c1' | 'c2'"]
+    assert bm25.later_stages(plan, threshold=None) == ["( 'c1' & 'c2' )", "'c1' | 'c2'"]
 
 
 def test_synced_chunks_carry_their_document_title(db, tmp_path):

@@ -9,7 +9,8 @@ from django.db.models.expressions import RawSQL
 
 from assistant.rag.retrieval import embed_query, retrieve
 from connectors.models import Chunk, Connector, Document, SyncRun
-from connectors.selectors import SearchFilters, chunk_ids_dense, chunks_search, pgvector_version
+from connectors.search import SearchFilters, chunks_search
+from connectors.search.dense import chunk_ids_dense, pgvector_version
 from connectors.sync import sync_run_execute
 
 
@@ -190,7 +191,7 @@ def test_the_full_text_side_on_its_own_connection_finds_the_same_as_in_turn(comm
 def test_a_side_connection_the_database_dropped_is_replaced(committed_handbook, settings):
     from django.db import connection
 
-    from connectors.selectors import _side_executor
+    from connectors.search.hybrid import _side_executor
 
     settings.RAG_PARALLEL_SIDES = True
     _ranks("fault ZX-4471")  # the side threads now hold connections

@@ -1,0 +1,57 @@
+"""Dense search: the chunks nearest to a question's embedding (pgvector HNSW, cosine)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import ExpressionWrapper, F, FloatField, Value
+from pgvector.django import CosineDistance
+
+from connectors.search.filters import NO_FILTERS, SearchFilters, visible_chunks
+
+
+@lru_cache(maxsize=1)
+def pgvector_version() -> tuple[int, ...]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+        row = cursor.fetchone()
+    return tuple(int(part) for part in row[0].split(".")) if row else (0,)
+
+
+
+def chunk_ids_dense(*, embedding: list[float], groups: list[str], k: int, filters: SearchFilters = NO_FILTERS) -> list[int]:
+    """Ids of the k chunks nearest to `embedding` (cosine) among those the reader may see.
+
+    The ACL is a condition of the same query. With pgvector >= 0.8 the HNSW scan is
+    iterative, so a selective ACL still yields k rows instead of fewer; older versions
+    (the embedded pgserver has 0.6) scan ef_search candidates and may return fewer, and any
+    version gives up after hnsw.max_scan_tuples. When the scan returns fewer than k, an
+    exact scan answers instead, so fewer than k means fewer than k exist.
+    """
+    nearest = (
+        visible_chunks(groups, filters)
+        .annotate(distance=CosineDistance("embedding", embedding))
+        .order_by("distance")
+        .values_list("id", "distance")
+    )
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            statements = f"SET LOCAL hnsw.ef_search = {int(max(settings.RAG_EF_SEARCH, k))}"
+            if pgvector_version() >= (0, 8):
+                statements += "; SET LOCAL hnsw.iterative_scan = relaxed_order"
+            cursor.execute(statements)  # one round trip
+        rows = list(nearest[:k])
+        if len(rows) < k:
+            # The approximate scan can stop early (hnsw.max_scan_tuples, a graph region full of
+            # deleted rows not yet vacuumed, pgvector < 0.8): fewer than k rows is then not
+            # proof that fewer exist. Ask again exactly: ordering by `distance + 0` is an
+            # order the HNSW index cannot give, so the planner sorts the visible chunks (found
+            # through the ACL's GIN index, cheap when few are visible, which is when this happens).
+            exact = nearest.filter(embedding__isnull=False).order_by(
+                ExpressionWrapper(F("distance") + Value(0.0), output_field=FloatField())
+            )
+            rows = list(exact[:k])
+    # relaxed_order may return neighbours slightly out of order
+    return [chunk_id for chunk_id, _ in sorted(rows, key=lambda row: row[1])]

@@ -1,0 +1,78 @@
+"""Full-text search: the chunks that best match a question's words, ranked by BM25 (see bm25.py)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import BooleanField
+from django.db.models.expressions import RawSQL
+
+from connectors.models import Chunk
+from connectors.search import bm25 as fts
+from connectors.search.filters import NO_FILTERS, SearchFilters, visible_chunks
+
+
+def fulltext_query(text: str) -> RawSQL:
+    """websearch_to_tsquery in each configured language, OR-ed.
+
+    A plain question is matched on any of its words; a query with operators ("exact phrase",
+    -excluded) keeps websearch semantics. (The ranking, `chunk_ids_fulltext`, narrows which
+    words find candidates; this is the plain matching condition.)
+    """
+    parts, params = [], []
+    keep_and = fts.has_operators(text)
+    for language in settings.RAG_FULLTEXT_LANGUAGES:
+        if keep_and:
+            parts.append("websearch_to_tsquery(%s::regconfig, %s)")
+        else:
+            parts.append("replace(websearch_to_tsquery(%s::regconfig, %s)::text, ' & ', ' | ')::tsquery")
+        params += [language, text]
+    return RawSQL("(" + " || ".join(parts) + ")", params)
+
+
+def _fulltext_scored(tsquery: str, plan, stats, groups, filters, k: int, budget: int) -> list[tuple[int, float]]:
+    """(id, BM25 score) of the best k of at most `budget` visible chunks that match `tsquery`."""
+    column = f"{Chunk._meta.db_table}.search_vector"
+    candidates = (
+        visible_chunks(groups, filters)
+        .alias(matches=RawSQL(f"{column} @@ %s::tsquery", [tsquery], output_field=BooleanField()))
+        .filter(matches=True)
+        .order_by()
+        .values_list("id", "search_vector")[:budget]
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        # A parallel scan (or JIT compilation) costs more to start than it saves on a few hundred
+        # rows; a parallel or synchronized scan would also make the candidates cut at the budget
+        # differ from run to run.
+        cursor.execute(
+            "SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL synchronize_seqscans = off; SET LOCAL jit = off"
+        )
+        cursor.execute(*fts.bm25_query(*candidates.query.sql_with_params(), plan, stats, k))
+        return cursor.fetchall()
+
+
+def chunk_ids_fulltext(*, text: str, groups: list[str], k: int, filters: SearchFilters = NO_FILTERS) -> list[int]:
+    """Ids of the k chunks that best match `text`, ranked by BM25 (see connectors.search.bm25).
+
+    Candidates come from the GIN index with the reader's ACL and filters in the same query,
+    at most RAG_FULLTEXT_MAX_CANDIDATES per stage: first those with the question's rarest
+    words, then, only if they could still make the top k, those with enough of its common ones.
+    """
+    parsed, reltuples = fts.parse_query(text)
+    if not parsed.lexemes:
+        return []
+    stats = fts.statistics_for(parsed.lexemes, reltuples)
+    budget = max(k, settings.RAG_FULLTEXT_MAX_CANDIDATES)
+    plan = fts.plan_for(parsed, stats, budget)
+    if plan is None:
+        return []
+    scores: dict[int, float] = {}
+    if plan.first:
+        scores.update(_fulltext_scored(plan.first, plan, stats, groups, filters, k, budget))
+    if not plan.strict:
+        threshold = sorted(scores.values(), reverse=True)[k - 1] if len(scores) >= k else None
+        for tsquery in fts.later_stages(plan, threshold):
+            scores.update(_fulltext_scored(tsquery, plan, stats, groups, filters, k, budget))
+            if len(scores) >= k:
+                break
+    return sorted(scores, key=lambda chunk_id: (-scores[chunk_id], chunk_id))[:k]

@@ -1,0 +1,104 @@
+"""Hybrid search: dense and full-text candidates fused by reciprocal rank fusion."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import lru_cache
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection
+
+from connectors.models import Chunk
+from connectors.search.dense import chunk_ids_dense
+from connectors.search.filters import NO_FILTERS, SearchFilters
+from connectors.search.fulltext import chunk_ids_fulltext
+
+
+@dataclass(frozen=True)
+class ScoredChunk:
+    chunk: Chunk
+    score: float
+    dense_rank: int | None
+    fulltext_rank: int | None
+
+
+@lru_cache(maxsize=1)
+def _side_executor() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=settings.RAG_SIDE_THREADS, thread_name_prefix="search-side")
+
+
+def _pooled() -> bool:
+    return "pool" in settings.DATABASES["default"].get("OPTIONS", {})
+
+
+def _on_side_connection(function, **kwargs):
+    """Run `function` in a side thread, on that thread's own database connection: kept open
+    between searches, or handed back to the pool after each one where the process has a pool.
+    A connection the database dropped (a restart) is replaced once."""
+    pooled = _pooled()
+    try:
+        try:
+            return function(**kwargs)
+        except (OperationalError, InterfaceError):
+            connection.close()
+            return function(**kwargs)
+    finally:
+        if pooled:
+            connection.close()  # back to the pool, for the requests
+
+
+def chunks_search(
+    *,
+    embedding: list[float] | None,
+    text: str,
+    groups: list[str],
+    k: int,
+    mode: str = "hybrid",
+    candidates: int | None = None,
+    filters: SearchFilters = NO_FILTERS,
+) -> list[ScoredChunk]:
+    """The k best chunks for a query among those the reader may see.
+
+    mode "dense" (vectors), "fulltext" (PostgreSQL FTS) or "hybrid": both candidate lists
+    fused by reciprocal rank fusion, score = sum of weight / (RAG_RRF_K + rank).
+    """
+    if mode not in ("dense", "fulltext", "hybrid"):
+        raise ValueError(f"unknown search mode {mode!r}")
+    pool = max(k, candidates or settings.RAG_CANDIDATES)
+    want_dense = mode != "fulltext" and embedding is not None
+    want_fulltext = mode != "dense" and bool(text.strip())
+    side = None
+    if want_dense and want_fulltext and settings.RAG_PARALLEL_SIDES and not connection.in_atomic_block:
+        # Each side is a query of its own: the full-text one runs on a second connection
+        # meanwhile. (Inside a transaction the other connection could not see its writes.)
+        side = _side_executor().submit(
+            _on_side_connection, chunk_ids_fulltext, text=text, groups=groups, k=pool, filters=filters
+        )
+    dense = chunk_ids_dense(embedding=embedding, groups=groups, k=pool, filters=filters) if want_dense else []
+    if side is not None:
+        if _pooled():
+            # Lend this connection back while waiting: with every pooled connection held by
+            # a request waiting on its side query, the side queries would wait for ever.
+            connection.close()
+        fulltext = side.result()
+    elif want_fulltext:
+        fulltext = chunk_ids_fulltext(text=text, groups=groups, k=pool, filters=filters)
+    else:
+        fulltext = []
+    dense_rank = {chunk_id: rank for rank, chunk_id in enumerate(dense, start=1)}
+    fulltext_rank = {chunk_id: rank for rank, chunk_id in enumerate(fulltext, start=1)}
+    scores: dict[int, float] = {}
+    for chunk_id, rank in dense_rank.items():
+        scores[chunk_id] = scores.get(chunk_id, 0.0) + settings.RAG_DENSE_WEIGHT / (settings.RAG_RRF_K + rank)
+    for chunk_id, rank in fulltext_rank.items():
+        scores[chunk_id] = scores.get(chunk_id, 0.0) + settings.RAG_FULLTEXT_WEIGHT / (settings.RAG_RRF_K + rank)
+    best = sorted(scores, key=lambda chunk_id: (-scores[chunk_id], chunk_id))[:k]
+    chunks = (
+        Chunk.objects.select_related("document", "document__connector")
+        .defer("embedding", "search_vector", "document__text")
+        .in_bulk(best)
+    )
+    return [
+        ScoredChunk(chunks[cid], scores[cid], dense_rank.get(cid), fulltext_rank.get(cid)) for cid in best if cid in chunks
+    ]
