@@ -21,6 +21,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from assistant.chat.models import Attachment, Conversation, Message
+from assistant.rag.prompts import SERVER_PATH
 from connectors.selectors import documents_visible
 
 SEARCH_MAX_CHARS = 200
@@ -280,7 +281,6 @@ def history_for(*, message: Message, max_turns: int = 20) -> list[dict]:
 #: Connector kinds whose locations are not places on the server: web pages (their URL) and
 #: database rows ("db.table (id=3)"). Folder, upload and file-based locations are server paths.
 _LOCATION_KINDS_SHOWN = frozenset({"web", "database"})
-_SERVER_PATH = re.compile(r"^\s*(?:/|~|\\\\|[A-Za-z]:[\\/]|file:)", re.IGNORECASE)
 _WEB_URL = re.compile(r"^https?://", re.IGNORECASE)
 
 
@@ -290,7 +290,7 @@ def location_shown(*, user, location: str, connector_kind: str) -> str:
     location = location or ""
     if getattr(user, "is_staff", False):
         return location
-    if connector_kind in _LOCATION_KINDS_SHOWN and not _SERVER_PATH.match(location):
+    if connector_kind in _LOCATION_KINDS_SHOWN and not SERVER_PATH.match(location):
         return location
     return ""
 
