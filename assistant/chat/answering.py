@@ -18,7 +18,7 @@ from django.db import InterfaceError, OperationalError, connection
 
 from assistant.chat.attachments import attachment_passages
 from assistant.chat.models import Message
-from assistant.chat.selectors import history_for, question_of
+from assistant.chat.selectors import answer_html_shown, citations_shown, history_for, question_of
 from assistant.chat.titles import needs_title, title_generate
 from assistant.rag.citations import finalize_answer
 from assistant.rag.context import context_window, plan_budget
@@ -53,12 +53,15 @@ def get_chat_client() -> ChatClient:
     )
 
 
-def message_payload(message: Message) -> dict:
+def message_payload(message: Message, user) -> dict:
+    """The stored answer as `user` may see it now: citations re-checked against their access
+    (a replay can come long after the answer, and access may have changed meanwhile)."""
+    citations = citations_shown(user=user, messages=[message])[message.id]
     return {
         "message_id": str(message.id),
         "status": message.status,
-        "html": message.rendered_html,
-        "citations": message.citations,
+        "html": answer_html_shown(message.rendered_html, citations),
+        "citations": citations,
         "error": message.error,
         "title": message.conversation.title,
     }
@@ -147,7 +150,7 @@ async def answer_events(
     )
     if not claimed:  # already answered (or being answered): replay the stored result
         stored = await Message.objects.select_related("conversation").aget(id=message.id)
-        yield "done", message_payload(stored)
+        yield "done", await sync_to_async(message_payload)(stored, user)
         return
 
     parts: list[str] = []
@@ -240,7 +243,7 @@ async def answer_events(
     )
     await sync_to_async(lambda: message.conversation.refresh_from_db())()
     title_pending = suggest_title and not stopped and bool(content) and needs_title(message.conversation)
-    yield "done", {**message_payload(message), "title_pending": title_pending}
+    yield "done", {**await sync_to_async(message_payload)(message, user), "title_pending": title_pending}
     if title_pending:
         try:
             title = await title_generate(

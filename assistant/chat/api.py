@@ -15,20 +15,16 @@ user's conversation is a 404. Errors: {"error": {"message", "type", "param", "co
 from __future__ import annotations
 
 import json
-import uuid
-from functools import lru_cache
 
 from asgiref.sync import sync_to_async
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
-from django.urls import reverse
 
 from assistant.accounts import ratelimit
 from assistant.accounts.api_auth import api_error, token_required
 from assistant.chat import selectors, services
 from assistant.chat.answering import answer_events
 from assistant.chat.models import Conversation, Message
-from connectors.selectors import documents_visible
 
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
@@ -109,44 +105,22 @@ def conversation_json(request: HttpRequest, conversation: Conversation) -> dict:
     }
 
 
-@lru_cache(maxsize=1)
-def _attachment_url_prefix() -> str:
-    zero = uuid.UUID(int=0)
-    return reverse("chat:attachment", args=[zero]).split(str(zero))[0]
-
-
-def _is_attachment(citation: dict) -> bool:
-    """A citation of a file attached to the conversation (private to its owner), not of the index."""
-    return str(citation.get("document_url", "")).startswith(_attachment_url_prefix())
-
-
 def visible_citations(request: HttpRequest, user, messages: list[Message]) -> dict:
-    """Each message's citations, keeping only documents the user may see now.
+    """Each message's citations, keeping only sources the user may see now (selectors.citations_shown).
 
     An ACL change takes effect on answers already given too: a document the user lost
-    access to disappears from the citations (the user's own attachments always stay).
+    access to disappears from the citations (the user's own attachments stay while they exist).
     """
-    document_ids = {
-        str(c.get("document_id"))
-        for m in messages for c in (m.citations or []) if isinstance(c, dict) and not _is_attachment(c)
-    }
-    visible = set()
-    if document_ids:
-        readable = documents_visible(user=user).filter(id__in=document_ids)
-        visible = {str(i) for i in readable.values_list("id", flat=True)}
-    shown = {}
-    for m in messages:
-        kept = []
-        for c in m.citations or []:
-            if not isinstance(c, dict):
-                continue
-            if _is_attachment(c) or str(c.get("document_id")) in visible:
-                c = dict(c)
-                if c.get("document_url"):
-                    c["document_url"] = request.build_absolute_uri(c["document_url"])
-                kept.append(c)
-        shown[m.id] = kept
-    return shown
+    shown = selectors.citations_shown(user=user, messages=messages)
+    return {m.id: [absolute_citation(request, c) for c in shown[m.id] if c.get("available")] for m in messages}
+
+
+def absolute_citation(request: HttpRequest, citation: dict) -> dict:
+    """A citation the caller may see, for an API client: absolute link, no bookkeeping flag."""
+    c = {k: v for k, v in citation.items() if k != "available"}
+    if c.get("document_url"):
+        c["document_url"] = request.build_absolute_uri(c["document_url"])
+    return c
 
 
 def message_json(message: Message, citations: list[dict]) -> dict:

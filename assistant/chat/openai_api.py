@@ -28,7 +28,7 @@ from django.utils.text import slugify
 from assistant.accounts.api_auth import api_error, token_required
 from assistant.chat import services
 from assistant.chat.answering import answer_events
-from assistant.chat.api import BadRequest, answer_error_status, check_question_rate, json_body
+from assistant.chat.api import BadRequest, absolute_citation, answer_error_status, check_question_rate, json_body
 from assistant.chat.assistants import assistants_available, conversation_assistant_set
 from assistant.chat.models import Conversation, Message
 from assistant.rag.citations import MARKER
@@ -206,13 +206,9 @@ def text_with_valid_markers(content: str, citations: list[dict]) -> str:
 
 
 def absolute_citations(request: HttpRequest, citations: list[dict]) -> list[dict]:
-    shown = []
-    for c in citations or []:
-        c = dict(c)
-        if c.get("document_url"):
-            c["document_url"] = request.build_absolute_uri(c["document_url"])
-        shown.append(c)
-    return shown
+    """The `done` event's citations (already re-checked against the caller's access) that the
+    caller may see, as the JSON API shows them."""
+    return [absolute_citation(request, c) for c in citations or [] if c.get("available")]
 
 
 def _chunk(completion_id: str, created: int, model: str, delta: dict, finish_reason=None, **extra) -> str:
@@ -268,14 +264,16 @@ async def chat_completions(request: HttpRequest):
         response["X-Accel-Buffering"] = "no"
         return response
 
-    error = None
+    error, done = None, {}
     async for name, data in answer_events(answer, user):
         if name == "error":
             error = data
+        elif name == "done":
+            done = data
     if error is not None:
         status, _ = answer_error_status(error)
         return JsonResponse({"error": _error_body(error)}, status=status)
-    citations = absolute_citations(request, answer.citations)
+    citations = absolute_citations(request, done.get("citations"))
     return JsonResponse({
         "id": completion_id,
         "object": "chat.completion",

@@ -8,14 +8,21 @@ branch is shown, and only that branch is sent to the model as history.
 from __future__ import annotations
 
 import datetime as dt
+import html
+import re
+import uuid
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
-from assistant.chat.models import Conversation, Message
+from assistant.chat.models import Attachment, Conversation, Message
+from assistant.rag.prompts import SERVER_PATH
+from connectors.selectors import documents_visible
 
 SEARCH_MAX_CHARS = 200
 SEARCH_LIMIT = 30
@@ -262,3 +269,120 @@ def history_for(*, message: Message, max_turns: int = 20) -> list[dict]:
         turns.pop()
     return turns
 
+
+
+# --- citations, as the reader may see them now ---------------------------------------------------
+#
+# A stored answer keeps the title, location and quoted passage of each source it cited. Access
+# can change afterwards (a user leaves a group, a document's ACL narrows, an attachment is
+# removed), so every view and replay shows stored citations through `citations_shown`, which
+# re-checks them against the reader's access at that moment.
+
+#: Connector kinds whose locations are not places on the server: web pages (their URL) and
+#: database rows ("db.table (id=3)"). Folder, upload and file-based locations are server paths.
+_LOCATION_KINDS_SHOWN = frozenset({"web", "database"})
+_WEB_URL = re.compile(r"^https?://", re.IGNORECASE)
+
+
+def location_shown(*, user, location: str, connector_kind: str) -> str:
+    """A document's location as `user` may see it: staff see it as stored; others never see a
+    path on the server (they get the document's title and connector name instead)."""
+    location = location or ""
+    if getattr(user, "is_staff", False):
+        return location
+    if connector_kind in _LOCATION_KINDS_SHOWN and not SERVER_PATH.match(location):
+        return location
+    return ""
+
+
+@lru_cache(maxsize=1)
+def _attachment_url_prefix() -> str:
+    zero = uuid.UUID(int=0)
+    return reverse("chat:attachment", args=[zero]).split(str(zero))[0]
+
+
+def citation_is_attachment(citation: dict) -> bool:
+    """A citation of a file attached to the conversation (private to its owner), not of the index."""
+    return str(citation.get("document_url", "")).startswith(_attachment_url_prefix())
+
+
+def _uuid_or_none(value) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+def _readable(*, user, citations: list[dict]) -> tuple[dict, set]:
+    """(connector kind by readable document id, readable attachment ids) among `citations`."""
+    documents, files = set(), set()
+    for c in citations:
+        ref = _uuid_or_none(c.get("document_id"))
+        if ref is not None:
+            (files if citation_is_attachment(c) else documents).add(ref)
+    kinds = {}
+    if documents:
+        rows = documents_visible(user=user).filter(id__in=documents).values_list("id", "connector__kind")
+        kinds = {str(i): kind for i, kind in rows}
+    readable_files = set()
+    if files:
+        readable_files = {
+            str(i) for i in Attachment.objects.filter(
+                id__in=files, conversation__user=user, conversation__deleted_at__isnull=True
+            ).values_list("id", flat=True)
+        }
+    return kinds, readable_files
+
+
+def citations_shown(*, user, messages) -> dict:
+    """Each message's stored citations as `user` may see them now, by message id.
+
+    A citation the reader may still see comes back with `"available": True` (its location
+    blanked where it is a server path the reader may not see); any other one as only
+    `{"n": n, "available": False}`, with no title, location or passage.
+    """
+    stored = {m.id: [c for c in (m.citations or []) if isinstance(c, dict)] for m in messages}
+    kinds, files = _readable(user=user, citations=[c for cs in stored.values() for c in cs])
+    shown = {}
+    for message_id, citations in stored.items():
+        shown[message_id] = []
+        for c in citations:
+            ref = str(_uuid_or_none(c.get("document_id")))
+            if citation_is_attachment(c) and ref in files:
+                shown[message_id].append({**c, "available": True})
+            elif not citation_is_attachment(c) and ref in kinds:
+                location = location_shown(user=user, location=str(c.get("location") or ""), connector_kind=kinds[ref])
+                url = str(c.get("url") or "")
+                url = url if _WEB_URL.match(url) or getattr(user, "is_staff", False) else ""
+                shown[message_id].append({**c, "location": location, "url": url, "available": True})
+            else:
+                shown[message_id].append({"n": c.get("n"), "available": False})
+    return shown
+
+
+# The chips that citations.render_html puts in an answer (its HTML is ours, sanitised by nh3).
+_CHIP = re.compile(r'<a\b[^>]*\bclass="cite"[^>]*>\[(\d{1,3})\]</a>')
+
+
+def answer_html_shown(rendered_html: str, citations: list[dict]) -> str:
+    """A stored answer's HTML with the chips of citations the reader may no longer see made
+    into unlabeled markers (no title, no link)."""
+    available = {c.get("n") for c in citations if c.get("available")}
+    label = html.escape(_("Source no longer available"))
+
+    def chip(match: re.Match) -> str:
+        n = int(match.group(1))
+        if n in available:
+            return match.group(0)
+        return f'<span class="cite cite-unavailable" data-n="{n}" title="{label}">[{n}]</span>'
+
+    return _CHIP.sub(chip, rendered_html or "")
+
+
+def messages_with_citations_shown(*, user, messages: list[Message]) -> list[Message]:
+    """The messages, each given `shown_citations` and `shown_html` (see citations_shown)."""
+    shown = citations_shown(user=user, messages=messages)
+    for m in messages:
+        m.shown_citations = shown[m.id]
+        m.shown_html = answer_html_shown(m.rendered_html, shown[m.id])
+    return messages

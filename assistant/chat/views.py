@@ -84,7 +84,9 @@ def conversation_detail(request: HttpRequest, conversation_id):
             "conversations": selectors.conversations_of(user=request.user),
             "conversation_groups": selectors.conversations_grouped(user=request.user),
             "conversation": conversation,
-            "chat_messages": selectors.thread_of(conversation=conversation),
+            "chat_messages": selectors.messages_with_citations_shown(
+                user=request.user, messages=selectors.thread_of(conversation=conversation)
+            ),
             "pending_attachments": list(conversation.attachments.filter(message__isnull=True)),
             "attach_accept": attachments.accept_attribute(),
         },
@@ -360,7 +362,8 @@ def attachment_detail(request: HttpRequest, attachment_id):
     return render(
         request,
         "chat/document.html",
-        {"document": shown, "before": text[:start], "passage": text[start:end], "after": text[end:]},
+        {"document": shown, "location": shown["location"], "before": text[:start], "passage": text[start:end],
+         "after": text[end:]},
     )
 
 
@@ -409,8 +412,12 @@ def document_detail(request: HttpRequest, document_id):
         if chunk:
             start, end = chunk["start_char"], chunk["end_char"]
     text = document.text
+    location = selectors.location_shown(
+        user=request.user, location=document.location, connector_kind=document.connector.kind
+    )
     return render(
         request,
         "chat/document.html",
-        {"document": document, "before": text[:start], "passage": text[start:end], "after": text[end:]},
+        {"document": document, "location": location, "before": text[:start], "passage": text[start:end],
+         "after": text[end:]},
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import re
+import unicodedata
 
 import nh3
 from markdown_it import MarkdownIt
@@ -17,11 +18,25 @@ from markdown_it import MarkdownIt
 from assistant.rag.retrieval import Passage
 
 MARKER = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
-_STOPWORDS = frozenset(
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)  # apostrophes split elisions: l'entreprise -> l, entreprise
+_STOPWORDS_EN = (
     "a an and are as at be but by can do does for from has have how i if in is it its may not of on or our "
-    "should so that the their there they this to was we were what when where which who will with you your".split()
+    "should so that the their there they this to was we were what when where which who will with you your"
 )
+# French function words, without accents (words are compared unaccented), with the elided
+# forms that apostrophes leave behind (jusqu'à -> jusqu, qu'il -> qu, lorsqu'un -> lorsqu).
+_STOPWORDS_FR = (
+    "a ai au aussi aux avec avez avoir avons c ca car ce ceci cela ces cet cette chaque comme d dans de "
+    "depuis des devez doit doivent dont du elle elles en est et etait ete etre eux il ils j je jusqu l la "
+    "le les leur leurs lorsqu lui m ma mais me meme mes moi mon n ne ni nos notre nous on ont ou par pas "
+    "peut peuvent peux plus pour pouvez pouvons puisqu qu quand que quel quelle qui s sa sans se selon "
+    "ses si soit son sont sous sur t ta te tes toi ton tous tout toute toutes tres tu un une vos votre "
+    "vous y"
+)
+_STOPWORDS = frozenset(_STOPWORDS_EN.split()) | frozenset(_STOPWORDS_FR.split())
+#: Words are compared by their first letters: enough to tell words apart, short enough that
+#: inflections meet (remboursés / remboursement, bénéficie / bénéficient, employees / employed).
+STEM_CHARS = 6
 INFERRED_MIN_WORDS = 3
 INFERRED_MIN_OVERLAP = 0.6
 KEEP_MIN_OVERLAP = 0.25
@@ -65,16 +80,43 @@ def cited_numbers(answer: str, passages: list[Passage]) -> list[int]:
     return seen
 
 
+def _fold(word: str) -> str:
+    """Lowercase, without accents: congés -> conges, préhenseur -> prehenseur."""
+    decomposed = unicodedata.normalize("NFKD", word.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def _stem(word: str) -> str:
+    """A light, language-neutral stem: the plural dropped, then the first STEM_CHARS letters."""
+    if len(word) > 3 and word[-1] in "sx" and word[-2] not in "su":
+        word = word[:-1]
+    return word[:STEM_CHARS]
+
+
 def _content_words(text: str) -> set[str]:
-    return {w for w in (m.group(0).lower() for m in _WORD.finditer(text)) if w not in _STOPWORDS and len(w) > 1}
+    """The words of `text` that carry meaning (English and French function words left out),
+    unaccented and stemmed, so that an answer's wording meets its source's."""
+    words = (_fold(m.group(0)) for m in _WORD.finditer(text))
+    return {_stem(w) for w in words if w not in _STOPWORDS and len(w) > 1}
 
 
 # Sentences and lines, keeping the separators so the answer's layout survives.
 _SEGMENTS = re.compile(r"((?<=[.!?])[ \t]+|\n+)")
 
 
+#: A number weighs this many words: figures are most of what an answer states (27 days,
+#: EUR 450, 9 kg), and a passage with other figures on the same subject does not support it.
+NUMBER_WEIGHT = 2
+
+
+def _weight(word: str) -> int:
+    return NUMBER_WEIGHT if word[:1].isdigit() else 1
+
+
 def _support(words: set[str], passage_words: set[str]) -> float:
-    return len(words & passage_words) / len(words) if words else 0.0
+    """The share of the sentence's content words (numbers weighing more) that the passage holds."""
+    total = sum(_weight(w) for w in words)
+    return sum(_weight(w) for w in words & passage_words) / total if total else 0.0
 
 
 def verify_citations(answer: str, passages: list[Passage]) -> tuple[str, bool]:

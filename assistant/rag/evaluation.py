@@ -147,7 +147,12 @@ def answer_scores(prediction: str, golds: str | Sequence[str]) -> dict[str, floa
 def citations_valid(citations: Sequence[Mapping], given: Mapping[int, Iterable]) -> bool:
     """Every citation points into a passage that was in the prompt: its number was given and
     its chunk ids are among that passage's chunks. `given` maps passage number -> the ids of
-    the chunks the passage was made of (a passage can be a whole document)."""
+    the chunks the passage was made of (a passage can be a whole document).
+
+    A sanity check only: the pipeline cannot cite a passage it did not give the model, so this
+    is true by construction. Whether a cited passage supports its sentence is the citation
+    checker's job; its precision and recall are measured by bench/citations.py on
+    docs/evaluation/citation_pairs.jsonl (assistant/rag/citation_scoring.py)."""
     for citation in citations:
         n = citation.get("n")
         chunk_ids = {str(c) for c in citation.get("chunk_ids") or ()}

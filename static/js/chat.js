@@ -20,6 +20,7 @@ const TITLE_WAIT_MS = 30000;
 const DEFAULT_STRINGS = {
   retry: 'Retry',
   sources: 'Sources',
+  sourceUnavailable: 'Source no longer available',
   lostConnection: 'Lost the connection to the server.',
   network: 'Could not reach the server. Check your connection and try again.',
   session: 'Your session has expired. Reload the page and sign in again.',
@@ -279,13 +280,20 @@ function renderSources(article, citations) {
     const li = document.createElement('li');
     li.className = 'source';
     li.dataset.n = String(c.n ?? '');
+    if (c.available === false) {
+      // A source the reader may no longer see: an unlabeled marker, no title, place or passage.
+      li.classList.add('source-unavailable');
+      li.textContent = `[${c.n ?? ''}] ${S.sourceUnavailable}`;
+      ol.append(li);
+      continue;
+    }
     const a = document.createElement('a');
     const href = c.document_url || c.url || '';
     if (href) a.setAttribute('href', href);
     a.textContent = `[${c.n ?? ''}] ${c.title ?? ''}`;
     const loc = document.createElement('span');
     loc.className = 'source-location';
-    loc.textContent = c.location ?? '';
+    loc.textContent = c.location || c.connector || '';
     const quote = document.createElement('blockquote');
     quote.className = 'source-quote';
     quote.textContent = c.quote ?? '';
