@@ -16,7 +16,7 @@ user's groups again (assistant.accounts.oidc.user_groups_sync):
   401 `{"error": ..., "code": "session_refresh_required", "login_url": ...}` and nothing else
   runs: reloading the page renews the session through the provider (or asks to sign in).
 
-The token-authenticated API (/api/, /v1/, /mcp) does not use sessions and is left alone: a
+The token-authenticated API (/api/v1/, /v1/, /mcp) does not use sessions and is left alone: a
 token acts with its owner's groups as stored, which the owner's own sessions keep fresh, and
 is revoked when the account is disabled.
 """
@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 EXPIRY_SESSION_KEY = "oidc_id_token_expiration"  # mozilla-django-oidc's name
 ACCESS_TOKEN_SESSION_KEY = "oidc_access_token"  # mozilla-django-oidc's name
 #: Paths that never use the session (token-authenticated APIs).
-TOKEN_API_PREFIXES = ("/api/", "/v1/", "/mcp")
+TOKEN_API_PREFIXES = ("/api/v1/", "/v1/", "/mcp")
 
 
 def _is_navigation(request) -> bool:
