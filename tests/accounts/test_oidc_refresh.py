@@ -108,7 +108,7 @@ def test_a_disabled_sso_users_session_and_tokens_stop_at_once(client, provider, 
     assert client.get("/v1/models", HTTP_AUTHORIZATION=f"Bearer {secret}").status_code == 401
 
 
-def test_the_sso_backend_does_not_restore_a_disabled_users_session(client, provider):  # noqa: F811
+def test_the_sso_backend_does_not_restore_a_disabled_users_session(client, provider, db):  # noqa: F811
     """The library's backend loads a session's user without looking at is_active; ours refuses."""
     from assistant.accounts.oidc import GroupsOIDCBackend
 
