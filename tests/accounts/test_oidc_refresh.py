@@ -59,7 +59,8 @@ def test_a_group_removed_at_the_provider_is_gone_after_the_interval_without_sign
     assert list(User.objects.get(username="ada").groups.values_list("name", flat=True)) == ["sales"]
 
 
-def test_a_fetch_request_renews_the_groups_from_userinfo(client, provider, engineering_doc, renew_every_second):  # noqa: F811
+def test_a_fetch_request_renews_the_groups_from_userinfo(
+        client, provider, engineering_doc, renew_every_second):  # noqa: F811
     sign_in(client, provider, groups=["engineering"])
     for grant in provider.access_tokens.values():  # the provider removes the group
         grant["userinfo"]["groups"] = []
@@ -87,7 +88,8 @@ def test_a_fetch_request_that_cannot_be_renewed_gets_a_401_asking_to_sign_in_aga
     assert post.status_code == 401
 
 
-def test_a_renewal_refused_by_the_provider_ends_the_session(client, provider, engineering_doc, renew_every_second):  # noqa: F811
+def test_a_renewal_refused_by_the_provider_ends_the_session(
+        client, provider, engineering_doc, renew_every_second):  # noqa: F811
     sign_in(client, provider)
     wait_for_renewal()
     renewal = client.get(reverse("chat:home"), **PAGE)

@@ -86,8 +86,8 @@ def test_the_page_ticks_read_and_ask_by_default_and_offers_mcp(client, owner):
 
 def test_the_page_creates_a_token_with_the_ticked_scopes_and_lists_them(client, owner):
     client.force_login(owner)
-    response = client.post(reverse("tokens:list"), {"name": "Reader", "expires_in_days": "", "scopes": ["mcp",
-                                                                                                      "conversations:read"]})
+    response = client.post(reverse("tokens:list"),
+                           {"name": "Reader", "expires_in_days": "", "scopes": ["mcp", "conversations:read"]})
     assert response.status_code == 200
     token = ApiToken.objects.get(user=owner)
     assert token.scopes == ["conversations:read", "mcp"]

@@ -33,16 +33,24 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='apitoken',
             name='revoked_reason',
-            field=models.CharField(blank=True, choices=[('owner', 'revoked by you'), ('admin', 'revoked by an administrator'), ('password_changed', 'your password changed'), ('account_disabled', 'your account was disabled')], default='', max_length=20),
+            field=models.CharField(blank=True, choices=[
+                ('owner', 'revoked by you'), ('admin', 'revoked by an administrator'),
+                ('password_changed', 'your password changed'), ('account_disabled', 'your account was disabled'),
+            ], default='', max_length=20),
         ),
         migrations.AddField(
             model_name='apitoken',
             name='scopes',
-            field=models.JSONField(blank=True, default=list, help_text='What the token may do (assistant.accounts.scopes); empty: nothing.'),
+            field=models.JSONField(
+                blank=True, default=list,
+                help_text='What the token may do (assistant.accounts.scopes); empty: nothing.',
+            ),
         ),
         migrations.AddIndex(
             model_name='apitoken',
-            index=models.Index(condition=models.Q(('notice_pending', True)), fields=['user'], name='apitoken_notice_pending'),
+            index=models.Index(
+                condition=models.Q(('notice_pending', True)), fields=['user'], name='apitoken_notice_pending',
+            ),
         ),
         migrations.RunPython(give_existing_tokens_read_and_ask, migrations.RunPython.noop),
     ]
