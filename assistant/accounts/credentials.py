@@ -28,6 +28,7 @@ import contextvars
 import logging
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import is_password_usable
 from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.db.models.signals import post_save, pre_save
@@ -84,8 +85,10 @@ def user_credentials_changed(*, user, password_changed: bool = False, disabled: 
 # --- detection (signal handlers; connected in AccountsConfig.ready) -----------------------------
 
 
-def _is_hash_upgrade(user, update_fields) -> bool:
-    return update_fields is not None and set(update_fields) == {"password"} and user._password is None
+def _is_hash_upgrade(user, stored_hash: str, update_fields) -> bool:
+    """Django re-hashing the same password (check_password's setter), not a new password."""
+    return (update_fields is not None and set(update_fields) == {"password"} and user._password is None
+            and is_password_usable(stored_hash) and is_password_usable(user.password))
 
 
 def user_changes_detect(sender, instance, raw=False, update_fields=None, **kwargs) -> None:
@@ -99,7 +102,8 @@ def user_changes_detect(sender, instance, raw=False, update_fields=None, **kwarg
     stored = sender._default_manager.filter(pk=instance.pk).values("password", "is_active").first()
     if stored is None:
         return
-    password_changed = stored["password"] != instance.password and not _is_hash_upgrade(instance, update_fields)
+    password_changed = (stored["password"] != instance.password
+                        and not _is_hash_upgrade(instance, stored["password"], update_fields))
     disabled = stored["is_active"] and not instance.is_active
     if password_changed or disabled:
         setattr(instance, _PENDING_ATTR, {"password_changed": password_changed, "disabled": disabled})

@@ -15,6 +15,8 @@ user's groups again (assistant.accounts.oidc.user_groups_sync):
   groups claim, the groups are refreshed and the request goes on; otherwise the request gets
   401 `{"error": ..., "code": "session_refresh_required", "login_url": ...}` and nothing else
   runs: reloading the page renews the session through the provider (or asks to sign in).
+  An HTML form posted at that moment is not acted on: the browser is sent back (303) to the
+  page it came from, whose load renews the session.
 
 The token-authenticated API (/api/v1/, /v1/, /mcp) does not use sessions and is left alone: a
 token acts with its owner's groups as stored, which the owner's own sessions keep fresh, and
@@ -29,9 +31,11 @@ import time
 import requests
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY
-from django.http import JsonResponse
+from django.http import HttpResponseRedirect, JsonResponse
+from django.shortcuts import resolve_url
 from django.urls import reverse
 from django.utils.functional import cached_property
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
@@ -55,6 +59,14 @@ def _is_navigation(request) -> bool:
     if mode is not None:
         return mode == "navigate"
     return "text/html" in request.headers.get("Accept", "")
+
+
+def _is_form_submission(request) -> bool:
+    """A non-GET request the browser sends as a page load (an HTML form), not from a script."""
+    mode = request.headers.get("Sec-Fetch-Mode")
+    if mode is not None:
+        return mode == "navigate"
+    return "text/html" in request.headers.get("Accept", "") and not request.headers.get("x-requested-with")
 
 
 def groups_refresh_from_userinfo(request) -> bool:
@@ -119,6 +131,13 @@ class GroupsSessionRefresh(SessionRefresh):
         if groups_refresh_from_userinfo(request):
             request.session[EXPIRY_SESSION_KEY] = time.time() + settings.OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS
             return None
+        if _is_form_submission(request):
+            # A form posted from a page: back to that page (GET), whose load renews the session
+            # through the provider; the form was not acted on.
+            referer = request.headers.get("Referer", "")
+            safe = url_has_allowed_host_and_scheme(referer, allowed_hosts={request.get_host()},
+                                                   require_https=request.is_secure())
+            return HttpResponseRedirect(referer if safe else resolve_url(settings.LOGIN_REDIRECT_URL), status=303)
         return JsonResponse({
             "error": _("Your sign-in needs renewing. Reload the page to continue."),
             "code": "session_refresh_required",

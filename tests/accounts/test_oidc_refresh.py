@@ -88,6 +88,21 @@ def test_a_fetch_request_that_cannot_be_renewed_gets_a_401_asking_to_sign_in_aga
     assert post.status_code == 401
 
 
+def test_a_form_posted_when_renewal_is_due_and_userinfo_fails_goes_back_to_its_page(
+        client, provider, db, renew_every_second):  # noqa: F811
+    from assistant.accounts.models import ApiToken
+
+    sign_in(client, provider)
+    provider.access_tokens.clear()
+    wait_for_renewal()
+    page = "http://testserver" + reverse("tokens:list")
+    response = client.post(reverse("tokens:list"), {"name": "CLI", "scopes": ["ask"]}, HTTP_REFERER=page, **PAGE)
+    assert response.status_code == 303 and response["Location"] == page
+    assert not ApiToken.objects.exists()  # not acted on
+    renewal = client.get(reverse("tokens:list"), **PAGE)  # the page load renews through the provider
+    assert renewal.status_code == 302 and "prompt=none" in renewal["Location"]
+
+
 def test_a_renewal_refused_by_the_provider_ends_the_session(
         client, provider, engineering_doc, renew_every_second):  # noqa: F811
     sign_in(client, provider)

@@ -88,6 +88,13 @@ def test_a_password_hash_upgrade_at_sign_in_is_not_a_change(client, db, settings
     assert client.get(MODELS_URL, **bearer(secret)).status_code == 200  # ... and the token still works
 
 
+def test_making_the_password_unusable_revokes_the_tokens(client, owner):
+    _, secret = api_token_create(user=owner, name="CLI")
+    owner.set_unusable_password()
+    owner.save(update_fields=["password"])  # looks like a hash upgrade's save, but is not one
+    assert client.get(MODELS_URL, **bearer(secret)).status_code == 401
+
+
 def test_saving_a_user_without_a_password_change_keeps_the_tokens(client, owner):
     _, secret = api_token_create(user=owner, name="CLI")
     owner.first_name = "Olive"
