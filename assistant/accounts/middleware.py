@@ -14,6 +14,7 @@ from __future__ import annotations
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.contrib import messages
 from django.contrib.auth import SESSION_KEY, logout
+from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
@@ -28,9 +29,9 @@ NO_NOTICE_PREFIXES = ("/api/", "/v1/", "/static/", "/mcp", "/admin/jsi18n/")
 def revocation_notice_text(token) -> str:
     when = formats.date_format(timezone.localtime(token.revoked_at), "DATETIME_FORMAT")
     if token.revoked_reason == RevokedReason.ACCOUNT_DISABLED:
-        text = _("Your API tokens were revoked because your account was disabled on %(when)s.")
+        text = _("Your API tokens were revoked on %(when)s because your account was disabled.")
     else:
-        text = _("Your API tokens were revoked because your password changed on %(when)s. "
+        text = _("Your API tokens were revoked on %(when)s because your password changed. "
                  "Create new ones on the API tokens page.")
     return text % {"when": when}
 
@@ -48,7 +49,7 @@ def check_account(request) -> None:
     if not user.is_authenticated or not user.is_active:
         logout(request)  # flushes the session: its cookie opens nothing any more
         return
-    if _shows_a_page(request):
+    if _shows_a_page(request) and request.path != reverse("tokens:list"):  # that page has a banner
         token = api_token_notice_take(user=user)
         if token is not None:
             messages.warning(request, revocation_notice_text(token))

@@ -18,6 +18,7 @@ from assistant.accounts.tokens import (
     InvalidTokenInput,
     api_token_create,
     api_token_get,
+    api_token_notice_take,
     api_token_revocation_shown,
     api_token_revoke,
     api_tokens_of,
@@ -29,6 +30,7 @@ EXPIRY_CHOICES = [("", _("Never")), ("7", _("7 days")), ("30", _("30 days")), ("
 
 def _page(request: HttpRequest, *, status: int = 200, **extra):
     revocation = api_token_revocation_shown(user=request.user)
+    notice = revocation_notice_text(revocation) if revocation else ""
     context = {
         "tokens": api_tokens_of(user=request.user),
         "expiry_choices": EXPIRY_CHOICES,
@@ -36,7 +38,9 @@ def _page(request: HttpRequest, *, status: int = 200, **extra):
         "scope_choices": list(SCOPES.items()),
         "api_base": request.build_absolute_uri("/v1"),
         "form": {"name": "", "expires_in_days": "", "scopes": list(DEFAULT_SCOPES)},
-        "revocation_notice": revocation_notice_text(revocation) if revocation else "",
+        "revocation_notice": notice,
+        # the same notice, queued as a message on an earlier page, is not shown twice
+        "messages": [m for m in messages.get_messages(request) if str(m) != notice],
         **extra,
     }
     return render(request, "accounts/tokens.html", context, status=status)
@@ -47,6 +51,7 @@ def _page(request: HttpRequest, *, status: int = 200, **extra):
 @require_http_methods(["GET", "POST"])
 def tokens(request: HttpRequest):
     if request.method == "GET":
+        api_token_notice_take(user=request.user)  # told here by the page's banner
         return _page(request)
     form = {"name": request.POST.get("name", ""), "expires_in_days": request.POST.get("expires_in_days", ""),
             "scopes": request.POST.getlist("scopes")}

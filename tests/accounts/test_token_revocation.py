@@ -13,7 +13,7 @@ from assistant.accounts.tokens import api_token_create
 from connectors.models import AuditEvent
 
 MODELS_URL = "/v1/models"
-NOTICE = "Your API tokens were revoked because your password changed on"
+NOTICE = "because your password changed. Create new ones on the API tokens page."
 
 
 def bearer(secret: str) -> dict:
@@ -44,16 +44,32 @@ def test_the_user_is_told_on_their_next_page_and_the_list_shows_reason_and_date(
     owner.set_password("a-brand-new-pass-456")
     owner.save()
     client.force_login(owner)
+    body = client.get(reverse("chat:memories")).content.decode()
+    assert body.count(NOTICE) == 1 and "Your API tokens were revoked on" in body
+    assert NOTICE not in client.get(reverse("chat:memories")).content.decode()  # told once
+
+    # the tokens page keeps a banner, and the list says when and why, until a new token is made
     body = client.get(reverse("tokens:list")).content.decode()
-    assert body.count(NOTICE) == 2  # the one-time message and the page's banner
+    assert body.count(NOTICE) == 1
     token.refresh_from_db()
     row = body[body.index(f'data-token="{token.id}"'):]
     row = row[: row.index("</tr>")]
     assert "Revoked" in row and "your password changed" in row and token.revoked_at.isoformat()[:16] in row
-    # the message is shown once; the banner stays until a new token is made
-    assert client.get(reverse("tokens:list")).content.decode().count(NOTICE) == 1
     client.post(reverse("tokens:list"), {"name": "New", "scopes": ["ask"]})
     assert NOTICE not in client.get(reverse("tokens:list")).content.decode()
+
+
+def test_the_tokens_page_shows_the_notice_once_not_twice(client, owner):
+    api_token_create(user=owner, name="CLI")
+    owner.is_active = False
+    owner.save()
+    owner.is_active = True
+    owner.save()
+    client.force_login(owner)
+    client.get(reverse("chat:home"))  # the first page after signing in queues the message
+    body = client.get(reverse("tokens:list")).content.decode()
+    assert body.count("because your account was disabled") == 1  # the banner; no second flash
+    assert "because your account was disabled" not in client.get(reverse("chat:memories")).content.decode()
 
 
 def test_the_admins_password_form_revokes_the_users_tokens(client, owner, staff):
