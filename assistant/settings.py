@@ -47,6 +47,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "connectors.audit.AuditContextMiddleware",  # the client's address for audit events
     "django.contrib.messages.middleware.MessageMiddleware",
+    # ends sessions of disabled accounts; tells a user their API tokens were revoked
+    "assistant.accounts.middleware.AccountStateMiddleware",
+    # single sign-on only: re-reads the provider's groups every OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS
+    "assistant.accounts.oidc_refresh.GroupsSessionRefresh",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "assistant.middleware.ContentSecurityPolicyMiddleware",
 ]
@@ -132,6 +136,11 @@ OIDC_USERNAME_CLAIM = env_str("OIDC_USERNAME_CLAIM", "preferred_username")
 OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
 OIDC_LINK_LOCAL_ACCOUNTS = env_bool("OIDC_LINK_LOCAL_ACCOUNTS", False)
 OIDC_TIMEOUT = env_float("OIDC_TIMEOUT", 10.0, minimum=1.0)
+# How often a signed-in SSO session is renewed with the provider, re-reading its groups
+# (assistant/accounts/oidc_refresh.py): a group removed at the provider stops giving access
+# within this time, without the user signing out.
+OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = env_int("OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS", 15 * 60, minimum=30,
+                                             maximum=24 * 3600)
 OIDC_USE_PKCE = True
 OIDC_STORE_ID_TOKEN = False
 OIDC_STORE_ACCESS_TOKEN = False

@@ -4,6 +4,9 @@ The views it guards ignore the session cookie entirely (so CSRF does not apply):
 request acts as the token's owner, with that owner's groups and conversations.
 Errors use OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`, which both
 the native API and the OpenAI-compatible endpoints answer with.
+
+Each view names the scope it needs (assistant/accounts/scopes.py), one for all methods or
+one per method; a valid token without it gets 403 `insufficient_scope` naming the scope.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from assistant.accounts.scopes import SCOPES
 from assistant.accounts.tokens import TokenAuthError, api_token_authenticate
 
 ERROR_TYPES = {
@@ -47,35 +51,70 @@ def bearer_token(request: HttpRequest) -> str:
     return value.strip()
 
 
-def _refusal(request: HttpRequest) -> JsonResponse | None:
-    """Authenticate the request; None if it may go on (request.user set), else the 401 response."""
+def scope_refusal(token, scope: str) -> JsonResponse | None:
+    """403 naming `scope` if the token lacks it, else None."""
+    if token.has_scope(scope):
+        return None
+    response = api_error(
+        f"This API token lacks the '{scope}' scope needed here. Create a token with it on the API tokens page.",
+        status=403, code="insufficient_scope", param=scope,
+    )
+    response["WWW-Authenticate"] = f'Bearer realm="assistant", error="insufficient_scope", scope="{scope}"'
+    return response
+
+
+def _scopes_needed(scope: str | dict[str, str], method: str) -> list[str]:
+    if isinstance(scope, str):
+        return [scope]
+    if method in scope:
+        return [scope[method]]
+    return sorted(set(scope.values()))  # a method the view does not serve: the strictest, then its 405
+
+
+def _refusal(request: HttpRequest, scope: str | dict[str, str]) -> JsonResponse | None:
+    """Authenticate the request; None if it may go on (request.user set), else the 401/403 response."""
     try:
         token = api_token_authenticate(bearer_token(request))
     except TokenAuthError as exc:
         return api_error(str(exc), status=401, code=exc.code)
+    for needed in _scopes_needed(scope, request.method):
+        refusal = scope_refusal(token, needed)
+        if refusal is not None:
+            return refusal
     request.user = token.user
     request.api_token = token
     return None
 
 
-def token_required(view):
-    """Guard a sync or async view: a valid token, or a 401 JSON error."""
-    if iscoroutinefunction(view):
+def token_required(*, scope: str | dict[str, str]):
+    """Guard a sync or async view: a valid token with `scope`, or a 401/403 JSON error.
+
+    `scope`: the scope every method needs, or {method: scope}; e.g.
+    `@token_required(scope={"GET": scopes.CONVERSATIONS_READ, "POST": scopes.ASK})`.
+    """
+    for name in [scope] if isinstance(scope, str) else scope.values():
+        if name not in SCOPES:
+            raise ValueError(f"Unknown API token scope {name!r}.")
+
+    def decorate(view):
+        if iscoroutinefunction(view):
+
+            @functools.wraps(view)
+            async def async_wrapper(request, *args, **kwargs):
+                refusal = await sync_to_async(_refusal)(request, scope)
+                if refusal is not None:
+                    return refusal
+                return await view(request, *args, **kwargs)
+
+            return csrf_exempt(async_wrapper)
 
         @functools.wraps(view)
-        async def async_wrapper(request, *args, **kwargs):
-            refusal = await sync_to_async(_refusal)(request)
+        def wrapper(request, *args, **kwargs):
+            refusal = _refusal(request, scope)
             if refusal is not None:
                 return refusal
-            return await view(request, *args, **kwargs)
+            return view(request, *args, **kwargs)
 
-        return csrf_exempt(async_wrapper)
+        return csrf_exempt(wrapper)
 
-    @functools.wraps(view)
-    def wrapper(request, *args, **kwargs):
-        refusal = _refusal(request)
-        if refusal is not None:
-            return refusal
-        return view(request, *args, **kwargs)
-
-    return csrf_exempt(wrapper)
+    return decorate

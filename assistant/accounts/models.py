@@ -11,6 +11,18 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class RevokedReason(models.TextChoices):
+    OWNER = "owner", _("revoked by you")
+    ADMIN = "admin", _("revoked by an administrator")
+    PASSWORD_CHANGED = "password_changed", _("your password changed")
+    ACCOUNT_DISABLED = "account_disabled", _("your account was disabled")
+
+
+#: Revocations the owner did not ask for: they are told on their next page.
+AUTOMATIC_REASONS = (RevokedReason.PASSWORD_CHANGED, RevokedReason.ACCOUNT_DISABLED)
 
 
 class ApiToken(models.Model):
@@ -23,10 +35,21 @@ class ApiToken(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True, help_text="Refused from then on; empty: never expires.")
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=20, choices=RevokedReason.choices, blank=True, default="")
+    #: Revoked without the owner asking (password change, account disabled) and not yet told.
+    notice_pending = models.BooleanField(default=False)
+    scopes = models.JSONField(
+        default=list, blank=True,
+        help_text="What the token may do (assistant.accounts.scopes); empty: nothing.",
+    )
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["user", "-created_at"], name="apitoken_user_recent")]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="apitoken_user_recent"),
+            # the per-page check for a revocation notice reads only the few pending rows
+            models.Index(fields=["user"], condition=models.Q(notice_pending=True), name="apitoken_notice_pending"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.token_prefix}…)"
@@ -39,6 +62,15 @@ class ApiToken(models.Model):
     def used_just_now(self) -> bool:
         """Used within the last minute (last_used_at is recorded to the minute)."""
         return self.last_used_at is not None and (timezone.now() - self.last_used_at).total_seconds() < 60
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in (self.scopes or [])
+
+    @property
+    def scope_names(self) -> list[str]:
+        from assistant.accounts.scopes import scopes_ordered
+
+        return scopes_ordered(self.scopes)
 
     @property
     def status(self) -> str:

@@ -6,7 +6,12 @@ On when OIDC_RP_CLIENT_ID is set (see assistant/settings.py). On every sign-in:
 - email, first and last name are refreshed from the claims;
 - the groups claim (OIDC_GROUPS_CLAIM) becomes the user's Django groups: missing groups are
   created, groups no longer in the claim are removed. Retrieval reads group membership on
-  every query, so a change at the IdP takes effect at the next sign-in's first question.
+  every query, so a change at the IdP takes effect at the next sign-in's first question,
+  or, for a user who stays signed in, at the next session renewal (every
+  OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS; assistant/accounts/oidc_refresh.py).
+
+A disabled account's session stops working at its next request: `get_user` refuses it
+(the library's own does not check is_active).
 
 The library checks the ID token's signature and nonce; this backend also checks its issuer
 (when OIDC_ISSUER is set), audience and expiry. A local account with a password is never
@@ -101,6 +106,22 @@ class GroupsOIDCBackend(OIDCAuthenticationBackend):
             logger.warning("OIDC sign-in refused: %s", exc.__class__.__name__ if isinstance(
                 exc, requests.RequestException) else exc)
             return None
+
+    def get_user(self, user_id):
+        """The session's user, unless the account was disabled meanwhile (then: signed out)."""
+        user = super().get_user(user_id)
+        return user if user is not None and self.user_can_authenticate(user) else None
+
+    @staticmethod
+    def user_can_authenticate(user) -> bool:
+        return getattr(user, "is_active", True)
+
+    def store_tokens(self, access_token, id_token):
+        """Keep the access token in the (server-side) session when a userinfo endpoint is set:
+        the session renewal of non-page requests asks userinfo with it (oidc_refresh.py)."""
+        super().store_tokens(access_token, id_token)
+        if settings.OIDC_OP_USER_ENDPOINT and access_token:
+            self.request.session["oidc_access_token"] = access_token
 
     # --- the ID token ---------------------------------------------------------------------------
     def verify_token(self, token, **kwargs):

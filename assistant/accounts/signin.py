@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 from django.conf import settings
+from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
 from django.http import Http404
 from django.utils.translation import gettext as _
@@ -72,6 +75,14 @@ def oidc_authenticate(request, *args, **kwargs):
 
 
 def oidc_callback(request, *args, **kwargs):
+    """The provider's answer. When it renewed a signed-in session (oidc_refresh.py) and the
+    renewal failed (the provider refused, the account is disabled, a token is bad), the session
+    is ended: it must not go on with groups that could not be re-read."""
     from mozilla_django_oidc.views import OIDCAuthenticationCallbackView
 
-    return _oidc_view(OIDCAuthenticationCallbackView)(request, *args, **kwargs)
+    was_signed_in = request.user.is_authenticated
+    response = _oidc_view(OIDCAuthenticationCallbackView)(request, *args, **kwargs)
+    renewed = request.session.get("oidc_id_token_expiration", 0) > time.time()
+    if was_signed_in and not renewed and request.user.is_authenticated:
+        logout(request)
+    return response

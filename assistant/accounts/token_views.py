@@ -10,12 +10,16 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from assistant.accounts.middleware import revocation_notice_text
 from assistant.accounts.models import ApiToken
+from assistant.accounts.scopes import DEFAULT_SCOPES, SCOPES
 from assistant.accounts.tokens import (
     MAX_EXPIRY_DAYS,
     InvalidTokenInput,
     api_token_create,
     api_token_get,
+    api_token_notice_take,
+    api_token_revocation_shown,
     api_token_revoke,
     api_tokens_of,
 )
@@ -25,12 +29,18 @@ EXPIRY_CHOICES = [("", _("Never")), ("7", _("7 days")), ("30", _("30 days")), ("
 
 
 def _page(request: HttpRequest, *, status: int = 200, **extra):
+    revocation = api_token_revocation_shown(user=request.user)
+    notice = revocation_notice_text(revocation) if revocation else ""
     context = {
         "tokens": api_tokens_of(user=request.user),
         "expiry_choices": EXPIRY_CHOICES,
         "max_expiry_days": MAX_EXPIRY_DAYS,
+        "scope_choices": list(SCOPES.items()),
         "api_base": request.build_absolute_uri("/v1"),
-        "form": {"name": "", "expires_in_days": ""},
+        "form": {"name": "", "expires_in_days": "", "scopes": list(DEFAULT_SCOPES)},
+        "revocation_notice": notice,
+        # the same notice, queued as a message on an earlier page, is not shown twice
+        "messages": [m for m in messages.get_messages(request) if str(m) != notice],
         **extra,
     }
     return render(request, "accounts/tokens.html", context, status=status)
@@ -41,10 +51,13 @@ def _page(request: HttpRequest, *, status: int = 200, **extra):
 @require_http_methods(["GET", "POST"])
 def tokens(request: HttpRequest):
     if request.method == "GET":
+        api_token_notice_take(user=request.user)  # told here by the page's banner
         return _page(request)
-    form = {"name": request.POST.get("name", ""), "expires_in_days": request.POST.get("expires_in_days", "")}
+    form = {"name": request.POST.get("name", ""), "expires_in_days": request.POST.get("expires_in_days", ""),
+            "scopes": request.POST.getlist("scopes")}
     try:
-        token, secret = api_token_create(user=request.user, name=form["name"], expires_in_days=form["expires_in_days"])
+        token, secret = api_token_create(user=request.user, name=form["name"], expires_in_days=form["expires_in_days"],
+                                         scopes=form["scopes"])
     except InvalidTokenInput as exc:
         return _page(request, status=400, error=str(exc), form=form)
     return _page(request, created=token, secret=secret)

@@ -22,6 +22,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 
 from assistant.accounts import ratelimit
 from assistant.accounts.api_auth import api_error, token_required
+from assistant.accounts.scopes import ASK, CONVERSATIONS_READ
 from assistant.chat import selectors, services
 from assistant.chat.answering import answer_events
 from assistant.chat.models import Conversation, Message
@@ -161,7 +162,7 @@ def _own_conversation(user, conversation_id) -> Conversation:
 # --- views --------------------------------------------------------------------------------------
 
 
-@token_required
+@token_required(scope={"GET": CONVERSATIONS_READ, "POST": ASK})
 def conversations(request: HttpRequest):
     try:
         if request.method == "GET":
@@ -190,7 +191,7 @@ def conversations(request: HttpRequest):
     return _method_not_allowed(request, "GET, POST")
 
 
-@token_required
+@token_required(scope={"GET": CONVERSATIONS_READ, "DELETE": ASK})
 def conversation_detail(request: HttpRequest, conversation_id):
     try:
         conversation = _own_conversation(request.user, conversation_id)
@@ -263,7 +264,7 @@ def _messages_by_id(request, user, message_ids) -> dict[str, dict]:
     return {m["id"]: m for m in messages_json(request, user, messages)}
 
 
-@token_required
+@token_required(scope={"GET": CONVERSATIONS_READ, "POST": ASK})
 async def conversation_messages(request: HttpRequest, conversation_id):
     user = request.user
     try:

@@ -26,6 +26,7 @@ from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.utils.text import slugify
 
 from assistant.accounts.api_auth import api_error, token_required
+from assistant.accounts.scopes import ASK
 from assistant.chat import services
 from assistant.chat.answering import answer_events
 from assistant.chat.api import BadRequest, absolute_citation, answer_error_status, check_question_rate, json_body
@@ -86,14 +87,14 @@ def _method_not_allowed(request: HttpRequest, allowed: str) -> JsonResponse:
     return response
 
 
-@token_required
+@token_required(scope=ASK)
 def models(request: HttpRequest):
     if request.method != "GET":
         return _method_not_allowed(request, "GET")
     return JsonResponse({"object": "list", "data": [_model_json(m) for m in models_offered(user=request.user)]})
 
 
-@token_required
+@token_required(scope=ASK)
 def model_detail(request: HttpRequest, model_id: str):
     if request.method != "GET":
         return _method_not_allowed(request, "GET")
@@ -229,7 +230,7 @@ def _error_body(data: dict) -> dict:
             "type": "server_error" if status >= 500 else "invalid_request_error", "param": None, "code": code}
 
 
-@token_required
+@token_required(scope=ASK)
 async def chat_completions(request: HttpRequest):
     if request.method != "POST":
         return _method_not_allowed(request, "POST")

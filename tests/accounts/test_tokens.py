@@ -39,7 +39,8 @@ def test_two_tokens_never_share_a_secret(owner):
 
 def test_the_page_shows_a_new_token_once_and_then_only_its_prefix(client, owner):
     client.force_login(owner)
-    response = client.post(reverse("tokens:list"), {"name": "Notebook", "expires_in_days": "30"})
+    response = client.post(reverse("tokens:list"), {"name": "Notebook", "expires_in_days": "30",
+                                                "scopes": ["conversations:read", "ask"]})
     assert response.status_code == 200
     body = response.content.decode()
     token = ApiToken.objects.get(user=owner)
