@@ -44,13 +44,14 @@ def main() -> None:
     ran, batches, failures = 0, 0, []
     while ran < args.examples and time.monotonic() < deadline:
         seed = rng.randrange(2**32)
-        command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-x", TEST,
+        command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-x", "--timeout=0", TEST,
                    f"--hypothesis-seed={seed}", "--create-db" if batches == 0 else "--reuse-db"]
         done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            failures.append({"seed": seed, "tail": (done.stdout + done.stderr)[-6000:]})
+            print(f"batch {batches + 1} failed (seed {seed}):\n{failures[-1]['tail']}", file=sys.stderr, flush=True)
         batches += 1
         ran += args.batch
-        if done.returncode != 0:
-            failures.append({"seed": seed, "tail": (done.stdout + done.stderr)[-2000:]})
         print(f"batch {batches}: {ran} examples, {len(failures)} failed batches, "
               f"{time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
     print(json.dumps({
