@@ -3,7 +3,7 @@
 The checker (assistant/rag/citations.py, `verify_citations`) keeps an answer's [n] only when
 passage n supports the sentence. docs/evaluation/citation_pairs.jsonl holds English and French
 pairs written from the sample handbook: correct citations, same-topic and unrelated passages,
-and sentences that misstate their passage (see assistant/rag/citation_scoring.py).
+and sentences that misstate their passage (see assistant/rag/evaluation/citations.py).
 
 Prints one JSON object: precision, recall and F1 overall and per language, the share of
 markers kept per kind of pair, and the ids of the pairs it judged wrongly.
@@ -29,7 +29,7 @@ def main() -> None:
     import django
 
     django.setup()
-    from assistant.rag.citation_scoring import PAIRS_PATH, load_pairs, score
+    from assistant.rag.evaluation.citations import PAIRS_PATH, load_pairs, score
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=Path, default=PAIRS_PATH)

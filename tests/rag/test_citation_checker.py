@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.rag.citation_scoring import checker_keeps, load_pairs, score
+from assistant.rag.evaluation.citations import checker_keeps, load_pairs, score
 from assistant.rag.citations import finalize_answer
 from assistant.rag.retrieval import Passage
 

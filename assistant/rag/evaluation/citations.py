@@ -24,7 +24,7 @@ from pathlib import Path
 from assistant.rag.citations import verify_citations
 from assistant.rag.retrieval import Passage
 
-PAIRS_PATH = Path(__file__).resolve().parents[2] / "docs" / "evaluation" / "citation_pairs.jsonl"
+PAIRS_PATH = Path(__file__).resolve().parents[3] / "docs" / "evaluation" / "citation_pairs.jsonl"
 
 
 def load_pairs(path: Path = PAIRS_PATH) -> list[dict]:

@@ -152,7 +152,7 @@ def citations_valid(citations: Sequence[Mapping], given: Mapping[int, Iterable])
     A sanity check only: the pipeline cannot cite a passage it did not give the model, so this
     is true by construction. Whether a cited passage supports its sentence is the citation
     checker's job; its precision and recall are measured by bench/citations.py on
-    docs/evaluation/citation_pairs.jsonl (assistant/rag/citation_scoring.py)."""
+    docs/evaluation/citation_pairs.jsonl (assistant/rag/evaluation/citations.py)."""
     for citation in citations:
         n = citation.get("n")
         chunk_ids = {str(c) for c in citation.get("chunk_ids") or ()}
