@@ -15,6 +15,33 @@ from assistant.env import env_bool, env_choice, env_float, env_int, env_list, en
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
+
+def _data_roots(name: str, default: str) -> list[str]:
+    """Folders as absolute real paths; "/" is refused (it would allow every file)."""
+    import os
+    import re
+
+    roots = []
+    for item in re.split(rf"[,{re.escape(os.pathsep)}]", env_str(name, default)):
+        if not item.strip():
+            continue
+        path = os.path.realpath(BASE_DIR / item.strip())
+        if path == os.path.realpath("/"):
+            raise ImproperlyConfigured(f"{name} must not include / (it would let connectors read every file).")
+        roots.append(path)
+    return roots
+
+
+def _db_hosts(name: str) -> list[str]:
+    from connectors.safe_http import normalize_allowed_hosts
+
+    hosts = env_list(name, [])
+    for host in hosts:
+        if any(ch.isspace() or ch in "/@" for ch in host) or not normalize_allowed_hosts([host]):
+            raise ImproperlyConfigured(f"{name}: {host!r} is not a host name, an IP address or host:port.")
+    return hosts
+
+
 DEBUG = env_bool("DEBUG", False)
 _DEV_SECRET = "dev-only-insecure-secret-key-change-me-0123456789abcdef"
 SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET if DEBUG else None)
@@ -252,6 +279,13 @@ SYNC_MAX_DELETE_SHARE = env_float("SYNC_MAX_DELETE_SHARE", 0.5, minimum=0.0, max
 # Connector credentials are encrypted with the first key; every key decrypts (rotation).
 # Unset: one key derived from SECRET_KEY.
 CONNECTOR_SECRET_KEYS = env_list("CONNECTOR_SECRET_KEYS", [])
+# Folder and JSON Lines connectors read only under these folders (after resolving links);
+# several may be given, separated by commas or the OS path separator (:). Relative paths are
+# taken from the project folder. make run adds samples/handbook (the demo connector).
+CONNECTOR_DATA_DIR = _data_roots("CONNECTOR_DATA_DIR", "./data")
+# Database hosts (name or IP, optionally host:port) that database connectors may reach even
+# though they are loopback or private addresses. The assistant's own database stays refused.
+CONNECTOR_ALLOWED_DB_HOSTS = _db_hosts("CONNECTOR_ALLOWED_DB_HOSTS")
 # Files admins upload into "upload" connectors.
 UPLOAD_ROOT = Path(env_str("UPLOAD_ROOT", str(BASE_DIR / "var" / "uploads")))
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 25 * 1024 * 1024, minimum=1024)
