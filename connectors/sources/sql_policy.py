@@ -40,6 +40,9 @@ SYSTEM_SCHEMAS = frozenset({"pg_catalog", "information_schema", "pg_toast", "mys
 
 #: Function node classes of sqlglot that only compute a value from their arguments.
 ALLOWED_FUNCTIONS = frozenset({
+    # operators sqlglot models as functions
+    "And", "Or", "Xor", "Exists", "ArrayContainedBy", "ArrayContainsAll", "ArrayPosition", "RegexpFullMatch",
+    "JSONBContainsAllTopKeys", "JSONBContainsAnyTopKeys", "JSONBContainsTopKey", "JSONBPathExists", "Corr",
     # aggregates
     "Count", "Sum", "Avg", "Min", "Max", "ArrayAgg", "GroupConcat", "Stddev", "StddevPop", "StddevSamp",
     "Variance", "VariancePop", "LogicalAnd", "LogicalOr", "Median", "PercentileCont", "PercentileDisc",
@@ -71,7 +74,7 @@ ALLOWED_FUNCTIONS = frozenset({
     # reading JSON values and arrays
     "JSONExtract", "JSONExtractScalar", "JSONBExtract", "JSONBExtractScalar", "JSONBContains",
     "JSONArrayContains", "JSONFormat", "ParseJSON", "Array", "ArraySize", "ArrayContains",
-    "ArrayOverlaps", "Explode", "Unnest", "ToArray", "Struct",
+    "ArrayOverlaps", "Explode", "Unnest", "ToArray", "Struct", "GenerateSeries", "ExplodingGenerateSeries",
 })
 
 #: Functions sqlglot does not model (exp.Anonymous), by lower-case name.
