@@ -286,21 +286,24 @@ class DatabaseConfig(SourceConfig):
     def _name(cls, value: str) -> str:
         return _check_identifier(value.strip(), "name")
 
-    @model_validator(mode="after")
-    def _datasets(self) -> DatabaseConfig:
-        names = [ds.name for ds in self.datasets]
+    @field_validator("datasets")
+    @classmethod
+    def _datasets(cls, datasets: list[Dataset]) -> list[Dataset]:
+        """Checked here rather than on the whole config, so a form shows the problem next to
+        the datasets field."""
+        names = [ds.name for ds in datasets]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"dataset names must be unique: {', '.join(duplicates)} is used twice")
-        for ds in self.datasets:
+        for ds in datasets:
             if ds.query is not None:
-                dialect = "mysql" if self.mysql_rules else "postgres"
+                dialect = "mysql" if cls.mysql_rules else "postgres"
                 try:
                     ds._runnable = to_sql(check_select(ds.query, dialect), dialect)
                 except SqlRefused as exc:
                     raise ValueError(f"dataset {ds.name}: the query {exc}") from None
                 ds.query = ds.query.strip()
-            if self.mysql_rules:
+            if cls.mysql_rules:
                 try:
                     if ds.table:
                         quote_mysql_identifier(ds.table, qualified=True)
@@ -308,7 +311,7 @@ class DatabaseConfig(SourceConfig):
                         quote_mysql_identifier(column)
                 except ValueError as exc:
                     raise ValueError(f"dataset {ds.name}: {exc}") from None
-        return self
+        return datasets
 
 
 # --- values ----------------------------------------------------------------------------------------

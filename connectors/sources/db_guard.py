@@ -70,8 +70,6 @@ def guard_target(
     host = check_host_syntax(host)
     addresses = _resolve(host, port)
     allowed = is_allowed_host(host, port, policy.allowed_db_hosts)
-    for protected in policy.protected_databases:
-        _refuse_own_database(host, port, addresses, database, user, password, protected, allowed=allowed)
     if not allowed:
         for address in addresses:
             problem = address_problem(ipaddress.ip_address(address))
@@ -82,6 +80,8 @@ def guard_target(
                     f"private or link-local addresses unless the operator allows the host: ask them to add "
                     f'"{host}" (or "{host}:{port}") to {ALLOW_SETTING}.'
                 )
+    for protected in policy.protected_databases:
+        _refuse_own_database(host, port, addresses, database, user, password, protected, allowed=allowed)
     return addresses[0]
 
 
