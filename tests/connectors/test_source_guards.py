@@ -115,23 +115,28 @@ def test_an_allow_listed_host_is_read(settings, sample_servers):
         pg(host="localhost").check()  # allowed on MariaDB's port only
 
 
-def test_the_checked_address_is_the_one_connected_to(settings, sample_servers, monkeypatch):
-    """DNS rebinding: the name is resolved once, judged, and the drivers connect to that
-    address; "pinned.test" does not exist in DNS, so a second lookup by a driver would fail."""
-    settings.CONNECTOR_ALLOWED_DB_HOSTS = ["pinned.test"]
+def test_dns_rebinding_cannot_redirect_the_connection(settings, sample_servers, monkeypatch):
+    """The name answers a public address to the check and 127.0.0.1 afterwards: the drivers
+    connect to the address that was checked (PostgreSQL hostaddr, MySQL the IP), never
+    resolve the name again, so the local server is not reached."""
+    settings.CONNECTOR_ALLOWED_DB_HOSTS = []
     real = socket.getaddrinfo
-    answers = []
+    lookups = []
 
-    def fake(host, *args, **kwargs):
-        if host == "pinned.test":
-            answers.append(host)
-            return real("127.0.0.1", *args, **kwargs)
-        return real(host, *args, **kwargs)
+    def rebinding(host, port, *args, **kwargs):
+        if host != "rebind.test":
+            return real(host, port, *args, **kwargs)
+        lookups.append(host)
+        address = "192.0.0.170" if len(lookups) % 2 else "127.0.0.1"  # public-looking, then local
+        return real(address, port, *args, **kwargs)
 
-    monkeypatch.setattr(db_guard.socket, "getaddrinfo", fake)
-    assert "1 row" in pg(host="pinned.test").check()
-    assert "1 row" in my(host="pinned.test").check()
-    assert answers == ["pinned.test", "pinned.test"]
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    monkeypatch.setattr(db_guard, "address_problem", lambda ip: "a loopback address" if ip.is_loopback else None)
+    for source in (pg(host="rebind.test", connect_timeout_s=1), my(host="rebind.test", connect_timeout_s=1)):
+        lookups.clear()
+        with pytest.raises(SourceError, match="rebind.test"):
+            source.check()  # 192.0.0.170 is no database server; reading the local rows would pass
+        assert lookups == ["rebind.test"]
 
 
 # --- the product's own database --------------------------------------------------------------

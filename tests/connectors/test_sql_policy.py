@@ -5,6 +5,8 @@ that says what to change, and ordinary reporting queries must still pass."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import sqlglot
 from sqlglot import exp
@@ -112,9 +114,15 @@ def test_the_corpus_is_large_and_covers_both_dialects():
 
 @pytest.mark.parametrize(("dialect", "sql", "why"), HOSTILE, ids=[f"{d}-{i}" for i, (d, _s, _w) in enumerate(HOSTILE)])
 def test_hostile_sql_is_refused_with_the_reason(dialect, sql, why):
-    with pytest.raises(SqlRefused) as caught:
-        check_select(sql, dialect)
+    # Through the dataset settings an admin saves (what the red team used) ...
+    dataset = {"name": "q", "query": sql, "id_columns": ["id"]}
+    with pytest.raises(SourceError) as caught:
+        build_source(dialect, {"host": "db.example.com", "database": "sales", "user": "reader", "datasets": [dataset]})
+    assert "datasets: Value error, dataset q: the query " in str(caught.value)
     assert why in str(caught.value)
+    # ... and through the policy's own API, which the SQL tool reuses.
+    with pytest.raises(SqlRefused, match=re.escape(why)):
+        check_select(sql, dialect)
 
 
 @pytest.mark.parametrize(("dialect", "sql"), LEGIT)
