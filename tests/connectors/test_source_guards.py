@@ -313,3 +313,35 @@ def test_the_form_shows_a_refused_folder_next_to_the_path_field(client, staff, d
         assert response.status_code == 400
         assert "is outside the allowed data folders" in _field_error(response, "path")
     assert not Connector.objects.exists()
+
+
+# --- the operator's settings ------------------------------------------------------------------
+
+
+def test_data_roots_setting_takes_several_folders_and_refuses_slash(monkeypatch, tmp_path):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from assistant import settings as module
+
+    monkeypatch.setenv("CONNECTOR_DATA_DIR", f"{tmp_path}/a, {tmp_path}/b:samples/handbook")
+    assert module._data_roots("CONNECTOR_DATA_DIR", "./data") == [
+        f"{tmp_path}/a", f"{tmp_path}/b", str(module.BASE_DIR / "samples" / "handbook")]
+    monkeypatch.setenv("CONNECTOR_DATA_DIR", f"{tmp_path},/")
+    with pytest.raises(ImproperlyConfigured, match="CONNECTOR_DATA_DIR must not include /"):
+        module._data_roots("CONNECTOR_DATA_DIR", "./data")
+    monkeypatch.setenv("CONNECTOR_ALLOWED_DB_HOSTS", "db.internal, 10.0.0.5:5433, /var/run/postgresql")
+    with pytest.raises(ImproperlyConfigured, match="'/var/run/postgresql' is not a host name"):
+        module._db_hosts("CONNECTOR_ALLOWED_DB_HOSTS")
+
+
+def test_make_run_allows_the_demo_handbook_folder(settings, tmp_path, monkeypatch):
+    from assistant import launcher
+    from assistant import settings as module
+
+    environ: dict[str, str] = {}
+    launcher.apply_local_defaults(environ, tmp_path)
+    handbook = launcher.REPO_ROOT / "samples" / "handbook"
+    assert environ["CONNECTOR_DATA_DIR"] == str(handbook)
+    monkeypatch.setenv("CONNECTOR_DATA_DIR", environ["CONNECTOR_DATA_DIR"])
+    settings.CONNECTOR_DATA_DIR = module._data_roots("CONNECTOR_DATA_DIR", "./data")
+    assert "supported files" in _folder(handbook.resolve()).check()  # the demo connector's path
