@@ -1263,6 +1263,7 @@ class MySQLSource(_DatabaseSource):
         try:
             try:
                 with conn.cursor() as cursor:
+                    self._refuse_file_privilege(cursor)
                     cursor.execute("SET SESSION TRANSACTION READ ONLY")
                     self._set_timeout(cursor)
             except pymysql.err.MySQLError as exc:
@@ -1273,6 +1274,24 @@ class MySQLSource(_DatabaseSource):
                 conn.close()
             except Exception:  # noqa: BLE001 - closing a broken connection
                 pass
+
+    def _refuse_file_privilege(self, cursor) -> None:
+        """An account with FILE or SUPER reads and writes server files (LOAD_FILE, INTO OUTFILE)
+        and changes global settings, none of which a read-only transaction stops: the MySQL
+        counterpart of refusing a PostgreSQL superuser."""
+        cursor.execute(
+            "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES"
+            " WHERE PRIVILEGE_TYPE IN ('FILE', 'SUPER') AND GRANTEE = CONCAT('''',"
+            " SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')"
+        )
+        held = sorted({row[0] for row in cursor.fetchall()})
+        if held:
+            raise DestinationRefused(
+                f"User {self.config.user} holds the {' and '.join(held)} privilege on {self.config.host}:"
+                f"{self.config.port}. A connector must sign in with an account that may only read the tables "
+                "it indexes (GRANT SELECT).",
+                setting="user",
+            )
 
     def _set_timeout(self, cursor) -> None:
         """MySQL: max_execution_time (ms, SELECTs); MariaDB: max_statement_time (s)."""

@@ -42,6 +42,8 @@ MY_PASSWORD = f"Pw-{uuid.uuid4().hex}"
 PG_NOREAD_ROLE = f"scratch_noread_{SUFFIX}"
 #: Sources sign in as this role: it may read every table, and is no superuser (those are refused).
 PG_READER = f"scratch_reader_{SUFFIX}"
+#: The same on MariaDB: SELECT (and EXECUTE) on the scratch database, no FILE or SUPER (refused).
+MY_READER, MY_READER_PASSWORD = f"scratch_reader_{SUFFIX}", f"Pw-{uuid.uuid4().hex}"
 
 TRACKS_PG = """
     SELECT t.track_id, t.name AS track, ar.name AS artist, al.title AS album, g.name AS genre,
@@ -201,10 +203,13 @@ def my_chinook():
         )
         my_exec(None, "CREATE USER %s@'%%' IDENTIFIED BY %s", (MY_USER, MY_PASSWORD))
         my_exec(None, f"GRANT SELECT ON `{name}`.`Artist` TO %s@'%%'", (MY_USER,))
+        my_exec(None, "CREATE USER %s@'%%' IDENTIFIED BY %s", (MY_READER, MY_READER_PASSWORD))
+        my_exec(None, f"GRANT SELECT, EXECUTE ON `{name}`.* TO %s@'%%'", (MY_READER,))
         yield name
     finally:
         my_exec(None, f"DROP DATABASE IF EXISTS `{name}`")
         my_exec(None, "DROP USER IF EXISTS %s@'%%'", (MY_USER,))
+        my_exec(None, "DROP USER IF EXISTS %s@'%%'", (MY_READER,))
 
 
 def pg_source(dbname: str, datasets: list[dict], *, password: str = "", **settings) -> PostgresSource:
@@ -212,8 +217,8 @@ def pg_source(dbname: str, datasets: list[dict], *, password: str = "", **settin
     return build_source("postgres", config, {"password": password})
 
 
-def my_source(dbname: str, datasets: list[dict], *, password: str = "", **settings) -> MySQLSource:
-    config = {"host": MY_HOST, "port": MY_PORT, "database": dbname, "user": MY_ADMIN, "datasets": datasets, **settings}
+def my_source(dbname: str, datasets: list[dict], *, password: str = MY_READER_PASSWORD, **settings) -> MySQLSource:
+    config = {"host": MY_HOST, "port": MY_PORT, "database": dbname, "user": MY_READER, "datasets": datasets, **settings}
     return build_source("mysql", config, {"password": password})
 
 
@@ -611,7 +616,7 @@ def test_it_reports_an_unknown_database():
     with pytest.raises(SourceError, match=r"^Database no_such_db_x does not exist on the server at 127.0.0.1:5432"):
         pg_source("no_such_db_x", dataset).check()
     with pytest.raises(SourceError, match=r"^Database no_such_db_x does not exist on the server at 127.0.0.1:3306"):
-        my_source("no_such_db_x", dataset).check()
+        my_source("no_such_db_x", dataset, user=MY_ADMIN, password="").check()
 
 
 def test_it_reports_a_missing_table(pg_chinook, my_chinook):
@@ -703,6 +708,18 @@ def test_it_refuses_queries_that_write(pg_chinook, my_chinook):
     assert pg_exec(pg_chinook, "SELECT count(*) FROM audit_log")[0][0] == 0
     assert my_exec(my_chinook, "SELECT COUNT(*) FROM audit_log")[0][0] == 0
     assert _album_count_pg(pg_chinook) == _album_count_my(my_chinook) == 347
+
+
+def test_a_mariadb_account_that_can_read_server_files_is_refused(my_chinook, tmp_path):
+    """LOAD_FILE and INTO OUTFILE are not writes to tables: a read-only transaction lets them
+    run. The SQL policy refuses them, and an account holding FILE (or SUPER) is refused too."""
+    harmless = [{"name": "f", "query": "SELECT 1 AS id", "id_columns": ["id"]}]
+    with pytest.raises(SourceError, match=r"^User root holds the FILE and SUPER privilege on 127.0.0.1:3306\."):
+        my_source(my_chinook, harmless, user=MY_ADMIN, password="").check()
+    # The reader has no FILE privilege: even past the policy, the server reads no file.
+    source = bypass_sql_policy(my_source(my_chinook, harmless), "SELECT 1 AS id, LOAD_FILE('/etc/hostname') AS f")
+    [item] = source.iter_documents()
+    assert item.text == "id: 1"  # LOAD_FILE gave NULL, which a document leaves out
 
 
 def _stats_reset_at(db):
