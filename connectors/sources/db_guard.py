@@ -100,7 +100,9 @@ def _resolve(host: str, port: int) -> list[str]:
         try:
             ipaddress.ip_address(address)
         except ValueError:
-            raise TargetRefused(f"Refused to connect to {host}: it resolves to {address!r}, not an IP address.") from None
+            raise TargetRefused(
+                f"Refused to connect to {host}: it resolves to {address!r}, not an IP address."
+            ) from None
         if address not in addresses:
             addresses.append(address)
     if not addresses:

@@ -149,7 +149,8 @@ def test_the_products_own_database_is_refused_even_when_allow_listed(settings, s
     steal = [{"name": "s", "query": "SELECT session_key AS id, session_data FROM django_session", "id_columns": ["id"]}]
     for name in (own, own.upper()):
         source = pg(host=host, database=name, datasets=steal)
-        with pytest.raises(DestinationRefused, match=rf"^Database {name} at {host}:5432 is the assistant's own") as caught:
+        own_database = rf"^Database {name} at {host}:5432 is the assistant's own"
+        with pytest.raises(DestinationRefused, match=own_database) as caught:
             source.check()
         assert caught.value.setting == "database"
         with pytest.raises(DestinationRefused):
