@@ -8,8 +8,12 @@ naming the variable and what it expects, instead of limping on a default.
 from __future__ import annotations
 
 import os
+import re
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
+
+from connectors.safe_http import normalize_allowed_hosts
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -96,3 +100,26 @@ def env_rate(name: str, default: str) -> tuple[int, int] | None:
             f"{name} must look like 20/m, 5/15m or 100/h (count/window in s, m, h or d), or off; got {raw!r}."
         )
     return int(match.group(1)), int(match.group(2) or 1) * _RATE_UNITS[match.group(3)]
+
+
+def env_folders(name: str, default: str, *, base: Path) -> list[str]:
+    """Folders (comma- or os.pathsep-separated, relative to `base`) as absolute real paths;
+    "/" is refused: it would let connectors read every file."""
+    roots = []
+    for item in re.split(rf"[,{re.escape(os.pathsep)}]", env_str(name, default)):
+        if not item.strip():
+            continue
+        path = os.path.realpath(base / item.strip())
+        if path == os.path.realpath("/"):
+            raise ImproperlyConfigured(f"{name} must not include / (it would let connectors read every file).")
+        roots.append(path)
+    return roots
+
+
+def env_hosts(name: str) -> list[str]:
+    """Host names or IP addresses, each optionally host:port."""
+    hosts = env_list(name, [])
+    for host in hosts:
+        if any(ch.isspace() or ch in "/@" for ch in host) or not normalize_allowed_hosts([host]):
+            raise ImproperlyConfigured(f"{name}: {host!r} is not a host name, an IP address or host:port.")
+    return hosts

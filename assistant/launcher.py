@@ -162,6 +162,8 @@ def apply_local_defaults(environ: MutableMapping[str, str], data_dir: Path) -> N
         environ["SECRET_KEY"] = persistent_secret_key(data_dir)
     environ.setdefault("DJANGO_SETTINGS_MODULE", "assistant.settings")
     environ.setdefault("PYTHONUNBUFFERED", "1")
+    # Folder connectors read only under these roots; the demo's "Company handbook" lives here.
+    environ.setdefault("CONNECTOR_DATA_DIR", str(REPO_ROOT / "samples" / "handbook"))
 
 
 def _int_env(environ: MutableMapping[str, str], name: str, default: int) -> int:

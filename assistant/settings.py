@@ -12,9 +12,12 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from assistant.connection_budget import WEB_POOL_SIZE_DEFAULT
-from assistant.env import env_bool, env_choice, env_float, env_int, env_list, env_rate, env_str
+from assistant.env import (
+    env_bool, env_choice, env_float, env_folders, env_hosts, env_int, env_list, env_rate, env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
 
 DEBUG = env_bool("DEBUG", False)
 _DEV_SECRET = "dev-only-insecure-secret-key-change-me-0123456789abcdef"
@@ -273,6 +276,13 @@ SYNC_MAX_DELETE_SHARE = env_float("SYNC_MAX_DELETE_SHARE", 0.5, minimum=0.0, max
 # Connector credentials are encrypted with the first key; every key decrypts (rotation).
 # Unset: one key derived from SECRET_KEY.
 CONNECTOR_SECRET_KEYS = env_list("CONNECTOR_SECRET_KEYS", [])
+# Folder and JSON Lines connectors read only under these folders (after resolving links);
+# several may be given, separated by commas or the OS path separator (:). Relative paths are
+# taken from the project folder. make run adds samples/handbook (the demo connector).
+CONNECTOR_DATA_DIR = env_folders("CONNECTOR_DATA_DIR", "./data", base=BASE_DIR)
+# Database hosts (name or IP, optionally host:port) that database connectors may reach even
+# though they are loopback or private addresses. The assistant's own database stays refused.
+CONNECTOR_ALLOWED_DB_HOSTS = env_hosts("CONNECTOR_ALLOWED_DB_HOSTS")
 # Files admins upload into "upload" connectors.
 UPLOAD_ROOT = Path(env_str("UPLOAD_ROOT", str(BASE_DIR / "var" / "uploads")))
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 25 * 1024 * 1024, minimum=1024)

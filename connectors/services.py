@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from connectors.models import Chunk, Connector, Document, SyncRun
-from connectors.sources.base import SourceError
+from connectors.sources.base import DestinationRefused, SourceError
 from connectors.sources.registry import SOURCES, build_source
 
 logger = logging.getLogger(__name__)
@@ -69,7 +69,12 @@ def connector_save(
     current = decrypt_secrets(connector.encrypted_secrets) if connector and connector.encrypted_secrets else {}
     plain, secret_values = _split_secrets(kind, config or {}, secrets, current)
     try:
-        build_source(kind, plain, secret_values)
+        # Where it points is checked too (database host, folder): the operator's policy, not
+        # just the schema, and next to the field to fix. A name that does not resolve now is
+        # not refused here: the test and every sync check again.
+        build_source(kind, plain, secret_values).check_destination()
+    except DestinationRefused as exc:
+        raise ConnectorInvalid({exc.setting or "config": str(exc)}) from None
     except SourceError as exc:
         raise ConnectorInvalid({"config": str(exc)}) from None
     before = _connector_snapshot(connector) if connector is not None and not connector._state.adding else None

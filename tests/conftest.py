@@ -65,6 +65,13 @@ def _default_language():
 
 
 @pytest.fixture(autouse=True)
+def _connector_data_roots(settings, tmp_path_factory):
+    """Folder and JSON Lines connectors read only under the operator's data roots: here pytest's
+    temporary folders and the demo handbook (as `make run` allows it)."""
+    settings.CONNECTOR_DATA_DIR = [str(tmp_path_factory.getbasetemp()), str(settings.BASE_DIR / "samples" / "handbook")]
+
+
+@pytest.fixture(autouse=True)
 def _tasks_run_inline(request):
     """Without a real worker, queued tasks (index batches) run inline, as a worker would run them."""
     from assistant.celery import app
@@ -160,6 +167,9 @@ def service_env(**extra: str) -> dict[str, str]:
         DEBUG="false",
         SECURE_COOKIES="false",
         PYTHONUNBUFFERED="1",
+        # The operator's connector policy of this test (see _connector_data_roots).
+        CONNECTOR_DATA_DIR=",".join(settings.CONNECTOR_DATA_DIR),
+        CONNECTOR_ALLOWED_DB_HOSTS=",".join(settings.CONNECTOR_ALLOWED_DB_HOSTS),
     )
     env.update(extra)
     return env

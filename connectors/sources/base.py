@@ -32,6 +32,16 @@ class SourceError(Exception):
         self.permanent = permanent
 
 
+class DestinationRefused(SourceError):
+    """The settings point where the operator does not allow sources to read (a private
+    database host, the product's own database, a folder outside the data roots).
+    `setting` names the config field to fix, so a form can show the message next to it."""
+
+    def __init__(self, message: str, *, setting: str = "", permanent: bool = True):
+        super().__init__(message, permanent=permanent)
+        self.setting = setting
+
+
 @dataclass(frozen=True)
 class SourceDocument:
     """One item read from a source, before parsing.
@@ -95,6 +105,11 @@ class Source:
     def check(self) -> str:
         """Test the connection; return a short description or raise SourceError."""
         raise NotImplementedError
+
+    def check_destination(self) -> None:
+        """Raise DestinationRefused when the settings point where the operator's policy does
+        not allow (checked on save; sources check again whenever they read). May resolve a
+        name or a path; never connects or reads."""
 
     def list_ids(self) -> set[str]:
         """Every external id the source holds now; raise SourceError when it cannot tell."""

@@ -8,14 +8,22 @@ syncs, metadata columns kept as filterable metadata, and an ACL (the connector's
 fixed groups, or a column holding group names).
 
 Safety, in layers:
+- where it connects (connectors.sources.db_guard): a host name or IP over TCP, never a
+  socket; no loopback/private/link-local address unless the operator allow-listed the host
+  (CONNECTOR_ALLOWED_DB_HOSTS); never the product's own database; the connection goes to
+  the checked address (PostgreSQL `hostaddr`, MySQL the IP itself), so DNS cannot change it
+  between check and connect; checked on save, on test and at every connection;
+- PostgreSQL: a superuser account is refused (it ignores privileges, and pg_stat_reset()
+  or pg_read_file() are not writes a read-only transaction would stop);
 - every session is read-only (PostgreSQL: `default_transaction_read_only` and every
   transaction `BEGIN READ ONLY`; MySQL: `SET SESSION TRANSACTION READ ONLY` and
   `START TRANSACTION READ ONLY`) and has a statement timeout; every read has a row limit;
 - identifiers are quoted by psycopg (`sql.Identifier`) or, for MySQL, by
   `quote_mysql_identifier`, which also allows only plain names; values always travel
   as parameters, never inside the SQL text;
-- a query dataset must be one SELECT/WITH statement (checked with a small tokenizer) and
-  is sent as a subquery through protocols that refuse several statements (psycopg's
+- a query dataset must be one read-only SELECT judged on its syntax tree with a function
+  and relation allow-list (connectors.sources.sql_policy); what is sent is that checked
+  tree written out again (without comments), as a subquery through protocols that refuse several statements (psycopg's
   extended protocol, PyMySQL without MULTI_STATEMENTS);
 - still, the real guard is the database account: give the connector a user that may
   only SELECT what it should index.
@@ -48,9 +56,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
+from connectors.sources import operator_policy
 from connectors.sources.base import (
+    DestinationRefused,
     ItemFailure,
     Source,
     SourceConfig,
@@ -58,6 +68,8 @@ from connectors.sources.base import (
     SourceError,
     SourceItem,
 )
+from connectors.sources.db_guard import TargetRefused, check_host_syntax, guard_target
+from connectors.sources.sql_policy import SqlRefused, check_select, to_sql
 
 # --- names, templates and queries ----------------------------------------------------------------
 
@@ -131,95 +143,6 @@ def template_fields(template: str) -> list[str]:
     return fields
 
 
-def _scan_code(text: str, *, mysql: bool, backslashes: bool) -> str:
-    """`text` of the same length with comments blanked to spaces and string literals and
-    quoted names filled with "_" (an unclosed one runs to the end), so that what is left
-    is the SQL itself. MySQL's executable comments (/*! ... */) count as code, as MySQL
-    runs them."""
-    out: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        nxt = text[i + 1] if i + 1 < n else ""
-        end = None
-        fill = " "
-        if ch == "-" and nxt == "-" and (not mysql or i + 2 >= n or text[i + 2].isspace()):
-            j = text.find("\n", i)
-            end = n if j < 0 else j
-        elif mysql and ch == "#":
-            j = text.find("\n", i)
-            end = n if j < 0 else j
-        elif ch == "/" and nxt == "*":
-            if mysql and (text.startswith("/*!", i) or text.startswith("/*M!", i)):
-                out.append(ch)
-                i += 1
-                continue
-            depth, j = 1, i + 2
-            while j < n and depth:
-                if text.startswith("*/", j):
-                    depth -= 1
-                    j += 2
-                elif not mysql and text.startswith("/*", j):
-                    depth += 1
-                    j += 2
-                else:
-                    j += 1
-            end = j
-        elif ch in "'\"" or (mysql and ch == "`"):
-            fill = "_"
-            j = i + 1
-            while j < n:
-                c = text[j]
-                if backslashes and c == "\\" and ch != "`":
-                    j += 2
-                    continue
-                if c == ch:
-                    if j + 1 < n and text[j + 1] == ch:
-                        j += 2
-                        continue
-                    break
-                j += 1
-            end = min(j + 1, n)
-        elif not mysql and ch == "$" and (i == 0 or not (text[i - 1].isalnum() or text[i - 1] in "_$")):
-            match = re.match(r"\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$", text[i:])
-            if match:
-                fill = "_"
-                tag = match.group(0)
-                j = text.find(tag, i + len(tag))
-                end = n if j < 0 else j + len(tag)
-        if end is None:
-            out.append(ch)
-            i += 1
-        else:
-            out.append("".join(c if c == "\n" else fill for c in text[i:end]))
-            i = end
-    return "".join(out)
-
-
-def clean_query(query: str, *, mysql: bool) -> str:
-    """The query without trailing semicolons; ValueError unless it is one SELECT/WITH statement.
-
-    Both readings of backslashes in string literals are checked (PostgreSQL's E'' strings,
-    MySQL's NO_BACKSLASH_ESCAPES), and the query is refused if either finds a second
-    statement. This is a plain-words check for the admin: the drivers send one statement
-    per call in any case, and the session is read-only."""
-    query = query.strip()
-    if not query:
-        raise ValueError("must not be empty")
-    cut = len(query)
-    for backslashes in (False, True):
-        body = _scan_code(query, mysql=mysql, backslashes=backslashes).rstrip()
-        while body.endswith(";"):
-            body = body[:-1].rstrip()
-        if ";" in body:
-            raise ValueError("must be a single statement: remove the semicolon and what follows it")
-        first = re.match(r"[\s(]*([A-Za-z]+)", body)
-        if not first or first.group(1).upper() not in ("SELECT", "WITH"):
-            raise ValueError("must be one read-only SELECT statement (SELECT … or WITH … SELECT …)")
-        cut = min(cut, len(body))
-    return query[:cut].rstrip()
-
-
 # --- configuration -------------------------------------------------------------------------------
 
 
@@ -240,6 +163,8 @@ class Dataset(BaseModel):
     acl: Literal["connector", "public", "groups", "column"] = "connector"
     acl_groups: list[str] = []
     acl_column: str | None = None
+    #: The query as sent: the checked syntax tree written out again (sql_policy.to_sql).
+    _runnable: str | None = PrivateAttr(default=None)
 
     @field_validator("name")
     @classmethod
@@ -354,29 +279,31 @@ class DatabaseConfig(SourceConfig):
     @field_validator("host")
     @classmethod
     def _host(cls, value: str) -> str:
-        value = value.strip()
-        if not value or len(value) > 255 or any(ch.isspace() or ord(ch) < 32 for ch in value):
-            raise ValueError("must be a host name or IP address, like db.example.com")
-        return value
+        return check_host_syntax(value)  # a TargetRefused is a ValueError: shown next to the field
 
     @field_validator("database", "user")
     @classmethod
     def _name(cls, value: str) -> str:
         return _check_identifier(value.strip(), "name")
 
-    @model_validator(mode="after")
-    def _datasets(self) -> DatabaseConfig:
-        names = [ds.name for ds in self.datasets]
+    @field_validator("datasets")
+    @classmethod
+    def _datasets(cls, datasets: list[Dataset]) -> list[Dataset]:
+        """Checked here rather than on the whole config, so a form shows the problem next to
+        the datasets field."""
+        names = [ds.name for ds in datasets]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"dataset names must be unique: {', '.join(duplicates)} is used twice")
-        for ds in self.datasets:
+        for ds in datasets:
             if ds.query is not None:
+                dialect = "mysql" if cls.mysql_rules else "postgres"
                 try:
-                    ds.query = clean_query(ds.query, mysql=self.mysql_rules)
-                except ValueError as exc:
+                    ds._runnable = to_sql(check_select(ds.query, dialect), dialect)
+                except SqlRefused as exc:
                     raise ValueError(f"dataset {ds.name}: the query {exc}") from None
-            if self.mysql_rules:
+                ds.query = ds.query.strip()
+            if cls.mysql_rules:
                 try:
                     if ds.table:
                         quote_mysql_identifier(ds.table, qualified=True)
@@ -384,7 +311,7 @@ class DatabaseConfig(SourceConfig):
                         quote_mysql_identifier(column)
                 except ValueError as exc:
                     raise ValueError(f"dataset {ds.name}: {exc}") from None
-        return self
+        return datasets
 
 
 # --- values ----------------------------------------------------------------------------------------
@@ -622,7 +549,7 @@ class _Dialect:
         if ds.table:
             source = self.table(ds.table_parts)
         else:
-            source = self.concat(self.raw("(\n"), self.user_query(ds.query), self.raw("\n) AS src"))
+            source = self.concat(self.raw("(\n"), self.user_query(ds._runnable or ""), self.raw("\n) AS src"))
         wanted = self.join(", ", [self.ident(c) for c in columns]) if columns else self.raw("*")
         parts = [self.raw("SELECT "), wanted, self.raw(" FROM "), source]
         where = []
@@ -793,7 +720,31 @@ class _DatabaseSource(Source):
         """The server's product and version, e.g. "PostgreSQL 15.10"."""
         return self.server_label
 
+    def _guarded_address(self) -> str:
+        """The checked address to connect to (see connectors.sources.db_guard), asked again at
+        every connection: the operator's policy and the name's DNS answer may have changed."""
+        cfg = self.config
+        try:
+            return guard_target(
+                host=cfg.host, port=cfg.port, database=cfg.database, user=cfg.user,
+                password=cfg.password.get_secret_value(), policy=operator_policy.current(),
+            )
+        except TargetRefused as exc:
+            if exc.unresolved:
+                raise SourceError(
+                    f"Cannot reach the database server at {cfg.host}:{cfg.port}: {exc}", permanent=not exc.transient
+                ) from None
+            raise DestinationRefused(str(exc), setting=exc.setting) from None
+
     # --- the Source interface ---
+    def check_destination(self) -> None:
+        try:
+            self._guarded_address()
+        except DestinationRefused:
+            raise
+        except SourceError:
+            pass  # the name does not resolve now: every connection checks it again
+
     def check(self) -> str:
         cfg = self.config
         cap = cfg.max_rows_per_dataset
@@ -1112,7 +1063,8 @@ class PostgresSource(_DatabaseSource):
         cfg = self.config
         timeout_ms = cfg.statement_timeout_s * 1000
         params = {
-            "host": cfg.host,
+            "host": cfg.host,  # still given: TLS verifies the certificate against the name
+            "hostaddr": self._guarded_address(),  # the checked address: no second DNS lookup
             "port": cfg.port,
             "dbname": cfg.database,
             "user": cfg.user,
@@ -1138,11 +1090,27 @@ class PostgresSource(_DatabaseSource):
                 conn = psycopg.connect(autocommit=False, **params)
         except psycopg.Error as exc:
             raise self._connect_error(exc) from None
+        try:
+            self._refuse_superuser(conn)
+        except SourceError:
+            conn.close()
+            raise
         conn.read_only = True  # every transaction: BEGIN READ ONLY
         try:
             yield conn
         finally:
             conn.close()
+
+    def _refuse_superuser(self, conn) -> None:
+        """A superuser ignores every privilege, and functions such as pg_stat_reset() or
+        pg_read_file() are not writes, so a read-only transaction does not stop them: a
+        connector must sign in with an account that may only read."""
+        if conn.info.parameter_status("is_superuser") == "on":
+            raise DestinationRefused(
+                f"User {self.config.user} is a superuser on {self.config.host}:{self.config.port}. A connector "
+                "must sign in with an account that may only read the tables it indexes (GRANT SELECT).",
+                setting="user",
+            )
 
     def _server_version(self, session) -> str:
         number = session.info.server_version
@@ -1275,7 +1243,7 @@ class MySQLSource(_DatabaseSource):
         cfg = self.config
         try:
             conn = pymysql.connect(
-                host=cfg.host,
+                host=self._guarded_address(),  # the checked address: no second DNS lookup
                 port=cfg.port,
                 user=cfg.user,
                 password=cfg.password.get_secret_value(),
@@ -1295,6 +1263,7 @@ class MySQLSource(_DatabaseSource):
         try:
             try:
                 with conn.cursor() as cursor:
+                    self._refuse_file_privilege(cursor)
                     cursor.execute("SET SESSION TRANSACTION READ ONLY")
                     self._set_timeout(cursor)
             except pymysql.err.MySQLError as exc:
@@ -1305,6 +1274,24 @@ class MySQLSource(_DatabaseSource):
                 conn.close()
             except Exception:  # noqa: BLE001 - closing a broken connection
                 pass
+
+    def _refuse_file_privilege(self, cursor) -> None:
+        """An account with FILE or SUPER reads and writes server files (LOAD_FILE, INTO OUTFILE)
+        and changes global settings, none of which a read-only transaction stops: the MySQL
+        counterpart of refusing a PostgreSQL superuser."""
+        cursor.execute(
+            "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES"
+            " WHERE PRIVILEGE_TYPE IN ('FILE', 'SUPER') AND GRANTEE = CONCAT('''',"
+            " SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')"
+        )
+        held = sorted({row[0] for row in cursor.fetchall()})
+        if held:
+            raise DestinationRefused(
+                f"User {self.config.user} holds the {' and '.join(held)} privilege on {self.config.host}:"
+                f"{self.config.port}. A connector must sign in with an account that may only read the tables "
+                "it indexes (GRANT SELECT).",
+                setting="user",
+            )
 
     def _set_timeout(self, cursor) -> None:
         """MySQL: max_execution_time (ms, SELECTs); MariaDB: max_statement_time (s)."""
@@ -1460,7 +1447,6 @@ __all__ = [
     "DatabaseConfig",
     "MySQLSource",
     "PostgresSource",
-    "clean_query",
     "quote_mysql_identifier",
     "render_template",
     "template_fields",

@@ -16,8 +16,11 @@ from dataclasses import dataclass
 from pydantic import Field, field_validator
 
 from connectors.parsing import SUPPORTED_EXTENSIONS, media_type_for
+from connectors.sources.data_roots import PathRefused, inside, resolve_under_roots
+from connectors.sources import operator_policy
 from connectors.sources.base import (
     AclRule,
+    DestinationRefused,
     ItemFailure,
     ItemUnchanged,
     Source,
@@ -33,8 +36,8 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class _Entry:
     relpath: str  # the external id
-    path: str  # where the file was found, under the configured folder
-    real_path: str  # what is read: the link's target for a symlink, checked to lie inside
+    path: str  # where the file was found, under the configured folder (its location)
+    real_path: str  # what is read: under the folder's real path; a link's target, checked to lie inside
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,9 @@ class FolderSource(Source):
     config: Config
 
     # --- the Source interface --------------------------------------------------------
+    def check_destination(self) -> None:
+        self._allowed_root()
+
     def check(self) -> str:
         self._require_root()
         return f"Folder {self.config.path}: {self.estimated_total()} supported files"
@@ -181,18 +187,26 @@ class FolderSource(Source):
         return sum(1 for entry in self._walk() if isinstance(entry, _Entry))
 
     # --- walking the tree --------------------------------------------------------------
+    def _allowed_root(self) -> str:
+        """The folder's real path, when it lies under the operator's data roots (checked at every walk)."""
+        try:
+            return resolve_under_roots(self.config.path, operator_policy.current().data_roots)
+        except PathRefused as exc:
+            raise DestinationRefused(f"Folder {exc}", setting="path") from None
+
     def _require_root(self) -> str:
-        root = self.config.path
-        if not os.path.exists(root):
+        """The real path to walk: a linked folder is judged (and read) where it leads."""
+        real, root = self._allowed_root(), self.config.path
+        if not os.path.exists(real):
             raise SourceError(f"Folder {root} does not exist")
-        if not os.path.isdir(root):
+        if not os.path.isdir(real):
             raise SourceError(f"Folder {root} is not a directory")
         try:
-            with os.scandir(root):
+            with os.scandir(real):
                 pass
         except OSError:
             raise SourceError(f"Folder {root} is not readable") from None
-        return root
+        return real
 
     def _wanted(self, name: str) -> bool:
         if name.startswith("~$"):  # Office's lock file next to an open document
@@ -203,14 +217,14 @@ class FolderSource(Source):
 
     def _walk(self) -> list[_Entry | _Unlistable]:
         """Supported files under the root sorted by relative path, and folders that failed."""
-        root = self._require_root()
-        real_root = os.path.realpath(root)
+        real_root = self._require_root()
+        root = self.config.path  # the walk lists the real folder; locations keep the configured path
         found: list[_Entry | _Unlistable] = []
         pending = [""]  # relative directories still to list; no recursion, any depth works
         while pending:
             reldir = pending.pop()
             try:
-                with os.scandir(os.path.join(root, reldir)) as listing:
+                with os.scandir(os.path.join(real_root, reldir)) as listing:
                     entries = list(listing)
             except OSError as exc:
                 found.append(_Unlistable(reldir, _reason(exc)))
@@ -222,7 +236,7 @@ class FolderSource(Source):
                 try:
                     if item.is_symlink():
                         target = os.path.realpath(item.path)
-                        if not _inside(target, real_root):
+                        if not inside(target, real_root):
                             logger.info("skipping %s: the link points outside %s", item.path, root)
                             continue
                         # Linked folders are not walked: their target lies inside and is listed anyway.
@@ -230,22 +244,18 @@ class FolderSource(Source):
                         # pipe or device is not, as reading it could block.
                         readable = os.path.isfile(target) or not os.path.lexists(target)
                         if readable and self._wanted(item.name):
-                            found.append(_Entry(relpath, item.path, target))
+                            found.append(_Entry(relpath, os.path.join(root, relpath), target))
                     elif item.is_dir(follow_symlinks=False):
                         if self.config.recursive:
                             pending.append(relpath)
                     elif item.is_file(follow_symlinks=False) and self._wanted(item.name):
-                        found.append(_Entry(relpath, item.path, item.path))
+                        found.append(_Entry(relpath, os.path.join(root, relpath), item.path))
                 except OSError as exc:  # vanished or unreadable between listing and looking
                     if self._wanted(item.name):
-                        found.append(_Entry(relpath, item.path, item.path))
+                        found.append(_Entry(relpath, os.path.join(root, relpath), item.path))
                     logger.info("cannot inspect %s: %s", item.path, _reason(exc))
         found.sort(key=lambda entry: entry.relpath)
         return found
-
-
-def _inside(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def _reason(exc: OSError) -> str:

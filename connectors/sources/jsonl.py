@@ -17,7 +17,10 @@ from collections.abc import Iterator, Mapping
 
 from pydantic import field_validator
 
+from connectors.sources.data_roots import PathRefused, resolve_under_roots
+from connectors.sources import operator_policy
 from connectors.sources.base import (
+    DestinationRefused,
     ItemFailure,
     Source,
     SourceConfig,
@@ -67,6 +70,9 @@ class JsonlSource(Source):
     config: Config
 
     # --- the Source interface --------------------------------------------------------
+    def check_destination(self) -> None:
+        self._allowed_path()
+
     def check(self) -> str:
         self._require_file()
         return f"JSON Lines file {self.config.path}: {self.estimated_total()} lines"
@@ -103,15 +109,23 @@ class JsonlSource(Source):
         return sum(1 for _ in self._lines())
 
     # --- reading ---------------------------------------------------------------------
+    def _allowed_path(self) -> str:
+        """The file's real path, when it lies under the operator's data roots (checked at every read)."""
+        try:
+            return resolve_under_roots(self.config.path, operator_policy.current().data_roots)
+        except PathRefused as exc:
+            raise DestinationRefused(f"File {exc}", setting="path") from None
+
     def _require_file(self) -> str:
-        path = self.config.path
-        if not os.path.exists(path):
+        """The real path to open: a link is resolved and judged where it leads."""
+        real, path = self._allowed_path(), self.config.path
+        if not os.path.exists(real):
             raise SourceError(f"File {path} does not exist")
-        if not os.path.isfile(path):
+        if not os.path.isfile(real):
             raise SourceError(f"{path} is not a file")
-        if not os.access(path, os.R_OK):
+        if not os.access(real, os.R_OK):
             raise SourceError(f"File {path} is not readable")
-        return path
+        return real
 
     def _lines(self) -> Iterator[tuple[int, str]]:
         path = self._require_file()

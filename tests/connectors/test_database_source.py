@@ -27,11 +27,11 @@ from connectors.sources.base import SourceDocument, SourceError
 from connectors.sources.database import (
     MySQLSource,
     PostgresSource,
-    clean_query,
     quote_mysql_identifier,
     render_template,
 )
 from connectors.sources.registry import SOURCES, build_source
+from connectors.sources.sql_policy import check_select, to_sql
 
 SAMPLES = Path("/work/shared/data/sample-dbs")
 PG_HOST, PG_PORT, PG_ADMIN = "127.0.0.1", 5432, "postgres"
@@ -40,6 +40,10 @@ SUFFIX = uuid.uuid4().hex[:10]
 MY_USER = f"scratch_ro_{SUFFIX}"
 MY_PASSWORD = f"Pw-{uuid.uuid4().hex}"
 PG_NOREAD_ROLE = f"scratch_noread_{SUFFIX}"
+#: Sources sign in as this role: it may read every table, and is no superuser (those are refused).
+PG_READER = f"scratch_reader_{SUFFIX}"
+#: The same on MariaDB: SELECT (and EXECUTE) on the scratch database, no FILE or SUPER (refused).
+MY_READER, MY_READER_PASSWORD = f"scratch_reader_{SUFFIX}", f"Pw-{uuid.uuid4().hex}"
 
 TRACKS_PG = """
     SELECT t.track_id, t.name AS track, ar.name AS artist, al.title AS album, g.name AS genre,
@@ -118,7 +122,16 @@ def _pg_drop(name: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def pg_chinook():
+def pg_reader():
+    pg_exec("postgres", sql.SQL("CREATE ROLE {} LOGIN IN ROLE pg_read_all_data").format(sql.Identifier(PG_READER)))
+    try:
+        yield PG_READER
+    finally:
+        pg_exec("postgres", sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(PG_READER)))
+
+
+@pytest.fixture(scope="session")
+def pg_chinook(pg_reader):
     name = f"scratch_chinook_{SUFFIX}"
     try:
         _pg_create(name, SAMPLES / "chinook" / "Chinook_PostgreSql.sql")
@@ -143,7 +156,7 @@ def pg_chinook():
 
 
 @pytest.fixture(scope="session")
-def pg_northwind():
+def pg_northwind(pg_reader):
     name = f"scratch_northwind_{SUFFIX}"
     try:
         _pg_create(name, SAMPLES / "northwind" / "northwind.sql")
@@ -190,19 +203,22 @@ def my_chinook():
         )
         my_exec(None, "CREATE USER %s@'%%' IDENTIFIED BY %s", (MY_USER, MY_PASSWORD))
         my_exec(None, f"GRANT SELECT ON `{name}`.`Artist` TO %s@'%%'", (MY_USER,))
+        my_exec(None, "CREATE USER %s@'%%' IDENTIFIED BY %s", (MY_READER, MY_READER_PASSWORD))
+        my_exec(None, f"GRANT SELECT, EXECUTE ON `{name}`.* TO %s@'%%'", (MY_READER,))
         yield name
     finally:
         my_exec(None, f"DROP DATABASE IF EXISTS `{name}`")
         my_exec(None, "DROP USER IF EXISTS %s@'%%'", (MY_USER,))
+        my_exec(None, "DROP USER IF EXISTS %s@'%%'", (MY_READER,))
 
 
 def pg_source(dbname: str, datasets: list[dict], *, password: str = "", **settings) -> PostgresSource:
-    config = {"host": PG_HOST, "port": PG_PORT, "database": dbname, "user": PG_ADMIN, "datasets": datasets, **settings}
+    config = {"host": PG_HOST, "port": PG_PORT, "database": dbname, "user": PG_READER, "datasets": datasets, **settings}
     return build_source("postgres", config, {"password": password})
 
 
-def my_source(dbname: str, datasets: list[dict], *, password: str = "", **settings) -> MySQLSource:
-    config = {"host": MY_HOST, "port": MY_PORT, "database": dbname, "user": MY_ADMIN, "datasets": datasets, **settings}
+def my_source(dbname: str, datasets: list[dict], *, password: str = MY_READER_PASSWORD, **settings) -> MySQLSource:
+    config = {"host": MY_HOST, "port": MY_PORT, "database": dbname, "user": MY_READER, "datasets": datasets, **settings}
     return build_source("mysql", config, {"password": password})
 
 
@@ -600,7 +616,7 @@ def test_it_reports_an_unknown_database():
     with pytest.raises(SourceError, match=r"^Database no_such_db_x does not exist on the server at 127.0.0.1:5432"):
         pg_source("no_such_db_x", dataset).check()
     with pytest.raises(SourceError, match=r"^Database no_such_db_x does not exist on the server at 127.0.0.1:3306"):
-        my_source("no_such_db_x", dataset).check()
+        my_source("no_such_db_x", dataset, user=MY_ADMIN, password="").check()
 
 
 def test_it_reports_a_missing_table(pg_chinook, my_chinook):
@@ -656,28 +672,81 @@ def _album_count_my(db):
     return my_exec(db, "SELECT COUNT(*) FROM Album")[0][0]
 
 
+def bypass_sql_policy(source, query: str):
+    """`source` with its first dataset's SQL replaced after the policy checked it, as if the
+    policy had a hole: what the server itself still refuses (the second layer)."""
+    source.config.datasets[0]._runnable = query
+    return source
+
+
 def test_it_refuses_queries_that_write(pg_chinook, my_chinook):
     for make, db in ((pg_source, pg_chinook), (my_source, my_chinook)):
         for query in ("DELETE FROM album", "SELECT 1 AS id; DELETE FROM album", "UPDATE album SET title = 'x'"):
             with pytest.raises(SourceError, match="the query must be"):
                 make(db, [{"name": "w", "query": query, "id_columns": ["id"]}])
+        with pytest.raises(SourceError, match=r"the query calls scratch_write\(\), which is not on the list"):
+            make(db, [{"name": "w", "query": "SELECT scratch_write() AS id", "id_columns": ["id"]}])
 
     cte = "WITH gone AS (DELETE FROM album RETURNING album_id) SELECT album_id AS id FROM gone"
-    with pytest.raises(SourceError, match="tries to change data"):
-        list(pg_source(pg_chinook, [{"name": "w", "query": cte, "id_columns": ["id"]}]).iter_documents())
-    for make, db in ((pg_source, pg_chinook), (my_source, my_chinook)):
-        source = make(db, [{"name": "w", "query": "SELECT scratch_write() AS id", "id_columns": ["id"]}])
+    with pytest.raises(SourceError, match="the query changes data: a dataset may only read"):
+        pg_source(pg_chinook, [{"name": "w", "query": cte, "id_columns": ["id"]}])
+    lift = "SELECT set_config('transaction_read_only', 'off', false) AS id"
+    with pytest.raises(SourceError, match=r"the query calls set_config\(\)"):
+        pg_source(pg_chinook, [{"name": "w", "id_columns": ["id"], "query": lift}])
+
+    # The server's layer, should the policy ever let one through: read-only transactions.
+    harmless = [{"name": "w", "query": "SELECT 1 AS id", "id_columns": ["id"]}]
+    for query in (cte, "SELECT scratch_write() AS id", lift):
+        source = bypass_sql_policy(pg_source(pg_chinook, harmless), query)
         with pytest.raises(SourceError, match="tries to change data") as caught:
             list(source.iter_documents())
         assert caught.value.permanent
+    source = bypass_sql_policy(my_source(my_chinook, harmless), "SELECT scratch_write() AS id")
     with pytest.raises(SourceError, match="tries to change data"):
-        # A query cannot lift the read-only mode of its own transaction either.
-        lift = "SELECT set_config('transaction_read_only', 'off', false) AS id"
-        list(pg_source(pg_chinook, [{"name": "w", "id_columns": ["id"], "query": lift}]).iter_documents())
+        list(source.iter_documents())
 
     assert pg_exec(pg_chinook, "SELECT count(*) FROM audit_log")[0][0] == 0
     assert my_exec(my_chinook, "SELECT COUNT(*) FROM audit_log")[0][0] == 0
     assert _album_count_pg(pg_chinook) == _album_count_my(my_chinook) == 347
+
+
+def test_a_mariadb_account_that_can_read_server_files_is_refused(my_chinook, tmp_path):
+    """LOAD_FILE and INTO OUTFILE are not writes to tables: a read-only transaction lets them
+    run. The SQL policy refuses them, and an account holding FILE (or SUPER) is refused too."""
+    harmless = [{"name": "f", "query": "SELECT 1 AS id", "id_columns": ["id"]}]
+    with pytest.raises(SourceError, match=r"^User root holds the FILE and SUPER privilege on 127.0.0.1:3306\."):
+        my_source(my_chinook, harmless, user=MY_ADMIN, password="").check()
+    # The reader has no FILE privilege: even past the policy, the server reads no file.
+    source = bypass_sql_policy(my_source(my_chinook, harmless), "SELECT 1 AS id, LOAD_FILE('/etc/hostname') AS f")
+    [item] = source.iter_documents()
+    assert item.text == "id: 1"  # LOAD_FILE gave NULL, which a document leaves out
+
+
+def _stats_reset_at(db):
+    return pg_exec(db, "SELECT stats_reset FROM pg_stat_database WHERE datname = current_database()")[0][0]
+
+
+def test_pg_stat_reset_is_refused_by_the_policy_and_by_the_server(pg_chinook):
+    """The red team ran pg_stat_reset() in the "read-only" session: it is not a write, so a
+    read-only transaction lets it through. The SQL policy refuses it; and the connection is
+    never a superuser's, so the server refuses it too."""
+    before = _stats_reset_at(pg_chinook)
+    with pytest.raises(SourceError, match=r"the query calls pg_stat_reset\(\), which is not on the list"):
+        pg_source(pg_chinook, [{"name": "s", "query": "SELECT pg_stat_reset() AS id", "id_columns": ["id"]}])
+    harmless = [{"name": "s", "query": "SELECT 1 AS id", "id_columns": ["id"]}]
+    for query in ("SELECT 1 AS id, pg_stat_reset() AS r", "SELECT 1 AS id, pg_read_file('/etc/passwd') AS r"):
+        source = bypass_sql_policy(pg_source(pg_chinook, harmless), query)
+        with pytest.raises(SourceError, match="permission denied"):
+            list(source.iter_documents())
+    # As a superuser the source does not even connect.
+    boss = f"scratch_super_{SUFFIX}"
+    pg_exec("postgres", sql.SQL("CREATE ROLE {} LOGIN SUPERUSER").format(sql.Identifier(boss)))
+    try:
+        with pytest.raises(SourceError, match=rf"^User {boss} is a superuser on 127.0.0.1:5432\. A connector must"):
+            pg_source(pg_chinook, harmless, user=boss).check()
+    finally:
+        pg_exec("postgres", sql.SQL("DROP ROLE {}").format(sql.Identifier(boss)))
+    assert _stats_reset_at(pg_chinook) == before
 
 
 def test_it_quotes_or_rejects_injection_through_names(pg_chinook, my_chinook):
@@ -734,7 +803,7 @@ def test_it_rejects_unsafe_templates_and_names():
         build_source("mysql", {**base, "sslmode": "require",
                                "datasets": [{"name": "a", "table": "t", "id_columns": ["id"]}]})
     assert render_template("{a} and {b:.2f} {{literal}}", {"a": None, "b": 1.5}) == " and 1.50 {literal}"
-    assert clean_query("SELECT ';' AS x; -- done", mysql=False) == "SELECT ';' AS x"
+    assert to_sql(check_select("SELECT ';' AS x; -- done", "postgres"), "postgres") == "SELECT ';' AS x"
 
 
 def test_it_never_shows_the_password(pg_chinook, my_chinook):
@@ -759,8 +828,8 @@ def test_it_never_shows_the_password(pg_chinook, my_chinook):
 
 def test_it_cancels_a_slow_statement_as_a_transient_error(pg_chinook, my_chinook):
     for make, db, query in (
-        (pg_source, pg_chinook, "SELECT pg_sleep(5) AS slept, 1 AS id"),
-        (my_source, my_chinook, "SELECT SLEEP(5) AS slept, 1 AS id"),
+        (pg_source, pg_chinook, "SELECT count(*) AS id FROM generate_series(1, 1000000000) AS n"),
+        (my_source, my_chinook, "SELECT COUNT(*) AS id FROM Track a CROSS JOIN Track b CROSS JOIN Track c"),
     ):
         source = make(db, [{"name": "slow", "query": query, "id_columns": ["id"]}], statement_timeout_s=1)
         started = time.monotonic()

@@ -29,6 +29,8 @@ def policies_db(request):
     if request.param == "postgres":
         with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
+            # Not the product's own account (postgres here), and no superuser: both are refused.
+            conn.execute(f'CREATE ROLE "reader_{name[-8:]}" LOGIN IN ROLE pg_read_all_data')
 
         def execute(statement, params=()):
             with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{name}", autocommit=True) as conn:
@@ -36,7 +38,7 @@ def policies_db(request):
 
         execute("CREATE TABLE policies (id int PRIMARY KEY, title text, body text, readers text, "
                 "updated_at timestamptz NOT NULL DEFAULT now())")
-        settings = {"host": "127.0.0.1", "port": 5432, "database": name, "user": "postgres"}
+        settings = {"host": "127.0.0.1", "port": 5432, "database": name, "user": f"reader_{name[-8:]}"}
     else:
         root = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", autocommit=True)
         root.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
@@ -61,6 +63,7 @@ def policies_db(request):
     if request.param == "postgres":
         with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'DROP ROLE IF EXISTS "reader_{name[-8:]}"')
     else:
         root.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
         root.cursor().execute(f"DROP USER IF EXISTS 'reader_{name[-8:]}'@'%'")
