@@ -1,11 +1,8 @@
 // The assistant picker in the chat header. In a conversation, a change is saved at once and
 // applies to the next questions; before the first question, chat.js sends the choice along
 // when it creates the conversation.
+import { csrfToken } from './net.js';
 
-function csrfToken() {
-  const meta = document.querySelector('meta[name="csrf-token"]');
-  return meta ? meta.getAttribute('content') || '' : '';
-}
 
 function strings() {
   const holder = document.getElementById('feature-strings');

@@ -4,6 +4,7 @@
 
 import { initMessages, enhanceMessage, ensureToolbar } from './messages.js';
 import { initSidebar, sidebarAdd, sidebarTouch } from './sidebar.js';
+import { csrfToken } from './net.js';
 
 const API = {
   conversations: '/chat/api/conversations/',
@@ -50,10 +51,6 @@ const state = {
 
 // ---------------------------------------------------------------- helpers
 
-function csrfToken() {
-  const meta = document.querySelector('meta[name="csrf-token"]');
-  return meta ? meta.getAttribute('content') || '' : '';
-}
 
 class ApiError extends Error {
   constructor(message, status) {

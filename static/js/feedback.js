@@ -2,6 +2,7 @@
 // user and answer; clicking again changes or withdraws it). Works for answers rendered by
 // the server and for those chat.js streams in: a MutationObserver adds the buttons when an
 // answer's status becomes complete or stopped.
+import { csrfToken } from './net.js';
 
 const RATABLE = new Set(['complete', 'stopped']);
 const state = new Map(); // message id -> {rating, comment}
@@ -12,10 +13,6 @@ const S = {
   failed: 'Could not save your feedback. Try again.',
 };
 
-function csrfToken() {
-  const meta = document.querySelector('meta[name="csrf-token"]');
-  return meta ? meta.getAttribute('content') || '' : '';
-}
 
 async function save(messageId, rating, comment) {
   let response;

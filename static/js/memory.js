@@ -1,10 +1,7 @@
 // The memory switch in the user menu: turned on or off without leaving the page.
 // (Without JavaScript the same form posts and comes back.)
+import { csrfToken } from './net.js';
 
-function csrfToken() {
-  const meta = document.querySelector('meta[name="csrf-token"]');
-  return meta ? meta.getAttribute('content') || '' : '';
-}
 
 function init() {
   const form = document.getElementById('memory-toggle-form');

@@ -1,4 +1,5 @@
-// Small JSON-over-fetch helper shared by the chat page's modules (sidebar.js, messages.js).
+// The one network helper of the front end: the CSRF token, and JSON over fetch with the server's
+// own error messages. Every module that talks to the server imports from here.
 
 export class RequestError extends Error {
   constructor(message, status) {
@@ -13,7 +14,10 @@ function message(key, fallback) {
   return (holder && holder.dataset[key]) || fallback;
 }
 
-function csrfToken() {
+// The CSRF token: a form's own hidden field when given one, else the page's <meta name="csrf-token">.
+export function csrfToken(form = null) {
+  const field = form && form.querySelector('input[name="csrfmiddlewaretoken"]');
+  if (field) return field.value;
   const meta = document.querySelector('meta[name="csrf-token"]');
   return meta ? meta.getAttribute('content') || '' : '';
 }
@@ -48,12 +52,12 @@ export async function requestJSON(url, { method = 'GET', body = undefined, signa
     }
   }
   if (!response.ok || data === null) {
-    const message = data && typeof data.error === 'string' && data.error
+    const explanation = data && typeof data.error === 'string' && data.error
       ? data.error
       : response.status === 401 || response.status === 403 || response.redirected
         ? message('session', 'Your session has expired. Reload the page and sign in again.')
         : message('server', 'Something went wrong. Please try again.');
-    throw new RequestError(message, response.status);
+    throw new RequestError(explanation, response.status);
   }
   return data;
 }

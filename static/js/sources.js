@@ -1,15 +1,10 @@
 // Data sources area: live sync progress, "Test connection" without a reload, and file
 // uploads by drag and drop. Every page works without this script; it only makes them livelier.
+import { csrfToken } from './net.js';
 
 const POLL_MS = 1500;
 const RETRY_MS = 5000;
 
-function csrfToken(form) {
-  const field = form && form.querySelector('input[name="csrfmiddlewaretoken"]');
-  if (field) return field.value;
-  const meta = document.querySelector('meta[name="csrf-token"]');
-  return meta ? meta.content : '';
-}
 
 function formatBytes(bytes) {
   const units = ['bytes', 'KB', 'MB', 'GB'];
