@@ -21,6 +21,7 @@ import os
 import re
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth.models import Group, User
 from django.db import transaction
 from django.test import Client
@@ -126,6 +127,9 @@ def _save_connector(connector: Connector, spec: dict, *, config: dict | None = N
 
 
 def _build(spec, model: Model, monkeypatch):
+    # The connectors' folders are never read (documents are indexed directly); the operator's
+    # data roots must still allow them for connector_save to accept the ACL changes.
+    monkeypatch.setattr(django_settings, "CONNECTOR_DATA_DIR", [*django_settings.CONNECTOR_DATA_DIR, "/srv"])
     groups = {name: Group.objects.create(name=name) for name in GROUPS}
     users = {}
     for name in USERS:
