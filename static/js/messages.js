@@ -3,7 +3,7 @@
 // chat.js owns streaming; it hands its functions over in initMessages().
 
 import { requestJSON, strings } from './net.js';
-import { showToast } from './sidebar.js';
+import { showToast } from './toast.js';
 
 const HLJS_URL = new URL('../vendor/highlightjs-11.11.1/highlight.min.js', import.meta.url).href;
 const COPIED_MS = 1600;

@@ -22,23 +22,23 @@ export function csrfToken(form = null) {
   return meta ? meta.getAttribute('content') || '' : '';
 }
 
-// GET (no body) or POST (a JSON body); resolves to the parsed JSON, rejects with a RequestError
-// carrying the server's own explanation when it gives one.
-export async function requestJSON(url, { method = 'GET', body = undefined, signal = undefined } = {}) {
+// GET (no body) or POST (a JSON body, or `form`: FormData sent as multipart); resolves to the
+// parsed JSON, rejects with a RequestError carrying the server's own explanation when it gives one.
+export async function requestJSON(url, { method = 'GET', body = undefined, form = undefined, signal = undefined } = {}) {
   const headers = { Accept: 'application/json', 'X-Requested-With': 'XMLHttpRequest' };
+  let payload;
   if (method !== 'GET') {
-    headers['Content-Type'] = 'application/json';
     headers['X-CSRFToken'] = csrfToken();
+    if (form) {
+      payload = form; // the browser sets the multipart Content-Type with its boundary
+    } else {
+      headers['Content-Type'] = 'application/json';
+      payload = JSON.stringify(body || {});
+    }
   }
   let response;
   try {
-    response = await fetch(url, {
-      method,
-      credentials: 'same-origin',
-      headers,
-      body: method === 'GET' ? undefined : JSON.stringify(body || {}),
-      signal,
-    });
+    response = await fetch(url, { method, credentials: 'same-origin', headers, body: payload, signal });
   } catch (err) {
     if (err && err.name === 'AbortError') throw err;
     throw new RequestError(message('network', 'Could not reach the server. Check your connection and try again.'), 0);
@@ -52,14 +52,22 @@ export async function requestJSON(url, { method = 'GET', body = undefined, signa
     }
   }
   if (!response.ok || data === null) {
-    const explanation = data && typeof data.error === 'string' && data.error
-      ? data.error
-      : response.status === 401 || response.status === 403 || response.redirected
+    const said = data && ((typeof data.error === 'string' && data.error) || (typeof data.detail === 'string' && data.detail));
+    const explanation = said
+      || (response.status === 401 || response.status === 403 || response.redirected
         ? message('session', 'Your session has expired. Reload the page and sign in again.')
-        : message('server', 'Something went wrong. Please try again.');
+        : message('server', 'Something went wrong. Please try again.'));
     throw new RequestError(explanation, response.status);
   }
   return data;
+}
+
+export function postJSON(url, body = {}) {
+  return requestJSON(url, { method: 'POST', body });
+}
+
+export function postForm(url, form) {
+  return requestJSON(url, { method: 'POST', form });
 }
 
 // The strings the server translated, from a <template id=...> holding data-* attributes.
