@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from asgiref.sync import sync_to_async
@@ -134,6 +134,98 @@ async def _stop_requested(message: Message) -> bool:
     return status == Message.Status.STOPPED
 
 
+@dataclass
+class _Written:
+    """What the model has written so far, and whether the user stopped it."""
+
+    parts: list[str] = field(default_factory=list)
+    stopped: bool = False
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+async def _material(message: Message, setup, question: str, history: list[dict]):
+    """The passages and the prompt for the model, and the window's budget; nothing when the
+    answer needs no model ("remember that ...")."""
+    if setup.reply is not None:
+        return [], [], None
+    await _lend_back_connection()  # the embedding and the model server come next
+    window = await asyncio.to_thread(context_window, get_chat_client())
+    budget, history = plan_budget(
+        window=window, system_prompt=setup.system_prompt, question=question, history=history,
+        answer_tokens=setup.params.max_tokens,
+    )
+    # Not overlapped with the database work above: the embedding holds the GIL for much
+    # of its time, and a thread waiting on the database then waits for the GIL after
+    # every query (measured: slower than one after the other).
+    embedding = await asyncio.get_running_loop().run_in_executor(_embedder_thread(), embed_query, question)
+    passages = await _retrieve(message, embedding, question, setup.groups, budget.material, setup.filters)
+    prompt = build_messages(question=question, passages=passages, history=history, system_prompt=setup.system_prompt)
+    return passages, prompt, budget
+
+
+async def _tokens(message: Message, setup, prompt: list[dict], budget, written: _Written) -> AsyncIterator[str]:
+    """The model's text as it streams, recorded in `written`; ends early when the user stops it."""
+    started = last_check = time.monotonic()
+    stream = answer_stream(
+        setup, get_chat_client(), prompt, max_tokens=budget.answer if budget else settings.LLM_MAX_TOKENS
+    )
+    await _lend_back_connection()
+    async with aclosing(stream):  # closing the stream cancels generation on the server
+        async for delta in stream:
+            if delta.text:
+                if not written.parts:
+                    await _save(message, first_token_ms=int((time.monotonic() - started) * 1000))
+                    await _lend_back_connection()
+                written.parts.append(delta.text)
+                yield delta.text
+            now = time.monotonic()
+            if now - last_check >= STOP_CHECK_SECONDS:
+                last_check = now
+                written.stopped = await _stop_requested(message)
+                await _lend_back_connection()
+                if written.stopped:
+                    return
+
+
+async def _model_failed(message: Message, partial: str, exc: ModelServerError) -> dict:
+    event = error_event(exc, partial=bool(partial))
+    await _save(message, content=partial, status=Message.Status.ERROR, error=event["message"],
+                error_retryable=event["retryable"], rendered_html=finalize_answer(partial, [])[0] if partial else "")
+    return event
+
+
+async def _database_failed(message: Message, partial: str) -> dict:
+    """The database went away while preparing or streaming (and did not come back within the
+    save retries): keep what was written, mark it, let the user retry."""
+    logger.warning("answer %s: the database was unavailable", message.id, exc_info=True)
+    await _drop_connection()
+    event = {
+        "message": "The answer was interrupted because the database was briefly unavailable. Press Retry.",
+        "kind": "database", "retryable": True, "partial": bool(partial),
+    }
+    try:
+        await _save(message, content=partial, status=Message.Status.ERROR, error=event["message"],
+                    rendered_html=finalize_answer(partial, [])[0] if partial else "")
+    except (OperationalError, InterfaceError):
+        pass
+    return event
+
+
+async def _title_event(message: Message, question: str, content: str):
+    try:
+        title = await title_generate(
+            client=get_chat_client(), conversation=message.conversation, question=question, answer=content
+        )
+    except (OperationalError, InterfaceError):  # the answer is saved; the title can wait
+        logger.warning("answer %s: no title, the database was unavailable", message.id)
+        await _drop_connection()
+        return None
+    return "title", {"title": title}
+
+
 async def answer_events(
     message: Message, user, *, suggest_title: bool = False, notices: bool = False, language: str = ""
 ) -> AsyncIterator[tuple[str, dict]]:
@@ -153,104 +245,37 @@ async def answer_events(
         yield "done", await sync_to_async(message_payload)(stored, user)
         return
 
-    parts: list[str] = []
+    written = _Written()
     try:
         question, history = await _prepare(message, user)
         # The assistant's instructions, connectors and parameters; the user's memories.
         setup = await answer_setup(message=message, user=user, question=question, language=language)
         for notice in setup.notices if notices else ():
             yield "notice", {"message": notice}
-        passages: list[Passage] = []
-        prompt: list[dict] = []
-        budget = None
-        if setup.reply is None:  # else answered without the model ("remember that ...")
-            await _lend_back_connection()  # the embedding and the model server come next
-            window = await asyncio.to_thread(context_window, get_chat_client())
-            budget, history = plan_budget(
-                window=window, system_prompt=setup.system_prompt, question=question, history=history,
-                answer_tokens=setup.params.max_tokens,
-            )
-            # Not overlapped with the database work above: the embedding holds the GIL for much
-            # of its time, and a thread waiting on the database then waits for the GIL after
-            # every query (measured: slower than one after the other).
-            embedding = await asyncio.get_running_loop().run_in_executor(_embedder_thread(), embed_query, question)
-            passages = await _retrieve(message, embedding, question, setup.groups, budget.material, setup.filters)
-            prompt = build_messages(
-                question=question, passages=passages, history=history, system_prompt=setup.system_prompt
-            )
-        started = time.monotonic()
-        last_check = started
-        stopped = False
-        stream = answer_stream(
-            setup, get_chat_client(), prompt, max_tokens=budget.answer if budget else settings.LLM_MAX_TOKENS
-        )
-        await _lend_back_connection()
-        async with aclosing(stream):  # closing the stream cancels generation on the server
-            async for delta in stream:
-                if delta.text:
-                    if not parts:
-                        await _save(message, first_token_ms=int((time.monotonic() - started) * 1000))
-                        await _lend_back_connection()
-                    parts.append(delta.text)
-                    yield "token", {"text": delta.text}
-                now = time.monotonic()
-                if now - last_check >= STOP_CHECK_SECONDS:
-                    last_check = now
-                    stopped = await _stop_requested(message)
-                    await _lend_back_connection()
-                    if stopped:
-                        break
+        passages, prompt, budget = await _material(message, setup, question, history)
+        async with aclosing(_tokens(message, setup, prompt, budget, written)) as tokens:
+            async for text in tokens:
+                yield "token", {"text": text}
     except ModelServerError as exc:
-        partial = "".join(parts)
-        event = error_event(exc, partial=bool(partial))
-        await _save(message, content=partial, status=Message.Status.ERROR, error=event["message"],
-                    error_retryable=event["retryable"],
-                    rendered_html=finalize_answer(partial, [])[0] if partial else "")
-        yield "error", event
+        yield "error", await _model_failed(message, written.text, exc)
         return
     except (OperationalError, InterfaceError):
-        # The database went away while preparing or streaming (and did not come back within
-        # the save retries): keep what was written, mark it, let the user retry.
-        partial = "".join(parts)
-        logger.warning("answer %s: the database was unavailable", message.id, exc_info=True)
-        await _drop_connection()
-        event = {
-            "message": "The answer was interrupted because the database was briefly unavailable. Press Retry.",
-            "kind": "database", "retryable": True, "partial": bool(partial),
-        }
-        try:
-            await _save(message, content=partial, status=Message.Status.ERROR, error=event["message"],
-                        rendered_html=finalize_answer(partial, [])[0] if partial else "")
-        except (OperationalError, InterfaceError):
-            pass
-        yield "error", event
+        yield "error", await _database_failed(message, written.text)
         return
     except (asyncio.CancelledError, GeneratorExit):  # the reader went away: keep what was written
-        partial = "".join(parts)
-        await asyncio.shield(_save(message, content=partial, status=Message.Status.STOPPED,
-                                   rendered_html=finalize_answer(partial, [])[0]))
+        await asyncio.shield(_save(message, content=written.text, status=Message.Status.STOPPED,
+                                   rendered_html=finalize_answer(written.text, [])[0]))
         raise
 
-    content = "".join(parts).strip()
+    content = written.text.strip()
     rendered, citations = finalize_answer(content, passages)
     await _save(
-        message,
-        content=content,
-        rendered_html=rendered,
-        citations=citations,
-        status=Message.Status.STOPPED if stopped else Message.Status.COMPLETE,
+        message, content=content, rendered_html=rendered, citations=citations,
+        status=Message.Status.STOPPED if written.stopped else Message.Status.COMPLETE,
         model=setup.params.model if setup.reply is None else "",
     )
     await sync_to_async(lambda: message.conversation.refresh_from_db())()
-    title_pending = suggest_title and not stopped and bool(content) and needs_title(message.conversation)
+    title_pending = suggest_title and not written.stopped and bool(content) and needs_title(message.conversation)
     yield "done", {**await sync_to_async(message_payload)(message, user), "title_pending": title_pending}
-    if title_pending:
-        try:
-            title = await title_generate(
-                client=get_chat_client(), conversation=message.conversation, question=question, answer=content
-            )
-        except (OperationalError, InterfaceError):  # the answer is saved; the title can wait
-            logger.warning("answer %s: no title, the database was unavailable", message.id)
-            await _drop_connection()
-            return
-        yield "title", {"title": title}
+    if title_pending and (event := await _title_event(message, question, content)):
+        yield event
