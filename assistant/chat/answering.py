@@ -23,7 +23,8 @@ from assistant.chat.titles import needs_title, title_generate
 from assistant.rag.citations import finalize_answer
 from assistant.rag.context import context_window, plan_budget
 from assistant.chat.failures import error_event
-from assistant.chat.preparation import answer_setup, answer_stream
+from assistant.chat.answer_setup import answer_setup
+from assistant.chat.model_stream import answer_stream
 from assistant.rag.prompts import build_messages
 from assistant.rag.retrieval import Passage, embed_query, retrieve
 from connectors.search import NO_FILTERS, SearchFilters

@@ -1,16 +1,10 @@
 """What an answer is made of besides retrieval: the conversation's assistant (instructions,
-connectors, model parameters), the user's memories, notices about sources still syncing,
-and the "remember that ..." command answered without the model.
-
-`answering.answer_events` calls `answer_setup` once, then streams through `answer_stream`,
-which also carries out the model's `remember` function calls where tools are on.
+connectors, model parameters), the user's memories and the tools they allow, notices about
+sources still syncing, and the "remember that ..." command answered without the model.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator
-from contextlib import aclosing
 from dataclasses import dataclass, field
 
 from asgiref.sync import sync_to_async
@@ -30,16 +24,12 @@ from assistant.chat.memory import (
     memory_command_parse,
     memory_enabled,
     memory_prompt_section,
-    remember_tool_facts,
 )
 from assistant.chat.models import Memory, Message
 from assistant.chat.services import InvalidInput
 from assistant.rag.prompts import system_prompt_for
 from connectors.selectors import acl_groups_of
 from connectors.search import SearchFilters
-from inference.chat_client import StreamDelta
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -119,87 +109,3 @@ def answer_setup(*, message: Message, user, question: str, language: str = "") -
     if syncing:
         setup.notices.append(_syncing_notice(syncing))
     return setup
-
-
-async def _reply_stream(text: str) -> AsyncIterator[StreamDelta]:
-    yield StreamDelta(text=text, finish_reason="stop")
-
-
-@sync_to_async
-def _remember(user_id: int, facts: list[str]) -> list[str]:
-    from django.contrib.auth import get_user_model
-
-    user = get_user_model().objects.get(pk=user_id)
-    saved = []
-    for fact in facts:
-        try:
-            saved.append(memory_add(user=user, text=fact, origin=Memory.Origin.TOOL).text)
-        except InvalidInput as exc:
-            logger.info("the model's remember call was not saved: %s", exc)
-    return saved
-
-
-def _merge_tool_calls(calls: dict[int, dict], fragments: list[dict]) -> None:
-    """Streamed function calls arrive in pieces keyed by index; join their arguments."""
-    for fragment in fragments:
-        index = fragment.get("index", len(calls))
-        call = calls.setdefault(index, {"id": "", "type": "function", "function": {"name": "", "arguments": ""}})
-        if fragment.get("id"):
-            call["id"] = fragment["id"]
-        function = fragment.get("function") or {}
-        if function.get("name"):
-            call["function"]["name"] = function["name"]
-        if function.get("arguments"):
-            call["function"]["arguments"] += function["arguments"]
-
-
-async def answer_stream(
-    setup: AnswerSetup, client, prompt: list[dict], *, max_tokens: int
-) -> AsyncIterator[StreamDelta]:
-    """The answer's text deltas: the fixed reply, or the model's answer.
-
-    When the model calls `remember` (tools on), the facts are saved; if it wrote no text
-    with the call, it is asked again with the call's result, without tools, to answer.
-    """
-    if setup.reply is not None:
-        async for delta in _reply_stream(setup.reply):
-            yield delta
-        return
-    calls: dict[int, dict] = {}
-    wrote = False
-    first = client.stream(prompt, **setup.stream_params(max_tokens=max_tokens))
-    async with aclosing(first):
-        async for delta in first:
-            if delta.tool_calls:
-                _merge_tool_calls(calls, delta.tool_calls)
-            if delta.text:
-                wrote = True
-                yield delta
-    if not calls:
-        return
-    tool_calls = [calls[index] for index in sorted(calls)]
-    saved = await _remember(setup.user_id, remember_tool_facts(tool_calls)) if setup.user_id else []
-    if wrote:
-        return
-    for i, call in enumerate(tool_calls):
-        call["id"] = call["id"] or f"call_{i}"
-    follow_up = [
-        *prompt,
-        {"role": "assistant", "content": "", "tool_calls": tool_calls},
-        *(
-            {
-                "role": "tool",
-                "tool_call_id": call["id"],
-                "content": ("Saved: " + "; ".join(saved)) if saved else "Nothing was saved.",
-            }
-            for call in tool_calls
-        ),
-    ]
-    params = setup.stream_params(max_tokens=max_tokens)
-    params.pop("tools", None)
-    params.pop("tool_choice", None)
-    second = client.stream(follow_up, **params)
-    async with aclosing(second):
-        async for delta in second:
-            if delta.text:
-                yield delta
