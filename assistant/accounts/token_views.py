@@ -19,6 +19,7 @@ from assistant.accounts.tokens import (
     api_token_revoke,
     api_tokens_of,
 )
+from connectors.request_input import RequestInvalid, text
 
 EXPIRY_CHOICES = [("", _("Never")), ("7", _("7 days")), ("30", _("30 days")), ("90", _("90 days")),
                   ("365", _("1 year"))]
@@ -42,7 +43,11 @@ def _page(request: HttpRequest, *, status: int = 200, **extra):
 def tokens(request: HttpRequest):
     if request.method == "GET":
         return _page(request)
-    form = {"name": request.POST.get("name", ""), "expires_in_days": request.POST.get("expires_in_days", "")}
+    try:
+        form = {"name": text(request.POST, "name", max_chars=1000),
+                "expires_in_days": text(request.POST, "expires_in_days", max_chars=20)}
+    except RequestInvalid as exc:  # the page again, with the message; nothing typed is echoed
+        return _page(request, status=400, error=str(exc))
     try:
         token, secret = api_token_create(user=request.user, name=form["name"], expires_in_days=form["expires_in_days"])
     except InvalidTokenInput as exc:
