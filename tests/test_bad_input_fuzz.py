@@ -235,6 +235,12 @@ def world_of(user, connector, document, run) -> dict:
     }
 
 
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    """Before the personas are made: hashing their passwords would take most of the run's time."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def worlds(owner, staff, engineering, settings, tmp_path):
     settings.CHAT_RATE_LIMIT = None
