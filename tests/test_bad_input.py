@@ -103,6 +103,12 @@ def test_memory_text_as_a_list_is_a_400(signed_in, owner):
     assert not Memory.objects.exists()
 
 
+def test_a_memory_switch_with_a_next_that_is_no_path_goes_to_the_memories_page(signed_in):
+    response = signed_in.post(reverse("chat:memory_toggle"), {"enabled": "true", "next": "home"})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("chat:memories")
+
+
 def test_feedback_with_a_list_rating_is_a_400(signed_in, conversation):
     from assistant.chat.models import Message
 

@@ -43,7 +43,9 @@ def _own_message(request: HttpRequest, message_id) -> Message:
 
 def _safe_next(request: HttpRequest, fallback: str) -> str:
     target = text(request.POST, "next", max_chars=2000)
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=False):
+    # a path on this site only: redirect() would take any other word for a view name to reverse
+    allowed = {request.get_host()}
+    if target.startswith("/") and url_has_allowed_host_and_scheme(target, allowed_hosts=allowed, require_https=False):
         return target
     return fallback
 
@@ -185,11 +187,12 @@ def memory_list(request: HttpRequest):
 def memory_toggle(request: HttpRequest):
     """Turn memory on or off: form field or JSON `enabled` ("true"/"false")."""
     enabled = boolean(body_fields(request), "enabled")
+    next_url = _safe_next(request, reverse("chat:memories"))
     memory_service.memory_enable_set(user=request.user, enabled=enabled)
     if _wants_json(request):
         return JsonResponse({"enabled": enabled})
     messages.success(request, _("Memory is on.") if enabled else _("Memory is off."))
-    return redirect(_safe_next(request, reverse("chat:memories")))
+    return redirect(next_url)
 
 
 @login_required

@@ -24,7 +24,9 @@ from assistant.chat.assistants import assistant_get_available, conversation_assi
 from assistant.chat.answering import answer_events
 from assistant.chat.models import Assistant, Attachment, Conversation, Message
 from connectors.models import Document
-from connectors.request_input import FORM_TYPES, answers_bad_input, body_fields, text, text_list, whole_number
+from connectors.request_input import (
+    FORM_TYPES, answers_bad_input, body_fields, check_text, text, text_list, whole_number,
+)
 from connectors.selectors import document_get_visible
 
 UNDO_SECONDS = 8  # how long the "Undo" toast stays after a delete (the purge waits much longer)
@@ -334,7 +336,7 @@ def api_attachment_add(request: HttpRequest, conversation_id):
     upload = request.FILES.get("file")
     if upload is None:
         return JsonResponse({"error": _("Choose a file to attach.")}, status=400)
-    text({"file name": upload.name or ""}, "file name", max_chars=1000)
+    check_text(upload.name or "", "file", max_chars=1000)  # the name is stored and shown
     try:
         attachment = attachments.attachment_add(conversation=conversation, upload=upload)
     except services.InvalidInput as exc:
