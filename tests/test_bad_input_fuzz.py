@@ -22,7 +22,6 @@ from collections import Counter
 from dataclasses import dataclass
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
@@ -45,6 +44,7 @@ class Endpoint:
     fields: tuple[str, ...] = ()  # what it reads from a JSON body, form or query string
     who: str = "user"  # user | staff (staff only) | api (bearer token) | anonymous
     files: str = ""  # the multipart field of an upload
+    upload_source: bool = False  # acts on an "Uploaded files" data source rather than a folder
 
 
 ENDPOINTS: dict[str, Endpoint] = {
@@ -100,8 +100,8 @@ ENDPOINTS: dict[str, Endpoint] = {
     "sources:progress": Endpoint(("GET",), who="staff"),
     "sources:documents": Endpoint(("GET",), ("q", "status", "page"), who="staff"),
     "sources:why": Endpoint(("GET",), ("id",), who="staff"),
-    "sources:upload": Endpoint(("POST",), who="staff", files="files"),
-    "sources:file_delete": Endpoint(("POST",), ("name",), who="staff"),
+    "sources:upload": Endpoint(("POST",), who="staff", files="files", upload_source=True),
+    "sources:file_delete": Endpoint(("POST",), ("name",), who="staff", upload_source=True),
     "sources:action": Endpoint(("POST",), who="staff"),
     # token-authenticated JSON APIs
     "api:conversations": Endpoint(("GET", "POST"), ("title", "limit", "offset"), who="api"),
@@ -186,7 +186,8 @@ def requests(draw, endpoint: Endpoint):
     if kind == "raw":
         return method, kind, draw(st.sampled_from(RAW_BODIES))
     if kind == "files":
-        return method, kind, {"name": draw(text_values), "content": draw(st.binary(max_size=200))}
+        name = draw(st.sampled_from(["notes.md", "plan.txt", "a.csv"]) | text_values)
+        return method, kind, {"name": name, "content": draw(st.binary(max_size=200))}
     return method, kind, {name: draw(text_values) for name in chosen}
 
 
@@ -204,10 +205,12 @@ def send(client: Client, url: str, endpoint: Endpoint, request, headers: dict):
         return client.generic(method, url, body, content_type="application/json", **headers)
     if kind == "raw":
         return client.generic(method, url, payload, content_type="application/json", **headers)
-    if kind == "files":
-        name = payload["name"].encode("utf-8", "surrogatepass").decode("utf-8", "replace") or "x"
-        upload = SimpleUploadedFile(name[:300], payload["content"], content_type="text/plain")
-        return client.post(url, {endpoint.files: upload}, **headers)
+    if kind == "files":  # built by hand: the file name reaches the server as sent, bytes and all
+        boundary = "fuzz-boundary-7d1e"
+        head = (f'--{boundary}\r\nContent-Disposition: form-data; name="{endpoint.files}"; '
+                f'filename="{payload["name"][:300]}"\r\nContent-Type: text/plain\r\n\r\n')
+        body = head.encode("utf-8", "surrogatepass") + payload["content"] + f"\r\n--{boundary}--\r\n".encode()
+        return client.generic(method, url, body, content_type=f"multipart/form-data; boundary={boundary}", **headers)
     form = "&".join(f"{_quote(k)}={_quote(_encode(v))}" for k, v in payload.items())
     return client.generic(method, url, form.encode(), content_type="application/x-www-form-urlencoded", **headers)
 
@@ -255,11 +258,16 @@ def worlds(owner, staff, engineering, settings, tmp_path, fake_llm):
     settings.UPLOAD_ROOT = tmp_path / "uploads"
     connector = Connector.objects.create(name="Handbook", kind="folder", config={"path": str(tmp_path)},
                                          is_public=True)
+    upload_source = Connector.objects.create(name="Uploads", kind="upload", is_public=True,
+                                             config={"path": str(tmp_path / "uploads" / "u")})
     document = Document.objects.create(connector=connector, external_id="a.md", title="Leave", text="27 days",
                                        content_hash="x", acl_public=True)
     run = SyncRun.objects.create(connector=connector, status=SyncRun.Status.SUCCEEDED)
-    return {"owner": (owner, world_of(owner, connector, document, run)),
-            "staff": (staff, world_of(staff, connector, document, run))}
+    worlds = {"owner": (owner, world_of(owner, connector, document, run)),
+              "staff": (staff, world_of(staff, connector, document, run))}
+    for _user, world in worlds.values():
+        world["values"]["upload_connector_id"] = upload_source.id
+    return worlds
 
 
 def _record(name: str, persona: str, statuses: Counter) -> None:
@@ -279,7 +287,10 @@ def test_no_input_makes_an_endpoint_answer_500(name, persona, worlds):
     endpoint = ENDPOINTS[name]
     user, world = worlds[persona]
     params = dict(routes()).get(name, set())
-    url = reverse(name, kwargs={p: world["values"][p] for p in params})
+    values = dict(world["values"])
+    if endpoint.upload_source:
+        values["connector_id"] = values["upload_connector_id"]
+    url = reverse(name, kwargs={p: values[p] for p in params})
     client = Client()
     headers = {}
     if endpoint.who == "api":
