@@ -77,6 +77,23 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_networks(name: str) -> tuple:
+    """Comma-separated IP addresses or CIDR networks -> ip_network objects; "*" means every address."""
+    import ipaddress
+
+    networks = []
+    for item in env_list(name, []):
+        if item == "*":
+            return (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name} must list IP addresses or networks (e.g. 10.0.0.5,172.16.0.0/12) or *, got {item!r}."
+            ) from None
+    return tuple(networks)
+
+
 def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     value = env_str(name, default)
     if value not in choices:

@@ -149,7 +149,8 @@ def persistent_secret_key(data_dir: Path) -> str:
 
 def apply_local_defaults(environ: MutableMapping[str, str], data_dir: Path) -> None:
     """Defaults for a run on one's own machine; anything already set wins."""
-    environ.setdefault("DEBUG", "true")
+    # Debug pages list URL patterns and show settings in tracebacks: only when asked for.
+    environ.setdefault("DEBUG", "false")
     environ.setdefault("SECURE_COOKIES", "false")
     environ.setdefault("WEB_HOST", "127.0.0.1")
     environ.setdefault("WEB_PORT", "8000")
@@ -164,6 +165,23 @@ def apply_local_defaults(environ: MutableMapping[str, str], data_dir: Path) -> N
     environ.setdefault("PYTHONUNBUFFERED", "1")
     # Folder connectors read only under these roots; the demo's "Company handbook" lives here.
     environ.setdefault("CONNECTOR_DATA_DIR", str(REPO_ROOT / "samples" / "handbook"))
+
+
+def uvicorn_proxy_args(environ: MutableMapping[str, str]) -> list[str]:
+    """uvicorn believes X-Forwarded-* only from FORWARDED_ALLOW_IPS, as Django does (empty: from no one).
+
+    uvicorn's own default trusts loopback, which is every client of `make run` on this machine:
+    each could then choose its address for the sign-in limit and the audit log.
+    """
+    allowed = ",".join(item.strip() for item in environ.get("FORWARDED_ALLOW_IPS", "").split(",") if item.strip())
+    if not allowed:
+        return ["--no-proxy-headers"]
+    return ["--proxy-headers", "--forwarded-allow-ips", allowed]
+
+
+def web_command(environ: MutableMapping[str, str], host: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "uvicorn", "assistant.asgi:application", "--host", host, "--port", str(port),
+            "--lifespan", "off", "--timeout-graceful-shutdown", "5", *uvicorn_proxy_args(environ)]
 
 
 def _int_env(environ: MutableMapping[str, str], name: str, default: int) -> int:
@@ -721,12 +739,7 @@ class Launcher:
             time.sleep(0.5)
 
     def start_web(self, host: str, port: int) -> Child:
-        return self.spawn(
-            "web",
-            [sys.executable, "-m", "uvicorn", "assistant.asgi:application", "--host", host, "--port", str(port),
-             "--lifespan", "off", "--timeout-graceful-shutdown", "5"],
-            echo=True,
-        )
+        return self.spawn("web", web_command(self.environ, host, port), echo=True)
 
     def start_llm(self, leftovers: dict[str, int]) -> tuple[Child | None, str]:
         env = self.environ

@@ -13,7 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from assistant.connection_budget import WEB_POOL_SIZE_DEFAULT
 from assistant.env import (
-    env_bool, env_choice, env_float, env_folders, env_hosts, env_int, env_list, env_rate, env_str,
+    env_bool, env_choice, env_float, env_folders, env_hosts, env_int, env_list, env_networks, env_rate, env_str,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -180,6 +180,10 @@ X_FRAME_OPTIONS = "DENY"
 if env_bool("BEHIND_TLS_PROXY", False):
     # The proxy terminates TLS and says so in this header; trust it only when it is there.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Reverse proxies whose X-Forwarded-For is believed (connectors.audit.client_ip); none by default,
+# so a client cannot pick its own address for the sign-in limit or the audit log. uvicorn gets the
+# same value (assistant/launcher.py, docker/entrypoint.sh).
+FORWARDED_ALLOW_IPS = env_networks("FORWARDED_ALLOW_IPS")
 
 # --- Redis and Celery -------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -99,13 +99,48 @@ def audit_record(*, actor, action: str, target=None, details: dict | None = None
     )
 
 
-def client_ip(request) -> str | None:
-    """The client's address: REMOTE_ADDR (set by the server or, behind a trusted proxy, by it)."""
-    raw = (request.META.get("REMOTE_ADDR") or "").strip()
+def _address(raw: str | None):
+    """An IP address from a socket peer or one X-Forwarded-For entry ("1.2.3.4:80", "[::1]:80" too)."""
+    text = (raw or "").strip()
+    if text.startswith("[") and "]" in text:
+        text = text[1 : text.index("]")]
+    elif text.count(":") == 1:
+        text = text.split(":", 1)[0]
     try:
-        return str(ipaddress.ip_address(raw))
+        address = ipaddress.ip_address(text)
     except ValueError:
         return None
+    mapped = getattr(address, "ipv4_mapped", None)
+    return mapped or address
+
+
+def _trusted(address, networks) -> bool:
+    return any(address.version == net.version and address in net for net in networks)
+
+
+def client_ip(request) -> str | None:
+    """The client's address: the one function that decides it (sign-in limit, audit log).
+
+    The socket peer (REMOTE_ADDR), unless the peer is a proxy listed in FORWARDED_ALLOW_IPS
+    (none by default): then the right-most address of X-Forwarded-For that is not itself a
+    trusted proxy. Entries left of it were written by the client and prove nothing.
+    """
+    from django.conf import settings
+
+    peer = _address(request.META.get("REMOTE_ADDR"))
+    networks = getattr(settings, "FORWARDED_ALLOW_IPS", ())
+    if peer is None or not _trusted(peer, networks):
+        return str(peer) if peer else None
+    hops = (request.META.get("HTTP_X_FORWARDED_FOR") or "").split(",")
+    client = peer
+    for hop in reversed(hops):
+        address = _address(hop)
+        if address is None:
+            break  # garbage from before the trusted chain: stop at the last address vouched for
+        client = address
+        if not _trusted(address, networks):
+            break
+    return str(client)
 
 
 class AuditContextMiddleware:

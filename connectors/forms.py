@@ -21,6 +21,7 @@ from django import forms
 from django.contrib.auth.models import Group
 
 from connectors.models import Connector
+from connectors.request_input import RequestInvalid, check_json_value
 from connectors.sources.base import Source
 
 KEEP_SECRET_HELP = "Leave empty to keep the stored value."
@@ -32,7 +33,17 @@ _LOC = re.compile(r"^([A-Za-z_]\w*(?:\.\w+)*): (.*)$", re.S)
 
 
 class PrettyJSONField(forms.JSONField):
-    """A JSON textarea that shows its value indented, so nested settings stay readable."""
+    """A JSON textarea that shows its value indented, so nested settings stay readable.
+
+    Its value must be storable: no NUL or lone surrogate in any string, no NaN (request_input)."""
+
+    def to_python(self, value):
+        converted = super().to_python(value)
+        try:
+            check_json_value(converted)
+        except RequestInvalid as exc:
+            raise forms.ValidationError(str(exc), code="invalid") from None
+        return converted
 
     def prepare_value(self, value):
         if isinstance(value, forms.fields.InvalidJSONInput):

@@ -30,6 +30,7 @@ from connectors.diagnostics import explain_missing
 from connectors.forms import ConnectorForm
 from connectors.access import document_access_explain
 from connectors.models import AuditEvent, Chunk, Connector, Document, SyncRun
+from connectors.request_input import answers_bad_input, query_text, text
 from connectors.services import (
     ConnectorInvalid,
     connector_delete,
@@ -412,10 +413,11 @@ def run_detail(request: HttpRequest, run_id):
 
 @staff_required
 @require_GET
+@answers_bad_input
 def document_list(request: HttpRequest, connector_id):
     connector = get_object_or_404(Connector, id=connector_id)
-    query = request.GET.get("q", "").strip()
-    status = request.GET.get("status", "")
+    query = query_text(request, "q")
+    status = query_text(request, "status")
     documents = connector.documents.annotate(chunk_count=Count("chunks")).only(
         "id", "title", "external_id", "index_status", "index_error", "acl_public", "acl_groups", "indexed_at",
         "acl_from_source", "connector_id",
@@ -438,12 +440,13 @@ def document_list(request: HttpRequest, connector_id):
 
 @staff_required
 @require_GET
+@answers_bad_input
 def document_detail(request: HttpRequest, document_id):
     document = get_object_or_404(Document.objects.select_related("connector", "pending_run"), id=document_id)
     chunks = Chunk.objects.filter(document=document).order_by("ordinal").only(
         "id", "ordinal", "start_char", "end_char", "token_count", "text"
     )
-    who = request.GET.get("user", "").strip()
+    who = query_text(request, "user")
     access, who_error = None, ""
     if who:
         subject = get_user_model().objects.filter(username=who).first()
@@ -470,11 +473,12 @@ def document_detail(request: HttpRequest, document_id):
 
 @staff_required
 @require_GET
+@answers_bad_input
 def audit_log(request: HttpRequest):
     events = AuditEvent.objects.all()
-    action = request.GET.get("action", "").strip()
-    actor = request.GET.get("actor", "").strip()
-    target = request.GET.get("target", "").strip()
+    action = query_text(request, "action")
+    actor = query_text(request, "actor")
+    target = query_text(request, "target")
     if action:
         events = events.filter(action=action)
     if actor:
@@ -497,9 +501,10 @@ def audit_log(request: HttpRequest):
 
 @staff_required
 @require_GET
+@answers_bad_input
 def why_missing(request: HttpRequest, connector_id):
     connector = get_object_or_404(Connector, id=connector_id)
-    external_id = request.GET.get("id", "").strip()
+    external_id = query_text(request, "id", max_chars=4000)
     explanation = explain_missing(connector, external_id) if external_id else None
     context = {"connector": connector, "external_id": external_id, "explanation": explanation}
     return render(request, "sources/why.html", context)
@@ -583,9 +588,10 @@ def files_upload(request: HttpRequest, connector_id):
 
 @staff_required
 @require_POST
+@answers_bad_input
 def file_delete(request: HttpRequest, connector_id):
     connector = get_object_or_404(Connector, id=connector_id)
-    name = request.POST.get("name", "")
+    name = text(request.POST, "name", max_chars=1000)
     try:
         uploads.file_delete(connector=connector, name=name, actor=request.user)
     except uploads.UploadError as exc:

@@ -65,6 +65,12 @@ case "$role" in
     web)
         wait_for_database
         python manage.py migrate --noinput
+        # X-Forwarded-* only from FORWARDED_ALLOW_IPS (the value Django reads), from no one when empty.
+        if [ -n "${FORWARDED_ALLOW_IPS:-}" ]; then
+            set -- --proxy-headers --forwarded-allow-ips "$FORWARDED_ALLOW_IPS" "$@"
+        else
+            set -- --no-proxy-headers "$@"
+        fi
         exec uvicorn assistant.asgi:application \
             --host 0.0.0.0 --port 8000 \
             --workers "${WEB_CONCURRENCY:-2}" \

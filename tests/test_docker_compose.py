@@ -468,3 +468,34 @@ def test_postgres_allows_every_connection_the_app_may_open():
         worker_processes=int(defaults["WORKER_CONCURRENCY"]),
     )
     assert budget.needed <= int(match.group(1)), budget.explain()
+
+
+# --- forwarded headers -----------------------------------------------------------------------------
+
+
+def _web_role_uvicorn_args(tmp_path, environ: dict[str, str]) -> list[str]:
+    """The uvicorn command line docker/entrypoint.sh's `web` role runs (python and uvicorn faked)."""
+    import os
+    import subprocess
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "python").write_text("#!/bin/sh\ncat >/dev/null 2>&1 || true\nexit 0\n")
+    (bin_dir / "uvicorn").write_text('#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done\n')
+    for script in bin_dir.iterdir():
+        script.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", **environ}
+    result = subprocess.run(["sh", str(ROOT / "docker" / "entrypoint.sh"), "web"], env=env, capture_output=True,
+                            text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def test_compose_gives_django_and_uvicorn_the_same_trusted_proxies_none_by_default(tmp_path):
+    environment = services()["web"].get("environment") or {}
+    assert "FORWARDED_ALLOW_IPS" in environment, "web must pass FORWARDED_ALLOW_IPS to Django and uvicorn"
+    assert resolve_defaults(str(environment["FORWARDED_ALLOW_IPS"])) == ""
+    args = _web_role_uvicorn_args(tmp_path, {"FORWARDED_ALLOW_IPS": ""})
+    assert "--no-proxy-headers" in args and "--forwarded-allow-ips" not in args
+    args = _web_role_uvicorn_args(tmp_path, {"FORWARDED_ALLOW_IPS": "172.16.0.0/12"})
+    assert args[args.index("--forwarded-allow-ips") + 1] == "172.16.0.0/12"

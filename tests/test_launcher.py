@@ -97,7 +97,7 @@ def test_data_dir_defaults_to_var_in_the_repo_and_resolves_relative_paths(tmp_pa
 def test_local_defaults_persist_one_private_secret_key(tmp_path):
     first: dict[str, str] = {}
     launcher.apply_local_defaults(first, tmp_path)
-    assert first["DEBUG"] == "true"
+    assert first["DEBUG"] == "false"  # debug pages only when asked for
     assert first["SECURE_COOKIES"] == "false"
     assert first["ALLOWED_HOSTS"].split(",")[:2] == ["localhost", "127.0.0.1"]
     key_file = tmp_path / "secret_key"
@@ -116,6 +116,24 @@ def test_local_defaults_do_not_override_the_environment(tmp_path):
     assert environ["SECRET_KEY"] == "mine"
     assert environ["ALLOWED_HOSTS"] == "example.com"
     assert not (tmp_path / "secret_key").exists()
+
+
+def test_make_run_serves_without_debug_pages_unless_asked(tmp_path):
+    environ: dict[str, str] = {}
+    launcher.apply_local_defaults(environ, tmp_path)
+    assert environ["DEBUG"] == "false"
+    assert environ["SECRET_KEY"]  # settings refuse to start without one when DEBUG is off
+    asked = {"DEBUG": "true"}
+    launcher.apply_local_defaults(asked, tmp_path)
+    assert asked["DEBUG"] == "true"
+
+
+def test_make_run_uvicorn_believes_forwarded_headers_only_from_configured_proxies():
+    assert launcher.uvicorn_proxy_args({}) == ["--no-proxy-headers"]
+    assert launcher.uvicorn_proxy_args({"FORWARDED_ALLOW_IPS": " "}) == ["--no-proxy-headers"]
+    assert launcher.uvicorn_proxy_args({"FORWARDED_ALLOW_IPS": "10.0.0.5, 172.16.0.0/12"}) == [
+        "--proxy-headers", "--forwarded-allow-ips", "10.0.0.5,172.16.0.0/12"]
+    assert "--no-proxy-headers" in launcher.web_command({}, "127.0.0.1", 8000)
 
 
 def test_a_specific_web_host_is_allowed(tmp_path):

@@ -23,6 +23,7 @@ from assistant.accounts.tokens import (
     api_token_revoke,
     api_tokens_of,
 )
+from connectors.request_input import RequestInvalid, check_text, text
 
 EXPIRY_CHOICES = [("", _("Never")), ("7", _("7 days")), ("30", _("30 days")), ("90", _("90 days")),
                   ("365", _("1 year"))]
@@ -53,8 +54,12 @@ def tokens(request: HttpRequest):
     if request.method == "GET":
         api_token_notice_take(user=request.user)  # told here by the page's banner
         return _page(request)
-    form = {"name": request.POST.get("name", ""), "expires_in_days": request.POST.get("expires_in_days", ""),
-            "scopes": request.POST.getlist("scopes")}
+    try:
+        form = {"name": text(request.POST, "name", max_chars=1000),
+                "expires_in_days": text(request.POST, "expires_in_days", max_chars=20),
+                "scopes": [check_text(value, "scopes", max_chars=40) for value in request.POST.getlist("scopes")[:10]]}
+    except RequestInvalid as exc:  # the page again, with the message; nothing typed is echoed
+        return _page(request, status=400, error=str(exc))
     try:
         token, secret = api_token_create(user=request.user, name=form["name"], expires_in_days=form["expires_in_days"],
                                          scopes=form["scopes"])

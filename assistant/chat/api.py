@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 
 from asgiref.sync import sync_to_async
-from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 
 from assistant.accounts import ratelimit
@@ -26,25 +25,30 @@ from assistant.accounts.scopes import ASK, CONVERSATIONS_READ
 from assistant.chat import selectors, services
 from assistant.chat.answering import answer_events
 from assistant.chat.models import Conversation, Message
+from connectors import request_input
+from connectors.request_input import RequestInvalid
 
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
 
 
-class BadRequest(Exception):
+class BadRequest(RequestInvalid):
     def __init__(self, message: str, *, param: str | None = None, status: int = 400, code: str | None = None,
                  retry_after: int | None = None):
-        super().__init__(message)
-        self.param = param
-        self.status = status
+        super().__init__(message, param=param, status=status)
         self.code = code
         self.retry_after = retry_after
 
     def response(self) -> JsonResponse:
-        response = api_error(str(self), status=self.status, param=self.param, code=self.code)
-        if self.retry_after:
-            response["Retry-After"] = str(self.retry_after)
-        return response
+        return error_response(self)
+
+
+def error_response(exc: RequestInvalid) -> JsonResponse:
+    """Any refused input (BadRequest, or request_input's RequestInvalid) in the API's error shape."""
+    response = api_error(str(exc), status=exc.status, param=exc.param, code=exc.code)
+    if getattr(exc, "retry_after", None):
+        response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def check_question_rate(user) -> None:
@@ -59,33 +63,12 @@ def check_question_rate(user) -> None:
 
 
 def json_body(request: HttpRequest) -> dict:
-    """The request's JSON object, or BadRequest saying what is wrong with it."""
-    try:
-        raw = request.body
-    except RequestDataTooBig:
-        raise BadRequest("The request body is too large.", status=413, code="request_too_large") from None
-    if not raw:
-        return {}
-    try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise BadRequest("The request body is not valid JSON.", code="invalid_json") from None
-    if not isinstance(body, dict):
-        raise BadRequest("The request body must be a JSON object, e.g. {\"content\": \"...\"}.", code="invalid_json")
-    return body
+    """The request's JSON object (checked by request_input: UTF-8, no NUL, sane sizes), or RequestInvalid."""
+    return request_input.json_object(request)
 
 
 def _int_param(request: HttpRequest, name: str, default: int, *, minimum: int, maximum: int) -> int:
-    raw = request.GET.get(name, "")
-    if raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"'{name}' must be a whole number.", param=name) from None
-    if not minimum <= value <= maximum:
-        raise BadRequest(f"'{name}' must be between {minimum} and {maximum}.", param=name)
-    return value
+    return request_input.whole_number(request.GET, name, default=default, minimum=minimum, maximum=maximum)
 
 
 # --- representations -------------------------------------------------------------------------
@@ -176,16 +159,13 @@ def conversations(request: HttpRequest):
                 "has_more": len(page) > limit,
             })
         if request.method == "POST":
-            body = json_body(request)
-            title = body.get("title")
-            if title is not None and not isinstance(title, str):
-                raise BadRequest("'title' must be text.", param="title")
+            title = request_input.text(json_body(request), "title", default=None, max_chars=1000)
             conversation = services.conversation_create(user=request.user)
             if title and title.strip():
                 services.conversation_rename(conversation=conversation, title=title)
             return JsonResponse(conversation_json(request, conversation), status=201)
-    except BadRequest as exc:
-        return exc.response()
+    except RequestInvalid as exc:
+        return error_response(exc)
     except services.InvalidInput as exc:
         return api_error(str(exc), status=400)
     return _method_not_allowed(request, "GET, POST")
@@ -244,8 +224,8 @@ def _submit(user, conversation_id, body: dict):
     content = body.get("content")
     if not isinstance(content, str):
         raise BadRequest("Send the question as text in 'content'.", param="content")
+    attachment_ids = request_input.text_list(body, "attachment_ids")
     check_question_rate(user)
-    attachment_ids = body.get("attachment_ids") or []
     try:
         return services.question_submit(conversation=conversation, content=content, attachment_ids=attachment_ids)
     except services.InvalidInput as exc:
@@ -278,8 +258,8 @@ async def conversation_messages(request: HttpRequest, conversation_id):
         if not isinstance(stream, bool):
             raise BadRequest("'stream' must be true or false.", param="stream")
         question, answer = await _submit(user, conversation_id, body)
-    except BadRequest as exc:
-        return exc.response()
+    except RequestInvalid as exc:
+        return error_response(exc)
 
     if stream:
         async def events():

@@ -6,7 +6,6 @@ staff only (others get a 404, see connectors.views.staff_required); every export
 
 from __future__ import annotations
 
-import json
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -27,22 +26,8 @@ from assistant.chat.assistants import conversation_assistant_set
 from assistant.chat.failures import answer_retry
 from assistant.chat.models import Conversation, Feedback, Memory, Message
 from assistant.chat.services import InvalidInput
+from connectors.request_input import RequestInvalid, answers_bad_input, body_fields, boolean, text
 from connectors.views import staff_required
-
-
-def _json_body(request: HttpRequest) -> dict:
-    try:
-        body = json.loads(request.body or b"{}")
-    except json.JSONDecodeError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
-def _field(request: HttpRequest, name: str):
-    """A value from the JSON body or the form, whichever the request sent."""
-    if request.content_type == "application/json":
-        return _json_body(request).get(name, "")
-    return request.POST.get(name, "")
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -57,8 +42,10 @@ def _own_message(request: HttpRequest, message_id) -> Message:
 
 
 def _safe_next(request: HttpRequest, fallback: str) -> str:
-    target = request.POST.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=False):
+    target = text(request.POST, "next", max_chars=2000)
+    # a path on this site only: redirect() would take any other word for a view name to reverse
+    allowed = {request.get_host()}
+    if target.startswith("/") and url_has_allowed_host_and_scheme(target, allowed_hosts=allowed, require_https=False):
         return target
     return fallback
 
@@ -68,6 +55,7 @@ def _safe_next(request: HttpRequest, fallback: str) -> str:
 
 @login_required
 @require_POST
+@answers_bad_input
 def api_conversation_assistant(request: HttpRequest, conversation_id):
     """Pick the assistant that answers this conversation from now on."""
     try:
@@ -76,7 +64,7 @@ def api_conversation_assistant(request: HttpRequest, conversation_id):
         raise Http404("No such conversation.") from None
     try:
         assistant = conversation_assistant_set(
-            conversation=conversation, assistant_id=_json_body(request).get("assistant_id")
+            conversation=conversation, assistant_id=text(body_fields(request), "assistant_id", max_chars=100)
         )
     except InvalidInput as exc:
         return JsonResponse({"error": str(exc)}, status=400)
@@ -105,17 +93,19 @@ def api_answer_retry(request: HttpRequest, message_id):
 
 @login_required
 @require_POST
+@answers_bad_input
 def api_message_feedback(request: HttpRequest, message_id):
     """Rate an answer: {"rating": "up"|"down", "comment": "..."}; {"rating": ""} withdraws it."""
     message = _own_message(request, message_id)
-    body = _json_body(request)
-    rating = body.get("rating", "")
+    body = body_fields(request)
+    rating = text(body, "rating", allow_none=True, max_chars=10)
+    comment = text(body, "comment", allow_none=True) or ""
     if rating in ("", None):
         feedback_service.feedback_clear(message=message, user=request.user)
         return JsonResponse({"rating": "", "comment": ""})
     try:
         feedback = feedback_service.feedback_set(
-            message=message, user=request.user, rating=rating, comment=body.get("comment", "") or ""
+            message=message, user=request.user, rating=rating, comment=comment
         )
     except InvalidInput as exc:
         return JsonResponse({"error": str(exc)}, status=400)
@@ -124,8 +114,10 @@ def api_message_feedback(request: HttpRequest, message_id):
 
 def _feedback_filters(request: HttpRequest):
     try:
+        for name in ("rating", "from", "to", "page"):
+            text(request.GET, name, max_chars=100)
         return feedback_service.FeedbackFilters.parse(request.GET), ""
-    except InvalidInput as exc:
+    except (InvalidInput, RequestInvalid) as exc:
         return feedback_service.FeedbackFilters(), str(exc)
 
 
@@ -134,7 +126,9 @@ def _feedback_filters(request: HttpRequest):
 def feedback_list(request: HttpRequest):
     """Staff: every rating, newest first, filterable by rating and date, with the CSV export."""
     filters, error = _feedback_filters(request)
-    page = Paginator(feedback_service.feedback_list(filters=filters), 50).get_page(request.GET.get("page"))
+    page = Paginator(feedback_service.feedback_list(filters=filters), 50).get_page(
+        request.GET.get("page") if not error else 1
+    )
     query = {k: v for k, v in filters.as_dict().items() if v}
     return render(
         request,
@@ -189,23 +183,26 @@ def memory_list(request: HttpRequest):
 
 @login_required
 @require_POST
+@answers_bad_input
 def memory_toggle(request: HttpRequest):
     """Turn memory on or off: form field or JSON `enabled` ("true"/"false")."""
-    raw = _field(request, "enabled")
-    enabled = raw is True or str(raw).lower() in ("1", "true", "on", "yes")
+    enabled = boolean(body_fields(request), "enabled")
+    next_url = _safe_next(request, reverse("chat:memories"))
     memory_service.memory_enable_set(user=request.user, enabled=enabled)
     if _wants_json(request):
         return JsonResponse({"enabled": enabled})
     messages.success(request, _("Memory is on.") if enabled else _("Memory is off."))
-    return redirect(_safe_next(request, reverse("chat:memories")))
+    return redirect(next_url)
 
 
 @login_required
 @require_POST
+@answers_bad_input
 def memory_add(request: HttpRequest):
-    text = _field(request, "text")
     try:
-        memory = memory_service.memory_add(user=request.user, text=text, origin=Memory.Origin.MANUAL)
+        memory = memory_service.memory_add(
+            user=request.user, text=text(body_fields(request), "text"), origin=Memory.Origin.MANUAL
+        )
     except InvalidInput as exc:
         if _wants_json(request):
             return JsonResponse({"error": str(exc)}, status=400)
@@ -225,11 +222,11 @@ def _own_memory(request: HttpRequest, memory_id) -> Memory:
 
 @login_required
 @require_POST
+@answers_bad_input
 def memory_edit(request: HttpRequest, memory_id):
     memory = _own_memory(request, memory_id)
-    text = _field(request, "text")
     try:
-        memory_service.memory_update(memory=memory, text=text)
+        memory_service.memory_update(memory=memory, text=text(body_fields(request), "text"))
     except InvalidInput as exc:
         if _wants_json(request):
             return JsonResponse({"error": str(exc)}, status=400)

@@ -29,10 +29,13 @@ from assistant.accounts.api_auth import api_error, token_required
 from assistant.accounts.scopes import ASK
 from assistant.chat import services
 from assistant.chat.answering import answer_events
-from assistant.chat.api import BadRequest, absolute_citation, answer_error_status, check_question_rate, json_body
+from assistant.chat.api import (
+    BadRequest, absolute_citation, answer_error_status, check_question_rate, error_response, json_body,
+)
 from assistant.chat.assistants import assistants_available, conversation_assistant_set
 from assistant.chat.models import Conversation, Message
 from assistant.rag.citations import MARKER
+from connectors.request_input import RequestInvalid
 
 MODEL_ID = "enterprise-assistant"
 MODEL_CREATED = 1767225600  # 2026-01-01, a fixed date: the "model" is this service
@@ -238,8 +241,8 @@ async def chat_completions(request: HttpRequest):
     try:
         model_id, turns, question_text, stream = parse_completion_request(json_body(request))
         model, question, answer = await sync_to_async(_start)(user, model_id, turns, question_text)
-    except BadRequest as exc:
-        return exc.response()
+    except RequestInvalid as exc:
+        return error_response(exc)
 
     completion_id = f"chatcmpl-{answer.id.hex}"
     created = int(time.time())

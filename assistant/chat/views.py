@@ -24,6 +24,9 @@ from assistant.chat.assistants import assistant_get_available, conversation_assi
 from assistant.chat.answering import answer_events
 from assistant.chat.models import Assistant, Attachment, Conversation, Message
 from connectors.models import Document
+from connectors.request_input import (
+    FORM_TYPES, answers_bad_input, body_fields, check_text, text, text_list, whole_number,
+)
 from connectors.selectors import document_get_visible
 
 UNDO_SECONDS = 8  # how long the "Undo" toast stays after a delete (the purge waits much longer)
@@ -49,12 +52,8 @@ def _rate_limited(request: HttpRequest):
     )
 
 
-def _json_body(request: HttpRequest) -> dict:
-    try:
-        body = json.loads(request.body or b"{}")
-    except json.JSONDecodeError:
-        return {}
-    return body if isinstance(body, dict) else {}
+MAX_CHUNK_ID = 2**63 - 1  # a bigint: larger ids are no chunk, not a database error
+TITLE_INPUT_CHARS = 1000  # longer titles are cut to 200 by the service; beyond this, refused
 
 
 @login_required
@@ -95,9 +94,10 @@ def conversation_detail(request: HttpRequest, conversation_id):
 
 @login_required
 @require_POST
+@answers_bad_input
 def conversation_rename(request: HttpRequest, conversation_id):
     conversation = _own_conversation(request, conversation_id)
-    title = request.POST.get("title") or _json_body(request).get("title", "")
+    title = text(body_fields(request), "title", max_chars=TITLE_INPUT_CHARS)
     try:
         services.conversation_rename(conversation=conversation, title=title)
     except services.InvalidInput as exc:
@@ -140,10 +140,14 @@ def conversation_restore(request: HttpRequest, conversation_id):
 
 @login_required
 @require_POST
+@answers_bad_input
 def conversation_pin(request: HttpRequest, conversation_id):
     conversation = _own_conversation(request, conversation_id)
-    body = _json_body(request)
-    pinned = body.get("pinned") if "pinned" in body else request.POST.get("pinned") in ("1", "true", "on")
+    body = body_fields(request)
+    if request.content_type in FORM_TYPES:
+        pinned = text(body, "pinned", max_chars=10) in ("1", "true", "on")
+    else:
+        pinned = body.get("pinned", False)
     if not isinstance(pinned, bool):
         return JsonResponse({"error": _("Say whether to pin: {\"pinned\": true} or false.")}, status=400)
     services.conversation_pin(conversation=conversation, pinned=pinned)
@@ -165,9 +169,10 @@ def _conversation_json(conversation: Conversation, snippet: str = "") -> dict:
 
 @login_required
 @require_GET
+@answers_bad_input
 def api_conversation_search(request: HttpRequest):
     """The user's conversations whose title or messages contain `q` (as the user types)."""
-    query = request.GET.get("q", "")
+    query = text(request.GET, "q", max_chars=1000)
     hits = selectors.conversations_search(user=request.user, query=query)
     return JsonResponse(
         {"query": query, "results": [_conversation_json(h.conversation, h.snippet) for h in hits]}
@@ -176,8 +181,9 @@ def api_conversation_search(request: HttpRequest):
 
 @login_required
 @require_POST
+@answers_bad_input
 def api_conversation_create(request: HttpRequest):
-    assistant_id = _json_body(request).get("assistant_id")
+    assistant_id = text(body_fields(request), "assistant_id", default=None, max_chars=100)
     if assistant_id:  # the assistant picked in the composer before the first question
         try:
             assistant_get_available(user=request.user, assistant_id=assistant_id)
@@ -195,17 +201,20 @@ def api_conversation_create(request: HttpRequest):
 
 @login_required
 @require_POST
+@answers_bad_input
 def api_question_submit(request: HttpRequest, conversation_id):
     conversation = _own_conversation(request, conversation_id)
-    if (refused := _rate_limited(request)) is not None:
-        return refused
-    body = _json_body(request)
+    body = body_fields(request)
     content = body.get("content", "")
     if not isinstance(content, str):
         return JsonResponse({"error": _("The question must be text.")}, status=400)
+    content = text(body, "content")
+    attachment_ids = text_list(body, "attachment_ids")
+    if (refused := _rate_limited(request)) is not None:
+        return refused
     try:
         question, answer = services.question_submit(
-            conversation=conversation, content=content, attachment_ids=body.get("attachment_ids") or []
+            conversation=conversation, content=content, attachment_ids=attachment_ids
         )
     except services.InvalidInput as exc:
         return JsonResponse({"error": str(exc)}, status=400)
@@ -259,13 +268,15 @@ def api_answer_regenerate(request: HttpRequest, message_id):
 
 @login_required
 @require_POST
+@answers_bad_input
 def api_question_edit(request: HttpRequest, message_id):
     """Ask an edited question: a new branch; the old question and its answers stay reachable."""
     message = _own_message(request, message_id)
+    content = text(body_fields(request), "content")
     if (refused := _rate_limited(request)) is not None:
         return refused
     try:
-        question, answer = services.question_edit(message=message, content=_json_body(request).get("content", ""))
+        question, answer = services.question_edit(message=message, content=content)
     except services.InvalidInput as exc:
         return JsonResponse({"error": str(exc)}, status=400)
     return JsonResponse(
@@ -320,12 +331,14 @@ def _own_attachment(request: HttpRequest, attachment_id) -> Attachment:
 
 @login_required
 @require_POST
+@answers_bad_input
 def api_attachment_add(request: HttpRequest, conversation_id):
     """Attach one file (multipart field `file`) to the conversation, for the next question."""
     conversation = _own_conversation(request, conversation_id)
     upload = request.FILES.get("file")
     if upload is None:
         return JsonResponse({"error": _("Choose a file to attach.")}, status=400)
+    check_text(upload.name or "", "file", max_chars=1000)  # the name is stored and shown
     try:
         attachment = attachments.attachment_add(conversation=conversation, upload=upload)
     except services.InvalidInput as exc:
@@ -342,13 +355,14 @@ def api_attachment_remove(request: HttpRequest, attachment_id):
 
 @login_required
 @require_GET
+@answers_bad_input
 def attachment_detail(request: HttpRequest, attachment_id):
     """An attached file's text with the cited passage marked; only for the conversation's owner."""
     attachment = _own_attachment(request, attachment_id)
     start = end = 0
-    chunk_id = request.GET.get("chunk", "")
-    if chunk_id.isdigit():
-        chunk = attachment.chunks.filter(id=int(chunk_id)).values("start_char", "end_char").first()
+    chunk_id = whole_number(request.GET, "chunk", default=None, minimum=0, maximum=MAX_CHUNK_ID)
+    if chunk_id is not None:
+        chunk = attachment.chunks.filter(id=chunk_id).values("start_char", "end_char").first()
         if chunk:
             start, end = chunk["start_char"], chunk["end_char"]
     text = attachment.text
@@ -399,6 +413,7 @@ async def api_answer_stream(request: HttpRequest, message_id):
 
 @login_required
 @require_GET
+@answers_bad_input
 def document_detail(request: HttpRequest, document_id):
     """A source document, with the cited passage marked; only for readers its ACL admits."""
     try:
@@ -406,9 +421,9 @@ def document_detail(request: HttpRequest, document_id):
     except Document.DoesNotExist:
         raise Http404(_("No such document.")) from None
     start = end = 0
-    chunk_id = request.GET.get("chunk", "")
-    if chunk_id.isdigit():
-        chunk = document.chunks.filter(id=int(chunk_id)).values("start_char", "end_char").first()
+    chunk_id = whole_number(request.GET, "chunk", default=None, minimum=0, maximum=MAX_CHUNK_ID)
+    if chunk_id is not None:
+        chunk = document.chunks.filter(id=chunk_id).values("start_char", "end_char").first()
         if chunk:
             start, end = chunk["start_char"], chunk["end_char"]
     text = document.text
