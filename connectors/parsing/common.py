@@ -10,6 +10,35 @@ class ParseError(Exception):
     """The file cannot be read; the message says why in plain words (shown to admins)."""
 
 
+#: Characters of text one document may yield unless the caller says otherwise (PARSE_MAX_CHARS).
+DEFAULT_MAX_CHARS = 10_000_000
+
+
+def too_much_text(what: str, max_chars: int) -> ParseError:
+    return ParseError(
+        f"The {what} holds more than {max_chars:,} characters of text (PARSE_MAX_CHARS); "
+        "reading stopped there. Split it into smaller files."
+    )
+
+
+class TextBudget:
+    """Counts the characters a parser emits as it goes, and stops it past `max_chars`.
+
+    Checked piece by piece, so a hostile file is refused when it crosses the limit, not
+    after its whole text has been built in memory.
+    """
+
+    __slots__ = ("max_chars", "used", "what")
+
+    def __init__(self, max_chars: int, what: str):
+        self.max_chars, self.what, self.used = max_chars, what, 0
+
+    def spend(self, chars: int) -> None:
+        self.used += chars
+        if self.used > self.max_chars:
+            raise too_much_text(self.what, self.max_chars)
+
+
 @dataclass(frozen=True)
 class ParsedText:
     text: str

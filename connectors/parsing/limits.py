@@ -14,8 +14,9 @@ reason an admin can act on, so the file fails alone and the sync (or the upload)
   or crashes, is killed and only that file is refused. Forking costs a few milliseconds and
   keeps the worker (its database connection, its loaded embedding model) out of harm's way.
 
-Settings (read lazily so the parsers also work outside Django): PARSE_TIMEOUT_SECONDS,
-PARSE_MAX_MEMORY_MB, PARSE_MAX_EXPANDED_MB.
+The values come in as a plain `ParseLimits` from the caller (connectors.indexing builds it
+from the settings PARSE_TIMEOUT_SECONDS, PARSE_MAX_MEMORY_MB, PARSE_MAX_EXPANDED_MB and
+PARSE_MAX_CHARS): this package never imports Django.
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ import sys
 import time
 import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
-from connectors.parsing.common import ParseError
+from connectors.parsing.common import DEFAULT_MAX_CHARS, ParseError
 
 T = TypeVar("T")
 
@@ -46,25 +48,18 @@ DEFAULT_MAX_EXPANDED_MB = 256
 _MB = 1024 * 1024
 
 
-def _setting(name: str, default):
-    try:
-        from django.conf import settings
+@dataclass(frozen=True)
+class ParseLimits:
+    """What reading one file may cost; each limit stops the parser as it goes, with a reason."""
 
-        return getattr(settings, name, default)
-    except Exception:  # Django not configured: the parsers used as a library
-        return default
-
-
-def parse_timeout_seconds() -> float:
-    return float(_setting("PARSE_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS))
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    max_memory_bytes: int = DEFAULT_MAX_MEMORY_MB * _MB
+    max_expanded_bytes: int = DEFAULT_MAX_EXPANDED_MB * _MB
+    #: Characters of extracted text: past it the parser stops and the file is refused.
+    max_chars: int = DEFAULT_MAX_CHARS
 
 
-def parse_max_memory_bytes() -> int:
-    return int(_setting("PARSE_MAX_MEMORY_MB", DEFAULT_MAX_MEMORY_MB)) * _MB
-
-
-def parse_max_expanded_bytes() -> int:
-    return int(_setting("PARSE_MAX_EXPANDED_MB", DEFAULT_MAX_EXPANDED_MB)) * _MB
+DEFAULT_LIMITS = ParseLimits()
 
 
 def _megabytes(size: int) -> str:
@@ -76,7 +71,7 @@ def zip_expansion_problem(source, *, what: str, max_expanded: int | None = None)
 
     Only the archive's directory is read; nothing is decompressed.
     """
-    limit = parse_max_expanded_bytes() if max_expanded is None else max_expanded
+    limit = DEFAULT_LIMITS.max_expanded_bytes if max_expanded is None else max_expanded
     if isinstance(source, bytes | bytearray):
         source = io.BytesIO(source)
     try:
@@ -180,8 +175,8 @@ def run_limited(
     other exception becomes a ParseError that says which. Where fork is not available the
     function runs in-process, unlimited.
     """
-    timeout = parse_timeout_seconds() if timeout is None else timeout
-    memory = parse_max_memory_bytes() if memory_bytes is None else memory_bytes
+    timeout = DEFAULT_LIMITS.timeout_seconds if timeout is None else timeout
+    memory = DEFAULT_LIMITS.max_memory_bytes if memory_bytes is None else memory_bytes
     if not hasattr(os, "fork") or sys.platform != "linux":
         return func(*args, **kwargs)
 
