@@ -133,6 +133,7 @@ class _FetchJob:
         self.batch: list = []
         self.batch_chars = 0
         self._last_beat = 0.0
+        self._failed_written = 0
         self.cancelled = False
 
     def execute(self) -> None:
@@ -202,12 +203,15 @@ class _FetchJob:
             # Redis restarting: keep reading; the lock is renewed (or taken back) at a later beat.
             logger.warning("sync run %s: could not renew its lock (%s); retrying at the next beat", self.run.id, exc)
         self.run.heartbeat_at = timezone.now()
-        fields = self.COUNTERS + (extra or [])
+        values = {name: getattr(self.run, name) for name in self.COUNTERS + (extra or []) if name != "failed"}
+        # Index tasks count their own failures (a document too long to index) on the same row:
+        # add this stage's new ones rather than overwrite theirs.
+        values["failed"] = F("failed") + (self.run.failed - self._failed_written)
         # Only while still running: a cancelled run keeps its final state.
-        updated = SyncRun.objects.filter(id=self.run.id, status=SyncRun.Status.RUNNING).update(
-            **{name: getattr(self.run, name) for name in fields}
-        )
-        if not updated:
+        updated = SyncRun.objects.filter(id=self.run.id, status=SyncRun.Status.RUNNING).update(**values)
+        if updated:
+            self._failed_written = self.run.failed
+        else:
             self.cancelled = True
 
     def _fail(self, external_id: str, reason: str) -> None:
