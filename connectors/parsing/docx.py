@@ -29,7 +29,8 @@ def parse_docx(content: bytes, *, max_chars: int = DEFAULT_MAX_CHARS) -> ParsedT
     except (zlib.error, EOFError) as exc:
         raise ParseError(f"Not a valid Word document: the file is damaged ({_reason(exc)}).") from None
     return ParsedText(
-        text=_body_text(document, TextBudget(max_chars, "Word document")), title=clean_title(document.core_properties.title) or _styled_title(document)
+        text=_body_text(document, TextBudget(max_chars, "Word document")),
+        title=clean_title(document.core_properties.title) or _styled_title(document),
     )
 
 

@@ -32,7 +32,9 @@ def upload_connector(name: str) -> Connector:
 
 def long_document(chunks: int) -> bytes:
     """Prose of about `chunks` chunks of the default size (minutes of embedding on a CPU)."""
-    sentences = (f"Clause {i} of the archive says that item {i % 97} is kept in room {i % 13}." for i in range(chunks * 12))
+    sentences = (
+        f"Clause {i} of the archive says that item {i % 97} is kept in room {i % 13}." for i in range(chunks * 12)
+    )
     return ("# Archive\n\n" + " ".join(sentences)).encode()
 
 
