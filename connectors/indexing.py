@@ -46,8 +46,9 @@ def parse_limits() -> ParseLimits:
     )
 
 
-def parse_item(item: SourceDocument) -> tuple[str, str]:
-    """The item's title and text; raises connectors.parsing.ParseError on unreadable content."""
+def parse_item(item: SourceDocument, *, cancelled=None) -> tuple[str, str]:
+    """The item's title and text; raises connectors.parsing.ParseError on unreadable content
+    (and ParseCancelled when `cancelled()` turns true while a large file is being read)."""
     if item.text is not None:
         if len(item.text) > settings.PARSE_MAX_CHARS:
             raise ParseError(
@@ -55,7 +56,7 @@ def parse_item(item: SourceDocument) -> tuple[str, str]:
             )
         return item.title or item.external_id, item.text
     parsed = parse_document(
-        item.content, filename=item.external_id, media_type=item.media_type, limits=parse_limits()
+        item.content, filename=item.external_id, media_type=item.media_type, limits=parse_limits(), cancelled=cancelled
     )
     return item.title or parsed.title or item.external_id, parsed.text
 

@@ -32,7 +32,7 @@ from connectors.chunking import ChunkLimitExceeded
 from connectors.fulltext import chunk_search_vector
 from connectors.indexing import chunk_document, content_hash, get_embedder, parse_item, too_many_chunks_reason
 from connectors.models import Chunk, Connector, Document, SyncFailure, SyncRun
-from connectors.parsing import ParseError
+from connectors.parsing import ParseCancelled, ParseError
 from connectors.sources.base import ItemFailure, ItemUnchanged, SourceDocument, SourceError
 
 logger = logging.getLogger(__name__)
@@ -214,6 +214,10 @@ class _FetchJob:
         else:
             self.cancelled = True
 
+    def _cancel_requested(self) -> bool:
+        """Asked once a second while a large file is parsed: was the run cancelled meanwhile?"""
+        return not SyncRun.objects.filter(id=self.run.id, status=SyncRun.Status.RUNNING).exists()
+
     def _fail(self, external_id: str, reason: str) -> None:
         self.run.failed += 1
         SyncFailure.objects.create(run=self.run, external_id=external_id[:1024], reason=reason[:4000])
@@ -291,7 +295,10 @@ class _FetchJob:
                 Chunk.objects.filter(document_id=known[0]).update(acl_public=acl[0], acl_groups=acl[1])
             return
         try:
-            title, text = parse_item(item)
+            title, text = parse_item(item, cancelled=self._cancel_requested)
+        except ParseCancelled:
+            self.cancelled = True  # the read loop returns at its next item
+            return
         except ParseError as exc:
             self._fail(item.external_id, str(exc))
             return

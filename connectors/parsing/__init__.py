@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import logging
 import posixpath
+from collections.abc import Callable
 
 from connectors.parsing.common import ParsedText, ParseError
 from connectors.parsing.csv import parse_csv
 from connectors.parsing.docx import parse_docx
 from connectors.parsing.html import parse_html
-from connectors.parsing.limits import DEFAULT_LIMITS, ParseLimits, run_limited, zip_expansion_check
+from connectors.parsing.limits import DEFAULT_LIMITS, ParseCancelled, ParseLimits, run_limited, zip_expansion_check
 from connectors.parsing.pdf import parse_pdf
 from connectors.parsing.text import parse_markdown, parse_text
 
-__all__ = ["ParseError", "ParseLimits", "ParsedText", "SUPPORTED_EXTENSIONS", "media_type_for", "parse_document"]
+__all__ = ["ParseCancelled", "ParseError", "ParseLimits", "ParsedText", "SUPPORTED_EXTENSIONS", "media_type_for", "parse_document"]
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ def parse_document(
     media_type: str = "",
     isolate: bool | None = None,
     limits: ParseLimits = DEFAULT_LIMITS,
+    cancelled: Callable[[], bool] | None = None,
 ) -> ParsedText:
     """Extract the text and title of one document; raise ParseError when it cannot be read.
 
@@ -122,7 +124,8 @@ def parse_document(
     runs under the time and memory `limits` in a child process (see connectors.parsing.limits);
     `isolate` forces that choice either way (tests). Every parser stops as soon as its text
     passes `limits.max_chars`. The caller passes the limits (from its settings): this
-    package never reads Django's.
+    package never reads Django's. `cancelled`, when given, is asked about once a second
+    while an isolated parser works; a yes stops it with ParseCancelled.
     """
     kind, charset = _kind(filename, media_type)
     what = _WHAT[kind]
@@ -133,7 +136,7 @@ def parse_document(
     if isolate:
         return run_limited(
             _parse, kind, content, charset, filename, limits.max_chars,
-            timeout=limits.timeout_seconds, memory_bytes=limits.max_memory_bytes, what=what,
+            timeout=limits.timeout_seconds, memory_bytes=limits.max_memory_bytes, what=what, cancelled=cancelled,
         )  # fmt: skip
     return _parse(kind, content, charset, filename, limits.max_chars)
 

@@ -167,13 +167,16 @@ def run_limited(
     timeout: float | None = None,
     memory_bytes: int | None = None,
     what: str = "file",
+    cancelled: Callable[[], bool] | None = None,
     **kwargs,
 ) -> T:
     """`func(*args, **kwargs)` in a forked child under a deadline and a memory limit.
 
     Its ParseError is raised here as is; running out of time or memory, crashing, or any
-    other exception becomes a ParseError that says which. Where fork is not available the
-    function runs in-process, unlimited.
+    other exception becomes a ParseError that says which. `cancelled` is asked about once a
+    second while the child works: when it says yes, the child is killed and ParseCancelled
+    raised (a sync that was cancelled does not wait for its current file). Where fork is not
+    available the function runs in-process, unlimited.
     """
     timeout = DEFAULT_LIMITS.timeout_seconds if timeout is None else timeout
     memory = DEFAULT_LIMITS.max_memory_bytes if memory_bytes is None else memory_bytes
@@ -186,29 +189,19 @@ def run_limited(
         os.close(read_fd)
         _child(write_fd, func, args, kwargs, memory, int(timeout) + 1 if timeout else 0)
     os.close(write_fd)
-    chunks: list[bytes] = []
     deadline = time.monotonic() + timeout if timeout else None
-    timed_out = False
+    stopped = ""
     try:
-        while True:
-            wait = None if deadline is None else deadline - time.monotonic()
-            if wait is not None and wait <= 0:
-                timed_out = True
-                break
-            ready, _, _ = select.select([read_fd], [], [], wait)
-            if not ready:
-                continue
-            data = os.read(read_fd, 1 << 20)
-            if not data:
-                break
-            chunks.append(data)
+        chunks, stopped = _collect(read_fd, deadline, cancelled)
     finally:
         os.close(read_fd)
-        if timed_out:
+        if stopped:
             _kill(pid)
         _, status = _reap(pid)
 
-    if timed_out:
+    if stopped == "cancelled":
+        raise ParseCancelled(f"Reading the {what} was stopped: the sync was cancelled.")
+    if stopped == "timeout":
         raise ParseError(
             f"Reading the {what} took longer than {timeout:g} seconds (PARSE_TIMEOUT_SECONDS); it was stopped."
         )
@@ -233,6 +226,30 @@ def run_limited(
             "it was stopped."
         )
     raise ParseError(f"The {what} could not be read: {value}")
+
+
+class ParseCancelled(Exception):
+    """The caller asked to stop while a file was being read (not a fault of the file)."""
+
+
+def _collect(read_fd: int, deadline: float | None, cancelled) -> tuple[list[bytes], str]:
+    """The child's output; and "timeout" or "cancelled" when it must be stopped instead."""
+    chunks: list[bytes] = []
+    while True:
+        wait = None if deadline is None else deadline - time.monotonic()
+        if wait is not None and wait <= 0:
+            return chunks, "timeout"
+        if cancelled is not None:
+            wait = 1.0 if wait is None else min(wait, 1.0)
+        ready, _, _ = select.select([read_fd], [], [], wait)
+        if not ready:
+            if cancelled is not None and cancelled():
+                return chunks, "cancelled"
+            continue
+        data = os.read(read_fd, 1 << 20)
+        if not data:
+            return chunks, ""
+        chunks.append(data)
 
 
 def _kill(pid: int) -> None:

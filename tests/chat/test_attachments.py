@@ -314,20 +314,38 @@ def test_a_request_announcing_more_than_the_limit_is_refused_before_its_body_is_
     assert not Attachment.objects.exists()
 
 
-def test_a_12mb_csv_is_refused_as_too_long_without_being_built_whole(conversation, settings):
-    """The reported file: 12 MB of `a,`. The parser stops at the attachment's character cap."""
+def test_a_12mb_csv_is_refused_as_too_long_without_being_built_whole(conversation, settings, monkeypatch):
+    """The reported file: 12 MB of `a,`. The parser stops at the attachment's character cap,
+    so its 24 million characters of text are never built, nor handed to the chunker."""
+    from assistant.chat import attachments
+
     settings.UPLOAD_MAX_BYTES = 25 * 1024 * 1024
+    cut: list[int] = []
+    real_chunk_text = attachments.chunk_text
+    monkeypatch.setattr(attachments, "chunk_text", lambda text, **kw: cut.append(len(text)) or real_chunk_text(text, **kw))
     with pytest.raises(InvalidInput) as refused:
         attachment_add(conversation=conversation, upload=SimpleUploadedFile("columns.csv", b"a," * (6 * 1024 * 1024)))
     assert "too long to attach" in str(refused.value)
+    assert cut == []
     assert not Attachment.objects.exists()
 
 
 def test_a_file_over_the_chunk_cap_is_refused_when_cutting_reaches_the_cap(conversation, monkeypatch):
     from assistant.chat import attachments
+    from connectors import chunking
 
+    counted = {"words": 0}
+    real_count = chunking.approx_token_count
+
+    def counting(text):
+        counted["words"] += 1
+        return real_count(text)
+
+    monkeypatch.setattr(chunking, "approx_token_count", counting)
     monkeypatch.setattr(attachments, "MAX_CHUNKS", 3)
-    long_note = ("Mission control is staffed around the clock. " * 400).encode()
+    monkeypatch.setattr(attachments, "CHARS_PER_CHUNK_TOKEN", 10_000, raising=False)  # only the chunk cap here
+    long_note = ("Mission control is staffed around the clock. " * 30_000).encode()  # 210,000 words, 1.4M chars
     with pytest.raises(InvalidInput, match="too long to attach"):
         attachment_add(conversation=conversation, upload=SimpleUploadedFile("long.md", long_note))
+    assert 0 < counted["words"] < 70_000  # cutting stopped at the cap: about one window of words looked at
     assert not Attachment.objects.exists()

@@ -136,3 +136,17 @@ def test_the_parsing_package_imports_no_django():
     for module in (ROOT / "connectors" / "parsing").glob("*.py"):  # not even lazily, inside a function
         source = module.read_text()
         assert "from django" not in source and "import django" not in source, module.name
+
+
+def test_a_cancel_stops_a_file_being_read_in_its_child_process():
+    """The sync asks once a second whether it was cancelled; the parser child is killed then."""
+    import time
+
+    from connectors.parsing import ParseCancelled
+    from connectors.parsing.limits import run_limited
+
+    started = time.monotonic()
+    with pytest.raises(ParseCancelled):
+        run_limited(time.sleep, 30, timeout=60, cancelled=lambda: time.monotonic() - started > 1)
+    assert time.monotonic() - started < 10
+    assert run_limited(sum, [1, 2], cancelled=lambda: False) == 3
