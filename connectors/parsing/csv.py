@@ -19,6 +19,7 @@ from connectors.parsing.common import (
     decode_text,
     normalize_text,
     reject_binary,
+    too_much_text,
 )
 
 _DELIMITERS = ",;\t|"
@@ -50,6 +51,8 @@ def parse_csv(content: bytes, *, charset: str = "", max_chars: int = DEFAULT_MAX
             budget.spend(len(block) + 2)
             blocks.append(block)
     except csv.Error as exc:
+        if "field larger than field limit" in str(exc):  # one cell longer than the whole budget
+            raise too_much_text("CSV file", max_chars) from None
         raise ParseError(f"Not a readable CSV file: {exc}") from None
     if header is None:
         return ParsedText(text="", title=None)
