@@ -51,6 +51,8 @@ _SPACES = re.compile(r"[^\S\n]+")
 # C0 controls other than tab/newline (PDF extractors emit them for unmapped glyphs).
 _INVISIBLE = re.compile(r"[\u200b\ufeff\u00ad\x00-\x08\x0b\x0e-\x1f\x7f]")
 _BLANK_LINES = re.compile(r"\n{3,}")
+# After runs of spaces are collapsed to one: the space at either edge of a line.
+_LINE_EDGES = re.compile(r" ?\n ?")
 
 
 def normalize_text(text: str, *, keep_indent: bool = False) -> str:
@@ -64,16 +66,18 @@ def normalize_text(text: str, *, keep_indent: bool = False) -> str:
     text = text.replace("\x0c", "\n\n").replace("\u2028", "\n").replace("\u2029", "\n\n")
     text = text.replace("\x85", "\n")
     text = _INVISIBLE.sub("", text)
+    if not keep_indent:
+        # Whole-text substitutions, not a list of lines: millions of short lines (a CSV of one
+        # character per row) would cost ~50 bytes of list and string overhead each.
+        text = _LINE_EDGES.sub("\n", _SPACES.sub(" ", text))
+        return _BLANK_LINES.sub("\n\n", text).strip()
     lines = []
     for line in text.split("\n"):
-        if keep_indent:
-            body = line.lstrip()
-            indent = line[: len(line) - len(body)].replace("\t", "    ") if body else ""
-            lines.append(indent + _SPACES.sub(" ", body).rstrip())
-        else:
-            lines.append(_SPACES.sub(" ", line).strip())
+        body = line.lstrip()
+        indent = line[: len(line) - len(body)].replace("\t", "    ") if body else ""
+        lines.append(indent + _SPACES.sub(" ", body).rstrip())
     text = _BLANK_LINES.sub("\n\n", "\n".join(lines))
-    return text.strip("\n") if keep_indent else text.strip()
+    return text.strip("\n")
 
 
 def clean_title(value: object) -> str | None:

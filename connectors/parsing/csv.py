@@ -27,6 +27,7 @@ _DELIMITERS = ",;\t|"
 # one-character lines): a few dozen lines tell the dialect as well as thousands.
 _SNIFF_CHARS = 16 * 1024
 _SNIFF_LINES = 50
+_JOIN_EVERY = 4096
 
 
 def parse_csv(content: bytes, *, charset: str = "", max_chars: int = DEFAULT_MAX_CHARS) -> ParsedText:
@@ -38,7 +39,8 @@ def parse_csv(content: bytes, *, charset: str = "", max_chars: int = DEFAULT_MAX
     budget = TextBudget(max_chars, "CSV file")
     reader = csv.reader(io.StringIO(text, newline=""), _dialect(text))
     header: list[str] | None = None
-    blocks: list[str] = []
+    blocks: list[str] = []  # the latest rows' blocks, joined into `parts` every _JOIN_EVERY rows
+    parts: list[str] = []
     try:
         for row in reader:
             if not any(cell and not cell.isspace() for cell in row):
@@ -50,15 +52,20 @@ def parse_csv(content: bytes, *, charset: str = "", max_chars: int = DEFAULT_MAX
             block = _block(header, row)
             budget.spend(len(block) + 2)
             blocks.append(block)
+            if len(blocks) >= _JOIN_EVERY:  # millions of tiny rows: one string per batch, not per row
+                parts.append("\n\n".join(blocks))
+                blocks = []
     except csv.Error as exc:
         if "field larger than field limit" in str(exc):  # one cell longer than the whole budget
             raise too_much_text("CSV file", max_chars) from None
         raise ParseError(f"Not a readable CSV file: {exc}") from None
     if header is None:
         return ParsedText(text="", title=None)
-    if not blocks:
+    if blocks:
+        parts.append("\n\n".join(blocks))
+    if not parts:
         return ParsedText(text=normalize_text(" | ".join(header)), title=None)
-    return ParsedText(text=normalize_text("\n\n".join(blocks)), title=None)
+    return ParsedText(text=normalize_text("\n\n".join(parts)), title=None)
 
 
 def _block(header: list[str], row: list[str]) -> str:
