@@ -36,6 +36,8 @@ MAX_CHUNKS = 1000
 #: (about four characters a token) with margin. The parser stops there, so a huge file is
 #: refused in the time it takes to read that much, not after its whole text is built.
 CHARS_PER_CHUNK_TOKEN = 8
+#: The user waits for the parser: at most this long (or PARSE_TIMEOUT_SECONDS when shorter).
+PARSE_SECONDS = 20.0
 #: Room for the multipart envelope around the file when the request's length is checked.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
@@ -150,7 +152,12 @@ def _text_and_spans(content: bytes, name: str, media_type: str):
     """Parse in a child process under the parse limits, with a character cap sized for
     MAX_CHUNKS; cut into spans, stopping at MAX_CHUNKS. Both caps are counted as the
     parser and the chunker go, so an oversized file costs a bounded, small amount of work."""
-    limits = replace(parse_limits(), max_chars=MAX_CHUNKS * settings.CHUNK_TOKENS * CHARS_PER_CHUNK_TOKEN)
+    base = parse_limits()
+    limits = replace(
+        base,
+        max_chars=MAX_CHUNKS * settings.CHUNK_TOKENS * CHARS_PER_CHUNK_TOKEN,
+        timeout_seconds=min(base.timeout_seconds, PARSE_SECONDS),
+    )
     try:
         # Always in a child: the web process's thread is never held by a parser, whatever the file.
         text = parse_document(content, filename=name, media_type=media_type, isolate=True, limits=limits).text
