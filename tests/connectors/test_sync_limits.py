@@ -3,8 +3,6 @@ while a run is reading end up indexed without anyone starting another sync."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -104,6 +102,3 @@ def test_an_upload_while_a_run_is_only_queued_needs_no_follow_up(connector, djan
     assert SyncRun.objects.filter(connector=connector).count() == 1
     assert Document.objects.filter(index_status=Document.IndexStatus.INDEXED).count() == 2
 
-
-def test_upload_dir_is_under_the_configured_root(connector, settings):
-    assert Path(upload_dir_for(connector)).parent == Path(settings.UPLOAD_ROOT)
