@@ -152,6 +152,7 @@ LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?sso=failed"
 # --- Rate limits (Redis), "<count>/<window>" or off; see assistant/accounts/ratelimit.py ---
 CHAT_RATE_LIMIT = env_rate("CHAT_RATE_LIMIT", "20/m")  # questions per user
 LOGIN_FAILURE_LIMIT = env_rate("LOGIN_FAILURE_LIMIT", "5/15m")  # failed sign-ins per username and address
+ATTACHMENT_RATE_LIMIT = env_rate("ATTACHMENT_RATE_LIMIT", "20/10m")  # files attached to conversations, per user
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("fr", "Français")]
@@ -275,6 +276,10 @@ MAX_DOCUMENT_BYTES = env_int("MAX_DOCUMENT_BYTES", 50 * 1024 * 1024, minimum=102
 PARSE_TIMEOUT_SECONDS = env_float("PARSE_TIMEOUT_SECONDS", 60.0, minimum=1.0, maximum=3600.0)
 PARSE_MAX_MEMORY_MB = env_int("PARSE_MAX_MEMORY_MB", 1024, minimum=64)
 PARSE_MAX_EXPANDED_MB = env_int("PARSE_MAX_EXPANDED_MB", 256, minimum=1)
+# Characters of text one file may yield, and chunks one document may be cut into: both are
+# counted while parsing and cutting, which stop at the cap; the document fails with the reason.
+PARSE_MAX_CHARS = env_int("PARSE_MAX_CHARS", 10_000_000, minimum=1000)
+INDEX_MAX_CHUNKS = env_int("INDEX_MAX_CHUNKS", 10_000, minimum=1)
 SYNC_LOCK_SECONDS = env_int("SYNC_LOCK_SECONDS", 120, minimum=5)
 SYNC_MAX_DELETE_SHARE = env_float("SYNC_MAX_DELETE_SHARE", 0.5, minimum=0.0, maximum=1.0)
 # Connector credentials are encrypted with the first key; every key decrypts (rotation).

@@ -9,6 +9,11 @@ and the time of a re-sync with nothing changed against the first sync (target < 
 Runs in a scratch database (created and dropped) and its own Redis database, with
 two workers as in production: one for the fetch queue, one for the index queue.
 Usage: .venv/bin/python bench/ingest.py [--docs DIR] [--sample 1024]
+
+`--pathological` instead runs bench/parse_pathological.py: hostile file shapes (a CSV of
+`a,` repeated, one huge line, many tiny lines, many columns, a huge cell, deeply nested
+HTML, ...) parsed and chunked at 1 to 16 MB; processor seconds per MB must stay flat
+(ratio_16_1 near 1). No database or worker needed.
 """
 
 from __future__ import annotations
@@ -144,7 +149,12 @@ def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
     parser.add_argument("--sample", type=int, default=1024, help="chunks embedded for the raw baseline")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--pathological", action="store_true", help="hostile file shapes: time per MB, 1-16 MB")
+    parser.add_argument("--sizes", default="1,2,4,8,16", help="with --pathological: sizes in MB")
     args = parser.parse_args()
+    if args.pathological:
+        command = [sys.executable, str(ROOT / "bench" / "parse_pathological.py"), "--sizes", args.sizes]
+        sys.exit(subprocess.run(command, check=False).returncode)
     if not Path(args.docs).is_dir():
         sys.exit(f"{args.docs} is missing: apt-get install postgresql-doc-15 (or pass --docs DIR)")
 

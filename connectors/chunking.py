@@ -5,10 +5,13 @@ slice: `span.text == text[span.start:span.end]`. Spans end preferably at a parag
 break, else at the end of a sentence (or line), else between words; a "word" longer
 than the limit on its own (a long URL, base64) is cut by characters.
 
-Speed: the text is split once into whitespace-separated words. Because the token
-pieces of `approx_token_count` never cross whitespace, the count of any run of whole
-words is the sum of the words' counts, so prefix sums give every span's count in O(1)
-and bisection finds each cut in O(log n): linear overall, not quadratic.
+Speed: the text is split into whitespace-separated words, one window of words at a
+time. Because the token pieces of `approx_token_count` never cross whitespace, the count
+of any run of whole words is the sum of the words' counts, so prefix sums give every
+span's count in O(1) and bisection finds each cut in O(log n): linear overall, not
+quadratic, and memory bounded by the window. With a chunk cap, cutting stops at the cap.
+(A short paragraph cut in two by a window edge may not be recognised as a heading there;
+spans stay exact slices within the token limit.)
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
-from itertools import accumulate
+from itertools import accumulate, islice
 
 from inference.tokens import approx_token_count
 
@@ -42,59 +45,114 @@ _HEADING_WORDS = 12
 _WORD_GAP, _SENTENCE_GAP, _PARAGRAPH_GAP = 1, 2, 3
 
 
-def chunk_text(text: str, *, max_tokens: int, overlap_tokens: int) -> list[TextSpan]:
-    """Cover `text` with spans of at most `max_tokens` tokens, overlapping by about `overlap_tokens`."""
+class ChunkLimitExceeded(ValueError):
+    """The text needs more than `max_chunks` spans; cutting stopped there."""
+
+    def __init__(self, max_chunks: int):
+        self.max_chunks = max_chunks
+        super().__init__(f"the text needs more than {max_chunks:,} chunks")
+
+
+#: Words looked at in one go. Spans are cut window by window, so memory stays bounded by the
+#: window and cutting stops as soon as a chunk cap is reached, whatever the text's length.
+WINDOW_WORDS = 65_536
+
+
+def chunk_text(text: str, *, max_tokens: int, overlap_tokens: int, max_chunks: int | None = None) -> list[TextSpan]:
+    """Cover `text` with spans of at most `max_tokens` tokens, overlapping by about `overlap_tokens`.
+
+    With `max_chunks`, raises ChunkLimitExceeded as soon as one more span would be needed:
+    the spans are counted while they are cut, so a huge text costs no more than the cap.
+    """
+    spans: list[TextSpan] = []
+    for span in iter_chunks(text, max_tokens=max_tokens, overlap_tokens=overlap_tokens):
+        if max_chunks is not None and len(spans) >= max_chunks:
+            raise ChunkLimitExceeded(max_chunks)
+        spans.append(span)
+    return spans
+
+
+def iter_chunks(text: str, *, max_tokens: int, overlap_tokens: int, window_words: int = WINDOW_WORDS):
+    """The spans of `chunk_text`, one at a time, reading the text one window of words at a time."""
     if max_tokens < 1:
         raise ValueError("max_tokens must be at least 1")
     if not 0 <= overlap_tokens < max_tokens:
         raise ValueError("overlap_tokens must be at least 0 and smaller than max_tokens")
+    # A span never holds more than max_tokens words (every word is at least one token): the
+    # window keeps room for a few whole spans past where one starts.
+    window_words = max(window_words, 4 * (max_tokens + 2))
+    position, previous_last = 0, -1
+    while True:
+        window = _Window(text, position, window_words, max_tokens)
+        if not window.count:
+            return
+        first = yield from _cut_window(window, text, max_tokens, overlap_tokens, previous_last)
+        if first is None:
+            return
+        # The next window starts at the next span's first word, which the last span may overlap.
+        previous_last = window.previous_last - first
+        position = window.starts[first]
 
-    matches = list(_WORD.finditer(text))
-    starts = [match.start() for match in matches]
-    ends = [match.end() for match in matches]
-    # prefix[i] = tokens in words[0:i]
-    prefix = [0, *accumulate(map(approx_token_count, [match.group() for match in matches]))]
-    del matches  # half a million match objects for a long manual: free them early
-    count = len(starts)
-    if not count:
-        return []
+
+class _Window:
+    """Up to `size` words of `text` from `position`: their offsets and token prefix sums."""
+
+    def __init__(self, text: str, position: int, size: int, max_tokens: int):
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        counts: list[int] = []
+        longest = 4 * max_tokens  # a token covers at most four characters
+        for match in islice(_WORD.finditer(text, position), size):
+            start, end = match.span()
+            self.starts.append(start)
+            self.ends.append(end)
+            # A word longer than this has more than max_tokens tokens: it is cut by characters
+            # anyway, so its exact count (a pass over megabytes) is never needed.
+            counts.append(approx_token_count(match.group()) if end - start <= longest else end - start)
+        self.count = len(self.starts)
+        self.final = self.count < size or _WORD.search(text, self.ends[-1]) is None
+        # prefix[i] = tokens in words[0:i]
+        self.prefix = [0, *accumulate(counts)]
+        self.previous_last = -1
+
+
+def _cut_window(window: _Window, text: str, max_tokens: int, overlap_tokens: int, previous_last: int):
+    """Yield the window's spans; return the word where the next window starts (None: the end)."""
+    starts, ends, prefix, count = window.starts, window.ends, window.prefix, window.count
     paragraph_ends, sentence_ends = _boundaries(text, starts, ends)
     # Words that begin a sentence: where an overlap may start.
     sentence_starts = [k + 1 for k in sentence_ends]
-
-    def tokens(first: int, last: int) -> int:  # words first..last inclusive
-        return prefix[last + 1] - prefix[first]
+    # In a window that is not the last, a span must end (and its gap be seen) inside it.
+    last_safe_first = count - 1 if window.final else count - 2 - max_tokens
 
     def furthest(first: int) -> int:
         """The last word a span starting at `first` can include (first - 1 if none fits)."""
         return bisect_right(prefix, prefix[first] + max_tokens) - 2
 
-    def make(first: int, last: int) -> TextSpan:
-        start, end = starts[first], ends[last]
-        return TextSpan(start=start, end=end, text=text[start:end], token_count=tokens(first, last))
-
-    spans: list[TextSpan] = []
     first = 0
-    previous_last = -1
     while first < count:
+        if first > last_safe_first:
+            window.previous_last = previous_last
+            return first
         last = furthest(first)
         if last < first:
             # One word longer than the limit: cut it by characters, then go on without overlap.
-            spans.extend(_split_word(text, starts[first], ends[first], max_tokens))
+            yield from _split_word(text, starts[first], ends[first], max_tokens)
             previous_last = first
             first += 1
             continue
         if last < count - 1:
             lowest = max(first, previous_last + 1)  # each span must reach past the one before
             last = _best_cut(lowest, first, last, prefix, max_tokens, paragraph_ends, sentence_ends)
-        spans.append(make(first, last))
-        if last == count - 1:
-            break
+        start, end = starts[first], ends[last]
+        yield TextSpan(start=start, end=end, text=text[start:end], token_count=prefix[last + 1] - prefix[first])
+        if last == count - 1 and window.final:
+            return None
         previous_last = last
         first = _overlap_start(first, last, prefix, overlap_tokens, sentence_starts)
         if furthest(first) <= previous_last:
             first = previous_last + 1  # the overlap leaves no room for new text: drop it
-    return spans
+    return None
 
 
 def _boundaries(text: str, starts: list[int], ends: list[int]) -> tuple[list[int], list[int]]:
@@ -169,9 +227,8 @@ def _overlap_start(first: int, last: int, prefix: list[int], overlap_tokens: int
     return max(word, first + 1)
 
 
-def _split_word(text: str, start: int, end: int, max_tokens: int) -> list[TextSpan]:
+def _split_word(text: str, start: int, end: int, max_tokens: int):
     """Cut one overlong run of non-space characters into pieces of at most max_tokens tokens."""
-    pieces = []
     while start < end:
         # A token covers at most four characters, so no piece is longer than 4 * max_tokens.
         low, high = start + 1, min(end, start + 4 * max_tokens)
@@ -182,6 +239,5 @@ def _split_word(text: str, start: int, end: int, max_tokens: int) -> list[TextSp
             else:
                 high = middle - 1
         piece = text[start:low]
-        pieces.append(TextSpan(start=start, end=low, text=piece, token_count=approx_token_count(piece)))
+        yield TextSpan(start=start, end=low, text=piece, token_count=approx_token_count(piece))
         start = low
-    return pieces

@@ -28,11 +28,11 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from connectors.chunking import chunk_text
+from connectors.chunking import ChunkLimitExceeded
+from connectors.indexing import chunk_document, content_hash, get_embedder, parse_item, too_many_chunks_reason
 from connectors.search.bm25 import chunk_search_vector
-from connectors.indexing import content_hash, get_embedder, parse_item
 from connectors.models import Chunk, Connector, Document, SyncFailure, SyncRun
-from connectors.parsing import ParseError
+from connectors.parsing import ParseCancelled, ParseError
 from connectors.sources.base import ItemFailure, ItemUnchanged, SourceDocument, SourceError
 
 logger = logging.getLogger(__name__)
@@ -78,6 +78,48 @@ def sync_run_execute(run_id) -> None:
             lock.release()
         except (redis.exceptions.LockError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
             pass  # not ours any more, or Redis is away: the lock expires by itself
+    sync_followup_start(run_id=run.id)
+
+
+# --- a follow-up run for changes made while a run was reading ----------------------------------
+
+
+def followup_key(connector_id) -> str:
+    return f"assistant:sync-followup:{connector_id}"
+
+
+def sync_followup_request(*, connector_id) -> None:
+    """The source changed while a run was already reading it (a file uploaded): run once more
+    when that run ends. A flag, not a counter: one follow-up however many changes."""
+    try:
+        redis_client().set(followup_key(connector_id), 1, ex=7 * 24 * 3600)
+    except redis.exceptions.RedisError:
+        logger.warning("connector %s: could not ask for a follow-up sync (Redis unavailable)", connector_id)
+
+
+def sync_followup_start(*, run_id=None, connector_id=None) -> SyncRun | None:
+    """Queue the follow-up run asked for while the connector's run was active, once none is.
+
+    Called whenever a run may have ended (fetch done, a batch indexed or failed). The flag
+    is taken atomically, so concurrent callers queue one run between them.
+    """
+    if connector_id is None:
+        connector_id = SyncRun.objects.filter(id=run_id).values_list("connector_id", flat=True).first()
+    if connector_id is None or SyncRun.objects.filter(connector_id=connector_id, status__in=SyncRun.ACTIVE).exists():
+        return None
+    try:
+        pipe = redis_client().pipeline(transaction=True)
+        pipe.get(followup_key(connector_id))
+        pipe.delete(followup_key(connector_id))
+        wanted, _ = pipe.execute()
+    except redis.exceptions.RedisError:
+        return None
+    connector = Connector.objects.filter(id=connector_id).first() if wanted else None
+    if connector is None:
+        return None
+    from connectors.services import connector_sync_start
+
+    return connector_sync_start(connector=connector)
 
 
 class _FetchJob:
@@ -91,6 +133,7 @@ class _FetchJob:
         self.batch: list = []
         self.batch_chars = 0
         self._last_beat = 0.0
+        self._failed_written = 0
         self.cancelled = False
 
     def execute(self) -> None:
@@ -160,13 +203,20 @@ class _FetchJob:
             # Redis restarting: keep reading; the lock is renewed (or taken back) at a later beat.
             logger.warning("sync run %s: could not renew its lock (%s); retrying at the next beat", self.run.id, exc)
         self.run.heartbeat_at = timezone.now()
-        fields = self.COUNTERS + (extra or [])
+        values = {name: getattr(self.run, name) for name in self.COUNTERS + (extra or []) if name != "failed"}
+        # Index tasks count their own failures (a document too long to index) on the same row:
+        # add this stage's new ones rather than overwrite theirs.
+        values["failed"] = F("failed") + (self.run.failed - self._failed_written)
         # Only while still running: a cancelled run keeps its final state.
-        updated = SyncRun.objects.filter(id=self.run.id, status=SyncRun.Status.RUNNING).update(
-            **{name: getattr(self.run, name) for name in fields}
-        )
-        if not updated:
+        updated = SyncRun.objects.filter(id=self.run.id, status=SyncRun.Status.RUNNING).update(**values)
+        if updated:
+            self._failed_written = self.run.failed
+        else:
             self.cancelled = True
+
+    def _cancel_requested(self) -> bool:
+        """Asked once a second while a large file is parsed: was the run cancelled meanwhile?"""
+        return not SyncRun.objects.filter(id=self.run.id, status=SyncRun.Status.RUNNING).exists()
 
     def _fail(self, external_id: str, reason: str) -> None:
         self.run.failed += 1
@@ -245,7 +295,10 @@ class _FetchJob:
                 Chunk.objects.filter(document_id=known[0]).update(acl_public=acl[0], acl_groups=acl[1])
             return
         try:
-            title, text = parse_item(item)
+            title, text = parse_item(item, cancelled=self._cancel_requested)
+        except ParseCancelled:
+            self.cancelled = True  # the read loop returns at its next item
+            return
         except ParseError as exc:
             self._fail(item.external_id, str(exc))
             return
@@ -368,27 +421,68 @@ class _FetchJob:
 
 
 def index_documents_execute(run_id, document_ids: list) -> int:
-    """Chunk and embed pending documents in one batch; returns how many were indexed."""
-    run = SyncRun.objects.filter(id=run_id).only("status").first()
-    if run is None or run.status == SyncRun.Status.CANCELLED:
+    """Chunk and embed pending documents in one batch; returns how many were indexed.
+
+    A cancel is noticed between documents and between embedding calls: the task stops
+    within one embedding batch, and what it had not stored stays pending for the next run.
+    A document that needs more than INDEX_MAX_CHUNKS chunks fails alone, with the reason.
+    """
+    if _run_cancelled(run_id):
         return 0  # the documents stay pending; the next run picks them up
     documents = list(
         Document.objects.filter(id__in=document_ids, index_status=Document.IndexStatus.PENDING).only(
-            "id", "text", "content_hash", "language", "acl_public", "acl_groups", "connector_id"
+            "id", "external_id", "text", "content_hash", "language", "acl_public", "acl_groups", "connector_id"
         )
     )
-    prepared = [
-        (doc, chunk_text(doc.text, max_tokens=settings.CHUNK_TOKENS, overlap_tokens=settings.CHUNK_OVERLAP_TOKENS))
-        for doc in documents
-    ]
-    vectors = iter(get_embedder().embed([span.text for _, spans in prepared for span in spans]))
+    prepared = []
+    for doc in documents:
+        try:
+            prepared.append((doc, chunk_document(doc.text)))
+        except ChunkLimitExceeded as exc:
+            _document_fail(run_id, doc, too_many_chunks_reason(exc))
+        if _run_cancelled(run_id):
+            return 0
+    vectors = _embed_unless_cancelled(run_id, [span.text for _, spans in prepared for span in spans])
+    if vectors is None:
+        return 0
     done = 0
+    position = 0
     for doc, spans in prepared:
-        if _store_chunks(doc, spans, [next(vectors) for _ in spans]):
+        if _store_chunks(doc, spans, vectors[position : position + len(spans)]):
             done += 1
+        position += len(spans)
     SyncRun.objects.filter(id=run_id).update(indexed=F("indexed") + done, heartbeat_at=timezone.now())
     sync_run_finish_if_done(run_id)
+    sync_followup_start(run_id=run_id)
     return done
+
+
+def _run_cancelled(run_id) -> bool:
+    """Whether the run was cancelled (or removed with its connector) since the task started."""
+    status = SyncRun.objects.filter(id=run_id).values_list("status", flat=True).first()
+    return status is None or status == SyncRun.Status.CANCELLED
+
+
+def _embed_unless_cancelled(run_id, texts: list[str]) -> list | None:
+    """Embeddings of `texts`, one EMBEDDING_BATCH_SIZE call at a time; None once the run is cancelled."""
+    embedder = get_embedder()
+    size = settings.EMBEDDING_BATCH_SIZE
+    vectors: list = []
+    for start in range(0, len(texts), size):
+        if start and _run_cancelled(run_id):
+            return None
+        vectors.extend(embedder.embed(texts[start : start + size]))
+    return vectors
+
+
+def _document_fail(run_id, doc: Document, reason: str) -> None:
+    """One document of a batch cannot be indexed: it fails alone, with the reason on the run."""
+    updated = Document.objects.filter(id=doc.id, index_status=Document.IndexStatus.PENDING).update(
+        index_status=Document.IndexStatus.FAILED, index_error=reason, pending_run=None
+    )
+    if updated and SyncRun.objects.filter(id=run_id).exists():
+        SyncFailure.objects.create(run_id=run_id, external_id=doc.external_id[:1024], reason=reason[:4000])
+        SyncRun.objects.filter(id=run_id).update(failed=F("failed") + 1)
 
 
 @transaction.atomic
@@ -441,6 +535,7 @@ def index_documents_fail(run_id, document_ids: list, reason: str) -> None:
             SyncFailure.objects.create(run=run, external_id=document.external_id, reason=f"Indexing failed: {reason}")
             SyncRun.objects.filter(id=run_id).update(failed=F("failed") + 1)
     sync_run_finish_if_done(run_id)
+    sync_followup_start(run_id=run_id)
 
 
 # --- ending a run -----------------------------------------------------------------------------------

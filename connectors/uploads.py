@@ -33,6 +33,7 @@ from connectors.models import Connector, SyncRun
 from connectors.parsing import SUPPORTED_EXTENSIONS
 from connectors.parsing.limits import zip_expansion_problem
 from connectors.services import connector_sync_start
+from connectors.sync import sync_followup_request, sync_followup_start
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +142,9 @@ def _content_problem(path: Path, ext: str) -> str | None:
                     return _("The file is named .docx but is not a Word document (no word/document.xml inside).")
         except (zipfile.BadZipFile, OSError):
             return _("The file is named .docx but is not a Word document (not a valid .docx archive).")
-        return zip_expansion_problem(path, what="Word document")
+        return zip_expansion_problem(
+            path, what="Word document", max_expanded=settings.PARSE_MAX_EXPANDED_MB * 1024 * 1024
+        )
     if ext in _TEXT_EXTENSIONS:
         return _text_problem(path, what)
     return None
@@ -251,8 +254,21 @@ def files_upload(*, connector: Connector, files: list[UploadedFile], actor=None)
             details={"accepted": result.accepted, "refused": sorted(result.refused)},
         )
     if result.accepted:
-        result.run = connector_sync_start(connector=connector)
+        result.run = _sync_after_change(connector)
     return result
+
+
+def _sync_after_change(connector: Connector) -> SyncRun:
+    """Queue a sync for changed files; if one is already reading the folder, it may have passed
+    them: ask for a follow-up run when it ends, so they never wait for a manual sync."""
+    run = connector_sync_start(connector=connector)
+    if run.status != SyncRun.Status.RUNNING:
+        return run  # queued: it has not read the folder yet, so it will see the files
+    sync_followup_request(connector_id=connector.id)
+    if not SyncRun.objects.filter(id=run.id, status__in=SyncRun.ACTIVE).exists():
+        # It ended in between, perhaps before the flag was set: take the flag and start now.
+        return sync_followup_start(connector_id=connector.id) or run
+    return run
 
 
 def file_delete(*, connector: Connector, name: str, actor=None) -> SyncRun:
@@ -269,7 +285,7 @@ def file_delete(*, connector: Connector, name: str, actor=None) -> SyncRun:
     from connectors import audit
 
     audit.audit_record(actor=actor, action=audit.FILE_DELETED, target=connector, details={"file": name})
-    return connector_sync_start(connector=connector)
+    return _sync_after_change(connector)
 
 
 def files_list(connector: Connector) -> list[UploadedFileInfo]:

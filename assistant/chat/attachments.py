@@ -8,6 +8,7 @@ to the question until the budget is spent.
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,12 +17,13 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from assistant.accounts import ratelimit
 from assistant.chat.models import Attachment, AttachmentChunk, Conversation
 from assistant.chat.services import InvalidInput
 from assistant.rag.context import BLOCK_OVERHEAD_TOKENS, Segment
 from assistant.rag.retrieval import Passage
-from connectors.chunking import chunk_text
-from connectors.indexing import get_embedder
+from connectors.chunking import ChunkLimitExceeded, chunk_text
+from connectors.indexing import get_embedder, parse_limits
 from connectors.parsing import SUPPORTED_EXTENSIONS, ParseError, media_type_for, parse_document
 from connectors.uploads import _content_problem, _extension, accepted_extensions, human_size, safe_file_name
 from inference.tokens import approx_token_count
@@ -30,6 +32,34 @@ CONNECTOR_LABEL = "Attached file"
 #: Embedding happens while the user waits: past this many chunks (about 200 tokens each),
 #: a file belongs in a data source, not in a conversation.
 MAX_CHUNKS = 1000
+#: Characters a parser may produce for an attachment: room for MAX_CHUNKS chunks of prose
+#: (about four characters a token) with margin. The parser stops there, so a huge file is
+#: refused in the time it takes to read that much, not after its whole text is built.
+CHARS_PER_CHUNK_TOKEN = 8
+#: The user waits for the parser: at most this long (or PARSE_TIMEOUT_SECONDS when shorter).
+PARSE_SECONDS = 20.0
+#: Room for the multipart envelope around the file when the request's length is checked.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+
+def attachment_upload_allowed(*, user) -> ratelimit.Verdict:
+    """Count one attachment upload of `user`; refused past ATTACHMENT_RATE_LIMIT."""
+    rate = ratelimit.Rate(*settings.ATTACHMENT_RATE_LIMIT) if settings.ATTACHMENT_RATE_LIMIT else None
+    return ratelimit.hit("attachment", str(user.pk), rate)
+
+
+def request_too_large(content_length: str | None) -> str | None:
+    """Why a request announcing `content_length` bytes is refused before its body is parsed, or None."""
+    limit = settings.UPLOAD_MAX_BYTES
+    try:
+        size = int(content_length or 0)
+    except ValueError:
+        return None  # a missing or odd header: the file itself is counted as it streams
+    if size > limit + MULTIPART_OVERHEAD_BYTES:
+        return _("The file is %(size)s, over the limit of %(limit)s.") % {
+            "size": human_size(size), "limit": human_size(limit)
+        }
+    return None
 
 
 def accept_attribute() -> str:
@@ -92,21 +122,7 @@ def attachment_add(*, conversation: Conversation, upload: UploadedFile) -> Attac
     content = _read(upload, limit)
     _check(content, ext)
     media_type = media_type_for(name)
-    try:
-        text = parse_document(content, filename=name, media_type=media_type).text
-    except ParseError as exc:
-        raise InvalidInput(str(exc)) from None
-    if not text.strip():
-        raise InvalidInput(_("No text could be read from the file (a scanned PDF has none)."))
-    spans = chunk_text(text, max_tokens=settings.CHUNK_TOKENS, overlap_tokens=settings.CHUNK_OVERLAP_TOKENS)
-    if len(spans) > MAX_CHUNKS:
-        raise InvalidInput(
-            _(
-                "The file is too long to attach to a conversation (about %(tokens)s tokens); "
-                "ask an admin to add it to a data source."
-            )
-            % {"tokens": f"{sum(s.token_count for s in spans):,}"}
-        )
+    text, spans = _text_and_spans(content, name, media_type)
     vectors = get_embedder().embed([span.text for span in spans])
     with transaction.atomic():
         attachment = Attachment.objects.create(
@@ -120,6 +136,44 @@ def attachment_add(*, conversation: Conversation, upload: UploadedFile) -> Attac
             for ordinal, (span, vector) in enumerate(zip(spans, vectors, strict=True))
         )
     return attachment
+
+
+def _too_long() -> InvalidInput:
+    return InvalidInput(
+        _(
+            "The file is too long to attach to a conversation (more than about %(tokens)s tokens); "
+            "ask an admin to add it to a data source."
+        )
+        % {"tokens": f"{MAX_CHUNKS * settings.CHUNK_TOKENS:,}"}
+    )
+
+
+def _text_and_spans(content: bytes, name: str, media_type: str):
+    """Parse in a child process under the parse limits, with a character cap sized for
+    MAX_CHUNKS; cut into spans, stopping at MAX_CHUNKS. Both caps are counted as the
+    parser and the chunker go, so an oversized file costs a bounded, small amount of work."""
+    base = parse_limits()
+    limits = replace(
+        base,
+        max_chars=MAX_CHUNKS * settings.CHUNK_TOKENS * CHARS_PER_CHUNK_TOKEN,
+        timeout_seconds=min(base.timeout_seconds, PARSE_SECONDS),
+    )
+    try:
+        # Always in a child: the web process's thread is never held by a parser, whatever the file.
+        text = parse_document(content, filename=name, media_type=media_type, isolate=True, limits=limits).text
+    except ParseError as exc:
+        if "PARSE_MAX_CHARS" in str(exc):
+            raise _too_long() from None
+        raise InvalidInput(str(exc)) from None
+    if not text.strip():
+        raise InvalidInput(_("No text could be read from the file (a scanned PDF has none)."))
+    try:
+        spans = chunk_text(
+            text, max_tokens=settings.CHUNK_TOKENS, overlap_tokens=settings.CHUNK_OVERLAP_TOKENS, max_chunks=MAX_CHUNKS
+        )
+    except ChunkLimitExceeded:
+        raise _too_long() from None
+    return text, spans
 
 
 def attachment_remove(*, attachment: Attachment) -> None:

@@ -335,6 +335,18 @@ def _own_attachment(request: HttpRequest, attachment_id) -> Attachment:
 def api_attachment_add(request: HttpRequest, conversation_id):
     """Attach one file (multipart field `file`) to the conversation, for the next question."""
     conversation = _own_conversation(request, conversation_id)
+    # Both before the body is parsed: a refused upload costs nothing more.
+    verdict = attachments.attachment_upload_allowed(user=request.user)
+    if not verdict.allowed:
+        message = _("You are attaching files faster than allowed. Wait %(wait)s and try again.") % {
+            "wait": ratelimit.wait_phrase(verdict.retry_after)
+        }
+        response = JsonResponse({"error": message, "retry_after": verdict.retry_after}, status=429)
+        response["Retry-After"] = str(verdict.retry_after)
+        return response
+    too_large = attachments.request_too_large(request.META.get("CONTENT_LENGTH"))
+    if too_large:
+        return JsonResponse({"error": too_large}, status=400)
     upload = request.FILES.get("file")
     if upload is None:
         return JsonResponse({"error": _("Choose a file to attach.")}, status=400)

@@ -1,6 +1,6 @@
 """Bytes of a document → its text and title, one small module per file type.
 
-    parse_document(content, filename="guide.pdf")  ->  ParsedText(text=..., title=...)
+    parse_document(content, filename="guide.pdf", limits=ParseLimits(...))  ->  ParsedText(text=..., title=...)
 
 Unreadable files raise ParseError with a reason an admin can act on; a PDF without a
 text layer (a scan) returns empty text, which the caller reports.
@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import logging
 import posixpath
+from collections.abc import Callable
 
 from connectors.parsing.common import ParsedText, ParseError
 from connectors.parsing.csv import parse_csv
 from connectors.parsing.docx import parse_docx
 from connectors.parsing.html import parse_html
-from connectors.parsing.limits import run_limited, zip_expansion_check
+from connectors.parsing.limits import DEFAULT_LIMITS, ParseCancelled, ParseLimits, run_limited, zip_expansion_check
 from connectors.parsing.pdf import parse_pdf
 from connectors.parsing.text import parse_markdown, parse_text
 
-__all__ = ["ParseError", "ParsedText", "SUPPORTED_EXTENSIONS", "media_type_for", "parse_document"]
+__all__ = ["ParseCancelled", "ParseError", "ParseLimits", "ParsedText", "SUPPORTED_EXTENSIONS", "media_type_for", "parse_document"]
 
 logger = logging.getLogger(__name__)
 
@@ -108,29 +109,43 @@ def _kind(filename: str, media_type: str) -> tuple[str, str]:
     return kind, charset
 
 
-def parse_document(content: bytes, *, filename: str, media_type: str = "", isolate: bool | None = None) -> ParsedText:
+def parse_document(
+    content: bytes,
+    *,
+    filename: str,
+    media_type: str = "",
+    isolate: bool | None = None,
+    limits: ParseLimits = DEFAULT_LIMITS,
+    cancelled: Callable[[], bool] | None = None,
+) -> ParsedText:
     """Extract the text and title of one document; raise ParseError when it cannot be read.
 
     Archives that would unpack enormously are refused before they are opened, and the parser
-    runs under PARSE_TIMEOUT_SECONDS and PARSE_MAX_MEMORY_MB in a child process (see
-    connectors.parsing.limits); `isolate` forces that choice either way (tests).
+    runs under the time and memory `limits` in a child process (see connectors.parsing.limits);
+    `isolate` forces that choice either way (tests). Every parser stops as soon as its text
+    passes `limits.max_chars`. The caller passes the limits (from its settings): this
+    package never reads Django's. `cancelled`, when given, is asked about once a second
+    while an isolated parser works; a yes stops it with ParseCancelled.
     """
     kind, charset = _kind(filename, media_type)
     what = _WHAT[kind]
     if kind == "docx":
-        zip_expansion_check(content, what=what)
+        zip_expansion_check(content, what=what, max_expanded=limits.max_expanded_bytes)
     if isolate is None:
         isolate = kind in _ALWAYS_ISOLATED or len(content) > ISOLATE_TEXT_OVER_BYTES
     if isolate:
-        return run_limited(_parse, kind, content, charset, filename, what=what)
-    return _parse(kind, content, charset, filename)
+        return run_limited(
+            _parse, kind, content, charset, filename, limits.max_chars,
+            timeout=limits.timeout_seconds, memory_bytes=limits.max_memory_bytes, what=what, cancelled=cancelled,
+        )  # fmt: skip
+    return _parse(kind, content, charset, filename, limits.max_chars)
 
 
-def _parse(kind: str, content: bytes, charset: str, filename: str) -> ParsedText:
+def _parse(kind: str, content: bytes, charset: str, filename: str, max_chars: int) -> ParsedText:
     try:
         if kind in ("pdf", "docx"):  # binary formats: no charset
-            return _PARSERS[kind](content)
-        return _PARSERS[kind](content, charset=charset)
+            return _PARSERS[kind](content, max_chars=max_chars)
+        return _PARSERS[kind](content, charset=charset, max_chars=max_chars)
     except ParseError:
         raise
     except MemoryError:

@@ -10,6 +10,35 @@ class ParseError(Exception):
     """The file cannot be read; the message says why in plain words (shown to admins)."""
 
 
+#: Characters of text one document may yield unless the caller says otherwise (PARSE_MAX_CHARS).
+DEFAULT_MAX_CHARS = 10_000_000
+
+
+def too_much_text(what: str, max_chars: int) -> ParseError:
+    return ParseError(
+        f"The {what} holds more than {max_chars:,} characters of text (PARSE_MAX_CHARS); "
+        "reading stopped there. Split it into smaller files."
+    )
+
+
+class TextBudget:
+    """Counts the characters a parser emits as it goes, and stops it past `max_chars`.
+
+    Checked piece by piece, so a hostile file is refused when it crosses the limit, not
+    after its whole text has been built in memory.
+    """
+
+    __slots__ = ("max_chars", "used", "what")
+
+    def __init__(self, max_chars: int, what: str):
+        self.max_chars, self.what, self.used = max_chars, what, 0
+
+    def spend(self, chars: int) -> None:
+        self.used += chars
+        if self.used > self.max_chars:
+            raise too_much_text(self.what, self.max_chars)
+
+
 @dataclass(frozen=True)
 class ParsedText:
     text: str
@@ -22,6 +51,8 @@ _SPACES = re.compile(r"[^\S\n]+")
 # C0 controls other than tab/newline (PDF extractors emit them for unmapped glyphs).
 _INVISIBLE = re.compile(r"[\u200b\ufeff\u00ad\x00-\x08\x0b\x0e-\x1f\x7f]")
 _BLANK_LINES = re.compile(r"\n{3,}")
+# After runs of spaces are collapsed to one: the space at either edge of a line.
+_LINE_EDGES = re.compile(r" ?\n ?")
 
 
 def normalize_text(text: str, *, keep_indent: bool = False) -> str:
@@ -35,16 +66,18 @@ def normalize_text(text: str, *, keep_indent: bool = False) -> str:
     text = text.replace("\x0c", "\n\n").replace("\u2028", "\n").replace("\u2029", "\n\n")
     text = text.replace("\x85", "\n")
     text = _INVISIBLE.sub("", text)
+    if not keep_indent:
+        # Whole-text substitutions, not a list of lines: millions of short lines (a CSV of one
+        # character per row) would cost ~50 bytes of list and string overhead each.
+        text = _LINE_EDGES.sub("\n", _SPACES.sub(" ", text))
+        return _BLANK_LINES.sub("\n\n", text).strip()
     lines = []
     for line in text.split("\n"):
-        if keep_indent:
-            body = line.lstrip()
-            indent = line[: len(line) - len(body)].replace("\t", "    ") if body else ""
-            lines.append(indent + _SPACES.sub(" ", body).rstrip())
-        else:
-            lines.append(_SPACES.sub(" ", line).strip())
+        body = line.lstrip()
+        indent = line[: len(line) - len(body)].replace("\t", "    ") if body else ""
+        lines.append(indent + _SPACES.sub(" ", body).rstrip())
     text = _BLANK_LINES.sub("\n\n", "\n".join(lines))
-    return text.strip("\n") if keep_indent else text.strip()
+    return text.strip("\n")
 
 
 def clean_title(value: object) -> str | None:

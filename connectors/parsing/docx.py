@@ -11,10 +11,10 @@ from docx.opc.exceptions import PackageNotFoundError
 from docx.table import Table
 from lxml.etree import XMLSyntaxError
 
-from connectors.parsing.common import ParsedText, ParseError, clean_title, normalize_text
+from connectors.parsing.common import DEFAULT_MAX_CHARS, ParsedText, ParseError, TextBudget, clean_title, normalize_text
 
 
-def parse_docx(content: bytes) -> ParsedText:
+def parse_docx(content: bytes, *, max_chars: int = DEFAULT_MAX_CHARS) -> ParsedText:
     if content[:4] == b"\xd0\xcf\x11\xe0":  # OLE2: the old binary .doc format
         raise ParseError("Not a valid Word document: this is an old .doc file; save it as .docx.")
     try:
@@ -29,11 +29,12 @@ def parse_docx(content: bytes) -> ParsedText:
     except (zlib.error, EOFError) as exc:
         raise ParseError(f"Not a valid Word document: the file is damaged ({_reason(exc)}).") from None
     return ParsedText(
-        text=_body_text(document), title=clean_title(document.core_properties.title) or _styled_title(document)
+        text=_body_text(document, TextBudget(max_chars, "Word document")),
+        title=clean_title(document.core_properties.title) or _styled_title(document),
     )
 
 
-def _body_text(document) -> str:
+def _body_text(document, budget: TextBudget) -> str:
     blocks: list[str] = []
     for item in document.iter_inner_content():
         if isinstance(item, Table):
@@ -42,6 +43,9 @@ def _body_text(document) -> str:
                 blocks.append("\n".join(rows))
         elif item.text.strip():
             blocks.append(item.text)
+        else:
+            continue
+        budget.spend(len(blocks[-1]) + 2)
     return normalize_text("\n\n".join(blocks))
 
 

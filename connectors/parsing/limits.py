@@ -14,8 +14,9 @@ reason an admin can act on, so the file fails alone and the sync (or the upload)
   or crashes, is killed and only that file is refused. Forking costs a few milliseconds and
   keeps the worker (its database connection, its loaded embedding model) out of harm's way.
 
-Settings (read lazily so the parsers also work outside Django): PARSE_TIMEOUT_SECONDS,
-PARSE_MAX_MEMORY_MB, PARSE_MAX_EXPANDED_MB.
+The values come in as a plain `ParseLimits` from the caller (connectors.indexing builds it
+from the settings PARSE_TIMEOUT_SECONDS, PARSE_MAX_MEMORY_MB, PARSE_MAX_EXPANDED_MB and
+PARSE_MAX_CHARS): this package never imports Django.
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ import sys
 import time
 import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
-from connectors.parsing.common import ParseError
+from connectors.parsing.common import DEFAULT_MAX_CHARS, ParseError
 
 T = TypeVar("T")
 
@@ -46,25 +48,18 @@ DEFAULT_MAX_EXPANDED_MB = 256
 _MB = 1024 * 1024
 
 
-def _setting(name: str, default):
-    try:
-        from django.conf import settings
+@dataclass(frozen=True)
+class ParseLimits:
+    """What reading one file may cost; each limit stops the parser as it goes, with a reason."""
 
-        return getattr(settings, name, default)
-    except Exception:  # Django not configured: the parsers used as a library
-        return default
-
-
-def parse_timeout_seconds() -> float:
-    return float(_setting("PARSE_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS))
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    max_memory_bytes: int = DEFAULT_MAX_MEMORY_MB * _MB
+    max_expanded_bytes: int = DEFAULT_MAX_EXPANDED_MB * _MB
+    #: Characters of extracted text: past it the parser stops and the file is refused.
+    max_chars: int = DEFAULT_MAX_CHARS
 
 
-def parse_max_memory_bytes() -> int:
-    return int(_setting("PARSE_MAX_MEMORY_MB", DEFAULT_MAX_MEMORY_MB)) * _MB
-
-
-def parse_max_expanded_bytes() -> int:
-    return int(_setting("PARSE_MAX_EXPANDED_MB", DEFAULT_MAX_EXPANDED_MB)) * _MB
+DEFAULT_LIMITS = ParseLimits()
 
 
 def _megabytes(size: int) -> str:
@@ -76,7 +71,7 @@ def zip_expansion_problem(source, *, what: str, max_expanded: int | None = None)
 
     Only the archive's directory is read; nothing is decompressed.
     """
-    limit = parse_max_expanded_bytes() if max_expanded is None else max_expanded
+    limit = DEFAULT_LIMITS.max_expanded_bytes if max_expanded is None else max_expanded
     if isinstance(source, bytes | bytearray):
         source = io.BytesIO(source)
     try:
@@ -172,16 +167,19 @@ def run_limited(
     timeout: float | None = None,
     memory_bytes: int | None = None,
     what: str = "file",
+    cancelled: Callable[[], bool] | None = None,
     **kwargs,
 ) -> T:
     """`func(*args, **kwargs)` in a forked child under a deadline and a memory limit.
 
     Its ParseError is raised here as is; running out of time or memory, crashing, or any
-    other exception becomes a ParseError that says which. Where fork is not available the
-    function runs in-process, unlimited.
+    other exception becomes a ParseError that says which. `cancelled` is asked about once a
+    second while the child works: when it says yes, the child is killed and ParseCancelled
+    raised (a sync that was cancelled does not wait for its current file). Where fork is not
+    available the function runs in-process, unlimited.
     """
-    timeout = parse_timeout_seconds() if timeout is None else timeout
-    memory = parse_max_memory_bytes() if memory_bytes is None else memory_bytes
+    timeout = DEFAULT_LIMITS.timeout_seconds if timeout is None else timeout
+    memory = DEFAULT_LIMITS.max_memory_bytes if memory_bytes is None else memory_bytes
     if not hasattr(os, "fork") or sys.platform != "linux":
         return func(*args, **kwargs)
 
@@ -191,29 +189,19 @@ def run_limited(
         os.close(read_fd)
         _child(write_fd, func, args, kwargs, memory, int(timeout) + 1 if timeout else 0)
     os.close(write_fd)
-    chunks: list[bytes] = []
     deadline = time.monotonic() + timeout if timeout else None
-    timed_out = False
+    stopped = ""
     try:
-        while True:
-            wait = None if deadline is None else deadline - time.monotonic()
-            if wait is not None and wait <= 0:
-                timed_out = True
-                break
-            ready, _, _ = select.select([read_fd], [], [], wait)
-            if not ready:
-                continue
-            data = os.read(read_fd, 1 << 20)
-            if not data:
-                break
-            chunks.append(data)
+        chunks, stopped = _collect(read_fd, deadline, cancelled)
     finally:
         os.close(read_fd)
-        if timed_out:
+        if stopped:
             _kill(pid)
         _, status = _reap(pid)
 
-    if timed_out:
+    if stopped == "cancelled":
+        raise ParseCancelled(f"Reading the {what} was stopped: the sync was cancelled.")
+    if stopped == "timeout":
         raise ParseError(
             f"Reading the {what} took longer than {timeout:g} seconds (PARSE_TIMEOUT_SECONDS); it was stopped."
         )
@@ -238,6 +226,30 @@ def run_limited(
             "it was stopped."
         )
     raise ParseError(f"The {what} could not be read: {value}")
+
+
+class ParseCancelled(Exception):
+    """The caller asked to stop while a file was being read (not a fault of the file)."""
+
+
+def _collect(read_fd: int, deadline: float | None, cancelled) -> tuple[list[bytes], str]:
+    """The child's output; and "timeout" or "cancelled" when it must be stopped instead."""
+    chunks: list[bytes] = []
+    while True:
+        wait = None if deadline is None else deadline - time.monotonic()
+        if wait is not None and wait <= 0:
+            return chunks, "timeout"
+        if cancelled is not None:
+            wait = 1.0 if wait is None else min(wait, 1.0)
+        ready, _, _ = select.select([read_fd], [], [], wait)
+        if not ready:
+            if cancelled is not None and cancelled():
+                return chunks, "cancelled"
+            continue
+        data = os.read(read_fd, 1 << 20)
+        if not data:
+            return chunks, ""
+        chunks.append(data)
 
 
 def _kill(pid: int) -> None:

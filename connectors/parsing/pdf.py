@@ -10,7 +10,7 @@ import zlib
 from pypdf import PdfReader
 from pypdf.errors import DependencyError, FileNotDecryptedError, PyPdfError
 
-from connectors.parsing.common import ParsedText, ParseError, clean_title, normalize_text
+from connectors.parsing.common import DEFAULT_MAX_CHARS, ParsedText, ParseError, TextBudget, clean_title, normalize_text
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ _DAMAGE = (PyPdfError, ValueError, KeyError, TypeError, IndexError, AttributeErr
            zlib.error, struct.error)  # fmt: skip
 
 
-def parse_pdf(content: bytes) -> ParsedText:
+def parse_pdf(content: bytes, *, max_chars: int = DEFAULT_MAX_CHARS) -> ParsedText:
     if b"%PDF-" not in content[:1024]:
         raise ParseError("Not a valid PDF: the file does not start with a PDF header.")
     try:
@@ -35,10 +35,12 @@ def parse_pdf(content: bytes) -> ParsedText:
         raise ParseError(f"Not a valid PDF: the file is damaged or incomplete ({_reason(exc)}).") from None
 
     texts: list[str] = []
+    budget = TextBudget(max_chars, "PDF")
     failed = 0
     for number, page in enumerate(pages, start=1):
         try:
             texts.append(normalize_text(page.extract_text() or ""))
+            budget.spend(len(texts[-1]) + 2)
         except _DAMAGE as exc:
             # One damaged page should not cost the rest of the document.
             failed += 1

@@ -267,3 +267,85 @@ def test_the_model_answers_from_the_attachment_and_cites_it(client, owner, conve
         answer.content,
         answer.citations,
     )
+
+
+# --- limits: rate, size, pathological content --------------------------------------------------
+
+
+def _forget_attachment_counts(user):
+    from assistant.accounts import ratelimit
+
+    ratelimit.reset("attachment", str(user.pk), ratelimit.Rate(2, 600))
+
+
+def test_uploads_past_the_rate_limit_get_429_with_the_time_to_wait(client, owner, teammate, conversation, settings):
+    settings.ATTACHMENT_RATE_LIMIT = (2, 600)
+    for user in (owner, teammate):
+        _forget_attachment_counts(user)
+    login(client, owner)
+    for n in (1, 2):
+        assert upload(client, conversation, f"note-{n}.md", NOTE.encode()).status_code == 201
+    refused = upload(client, conversation, "note-3.md", NOTE.encode())
+    assert refused.status_code == 429
+    body = refused.json()
+    assert "faster than allowed" in body["error"] and "Wait" in body["error"]
+    assert 0 < body["retry_after"] <= 600 and refused["Retry-After"] == str(body["retry_after"])
+    assert Attachment.objects.filter(conversation=conversation).count() == 2
+    # Another user's uploads are counted apart.
+    theirs = Conversation.objects.create(user=teammate, title="Theirs")
+    assert upload(login(client, teammate), theirs, "note.md", NOTE.encode()).status_code == 201
+
+
+def test_a_request_announcing_more_than_the_limit_is_refused_before_its_body_is_parsed(
+    client, owner, conversation, settings, monkeypatch
+):
+    from django.http import multipartparser
+
+    settings.UPLOAD_MAX_BYTES = 100 * 1024
+    settings.ATTACHMENT_RATE_LIMIT = None
+
+    def never(self):
+        raise AssertionError("the multipart body was parsed")
+
+    monkeypatch.setattr(multipartparser.MultiPartParser, "parse", never)
+    response = upload(login(client, owner), conversation, "big.txt", b"word " * 100_000, "text/plain")
+    assert response.status_code == 400
+    assert "over the limit of 100 KB" in response.json()["error"]
+    assert not Attachment.objects.exists()
+
+
+def test_a_12mb_csv_is_refused_as_too_long_without_being_built_whole(conversation, settings, monkeypatch):
+    """The reported file: 12 MB of `a,`. The parser stops at the attachment's character cap,
+    so its 24 million characters of text are never built, nor handed to the chunker."""
+    from assistant.chat import attachments
+
+    settings.UPLOAD_MAX_BYTES = 25 * 1024 * 1024
+    cut: list[int] = []
+    real_chunk_text = attachments.chunk_text
+    monkeypatch.setattr(attachments, "chunk_text", lambda text, **kw: cut.append(len(text)) or real_chunk_text(text, **kw))
+    with pytest.raises(InvalidInput) as refused:
+        attachment_add(conversation=conversation, upload=SimpleUploadedFile("columns.csv", b"a," * (6 * 1024 * 1024)))
+    assert "too long to attach" in str(refused.value)
+    assert cut == []
+    assert not Attachment.objects.exists()
+
+
+def test_a_file_over_the_chunk_cap_is_refused_when_cutting_reaches_the_cap(conversation, monkeypatch):
+    from assistant.chat import attachments
+    from connectors import chunking
+
+    counted = {"words": 0}
+    real_count = chunking.approx_token_count
+
+    def counting(text):
+        counted["words"] += 1
+        return real_count(text)
+
+    monkeypatch.setattr(chunking, "approx_token_count", counting)
+    monkeypatch.setattr(attachments, "MAX_CHUNKS", 3)
+    monkeypatch.setattr(attachments, "CHARS_PER_CHUNK_TOKEN", 10_000, raising=False)  # only the chunk cap here
+    long_note = ("Mission control is staffed around the clock. " * 30_000).encode()  # 210,000 words, 1.4M chars
+    with pytest.raises(InvalidInput, match="too long to attach"):
+        attachment_add(conversation=conversation, upload=SimpleUploadedFile("long.md", long_note))
+    assert 0 < counted["words"] < 70_000  # cutting stopped at the cap: about one window of words looked at
+    assert not Attachment.objects.exists()

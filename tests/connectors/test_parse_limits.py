@@ -18,6 +18,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from connectors import parsing
 from connectors.models import Chunk, Connector, Document, SyncFailure, SyncRun
+from connectors.indexing import parse_limits
 from connectors.parsing import ParseError, parse_document
 from connectors.parsing.limits import MAX_ARCHIVE_MEMBERS, run_limited, zip_expansion_problem
 from connectors.sync import sync_run_execute
@@ -52,7 +53,7 @@ def test_a_docx_that_unpacks_past_the_limit_is_refused_before_it_is_opened(setti
     content = bomb(8)
     assert len(content) < 100_000  # tiny on disk...
     with pytest.raises(ParseError) as refused:
-        parse_document(content, filename="minutes.docx")
+        parse_document(content, filename="minutes.docx", limits=parse_limits())
     message = str(refused.value)
     assert re.search(r"would unpack to [89] MB, over the limit of 4 MB", message), message
     assert "PARSE_MAX_EXPANDED_MB" in message and "archive bomb" in message
@@ -65,10 +66,10 @@ def test_a_docx_with_a_lying_directory_cannot_unpack_past_what_it_declares(setti
     # Shrink the declared size of the filler in the central directory to 1 KB.
     archive = zipfile.ZipFile(io.BytesIO(bytes(content)))
     info = archive.getinfo("word/media/filler.xml")
-    assert zip_expansion_problem(bytes(content), what="Word document") is not None
+    assert zip_expansion_problem(bytes(content), what="Word document", max_expanded=4 * 1024 * 1024) is not None
     offset = content.rindex(b"PK\x01\x02")  # the last central directory entry is the filler's
     content[offset + 24 : offset + 28] = (1024).to_bytes(4, "little")  # its uncompressed size
-    assert zip_expansion_problem(bytes(content), what="Word document") is None
+    assert zip_expansion_problem(bytes(content), what="Word document", max_expanded=4 * 1024 * 1024) is None
     with zipfile.ZipFile(io.BytesIO(bytes(content))) as lying, pytest.raises(zipfile.BadZipFile):
         # Reading stops at the declared size and the CRC check refuses the member.
         with lying.open(info.filename) as member:
@@ -131,17 +132,17 @@ def test_uploading_a_docx_bomb_is_refused_with_the_reason(db, settings, tmp_path
 # --- time, memory and crashes -----------------------------------------------------------------
 
 
-def _sleepy(content: bytes, *, charset: str = ""):
+def _sleepy(content: bytes, *, charset: str = "", max_chars: int = 0):
     time.sleep(30)
 
 
-def _hungry(content: bytes, *, charset: str = ""):
+def _hungry(content: bytes, *, charset: str = "", max_chars: int = 0):
     hoard = []
     while True:
         hoard.append(bytearray(64 * 1024 * 1024))
 
 
-def _crashing(content: bytes, *, charset: str = ""):
+def _crashing(content: bytes, *, charset: str = "", max_chars: int = 0):
     os.abort()
 
 
@@ -150,7 +151,7 @@ def test_a_parser_that_hangs_is_stopped_at_the_deadline(settings, monkeypatch):
     monkeypatch.setitem(parsing._PARSERS, "text", _sleepy)
     started = time.monotonic()
     with pytest.raises(ParseError) as refused:
-        parse_document(b"hello", filename="notes.txt", isolate=True)
+        parse_document(b"hello", filename="notes.txt", isolate=True, limits=parse_limits())
     assert time.monotonic() - started < 10
     assert "took longer than 1 seconds" in str(refused.value) and "PARSE_TIMEOUT_SECONDS" in str(refused.value)
 
@@ -159,7 +160,7 @@ def test_a_parser_that_eats_memory_is_stopped_at_the_budget(settings, monkeypatc
     settings.PARSE_MAX_MEMORY_MB = 256
     monkeypatch.setitem(parsing._PARSERS, "text", _hungry)
     with pytest.raises(ParseError) as refused:
-        parse_document(b"hello", filename="notes.txt", isolate=True)
+        parse_document(b"hello", filename="notes.txt", isolate=True, limits=parse_limits())
     assert "needed more than 256 MB of memory" in str(refused.value)
     assert bytearray(300 * 1024 * 1024)  # this process was never limited
 
@@ -167,7 +168,7 @@ def test_a_parser_that_eats_memory_is_stopped_at_the_budget(settings, monkeypatc
 def test_a_parser_that_crashes_fails_only_that_file(monkeypatch):
     monkeypatch.setitem(parsing._PARSERS, "text", _crashing)
     with pytest.raises(ParseError) as refused:
-        parse_document(b"hello", filename="notes.txt", isolate=True)
+        parse_document(b"hello", filename="notes.txt", isolate=True, limits=parse_limits())
     assert "crashed" in str(refused.value)
 
 
@@ -207,10 +208,10 @@ def test_hostile_files_fail_alone_in_a_sync_with_recorded_reasons(db, tmp_path, 
 
     real_html = parsing._PARSERS["html"]
 
-    def slow_html(content: bytes, *, charset: str = ""):
+    def slow_html(content: bytes, *, charset: str = "", max_chars: int = 0):
         if b"never read" in content:
             time.sleep(30)
-        return real_html(content, charset=charset)
+        return real_html(content, charset=charset, max_chars=max_chars)
 
     monkeypatch.setitem(parsing._PARSERS, "html", slow_html)
     monkeypatch.setattr(parsing, "_ALWAYS_ISOLATED", frozenset({"pdf", "docx", "html"}))
