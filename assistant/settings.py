@@ -183,7 +183,7 @@ if env_bool("BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # Reverse proxies whose X-Forwarded-For is believed (connectors.audit.client_ip); none by default,
 # so a client cannot pick its own address for the sign-in limit or the audit log. uvicorn gets the
-# same value (assistant/launcher.py, docker/entrypoint.sh).
+# same value (assistant/launcher/plan.py, docker/entrypoint.sh).
 FORWARDED_ALLOW_IPS = env_networks("FORWARDED_ALLOW_IPS")
 
 # --- Redis and Celery -------------------------------------------------------

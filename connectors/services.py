@@ -8,9 +8,14 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from connectors import audit
+from connectors.locks import lock_key, redis_client
 from connectors.models import Chunk, Connector, Document, SyncRun
-from connectors.sources.base import DestinationRefused, SourceError
+from connectors.queue import SYNC_CONNECTOR, enqueue
+from connectors.secrets import SecretsError, decrypt_secrets, encrypt_secrets
+from connectors.sources.base import DestinationRefused, Source, SourceError
 from connectors.sources.registry import SOURCES, build_source
+from connectors.upload_storage import UPLOAD_KIND, upload_dir_remove
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +60,6 @@ def connector_save(
     empty on update keeps the stored one. The change is written to the audit log (with the
     names of changed secrets, never their values); an ACL change also as its own event.
     """
-    from connectors.secrets import decrypt_secrets, encrypt_secrets
 
     if kind not in SOURCES:
         raise ConnectorInvalid({"kind": f"Unknown source kind {kind!r}."})
@@ -104,7 +108,6 @@ def _connector_snapshot(connector: Connector) -> dict:
 
 
 def _audit_save(*, actor, connector: Connector, before: dict | None, secrets_before: dict, secrets_after: dict):
-    from connectors import audit
 
     after = _connector_snapshot(connector)
     changed_secrets = sorted(
@@ -148,7 +151,6 @@ def connector_source(connector: Connector):
     """The connector's source with its decrypted secrets (raises SourceError when unusable)."""
     if not connector.encrypted_secrets:
         return build_source(connector.kind, connector.config)
-    from connectors.secrets import SecretsError, decrypt_secrets
 
     try:
         secrets = decrypt_secrets(connector.encrypted_secrets)
@@ -160,7 +162,6 @@ def connector_source(connector: Connector):
 @transaction.atomic
 def connector_delete(*, connector: Connector, actor=None) -> None:
     """Delete a connector with its documents and runs; an upload connector's files go too."""
-    from connectors import audit, uploads
 
     for run in SyncRun.objects.filter(connector=connector, status__in=SyncRun.ACTIVE):
         sync_run_cancel(run=run)
@@ -172,8 +173,8 @@ def connector_delete(*, connector: Connector, actor=None) -> None:
     )
     connector_id, kind = connector.id, connector.kind
     connector.delete()
-    if kind == uploads.UPLOAD_KIND:
-        transaction.on_commit(lambda: uploads.upload_dir_remove(connector_id=connector_id))
+    if kind == UPLOAD_KIND:
+        transaction.on_commit(lambda: upload_dir_remove(connector_id=connector_id))
 
 
 def connector_pause(*, connector: Connector, paused: bool) -> Connector:
@@ -199,7 +200,6 @@ def connector_sync_start(*, connector: Connector, trigger: str = SyncRun.Trigger
     A run whose worker died (no heartbeat, lock gone) is failed first, so a new one can start.
     A sync a person started (`actor` given) is written to the audit log; scheduled ones are not.
     """
-    from connectors.tasks import sync_connector
 
     active = SyncRun.objects.filter(connector=connector, status__in=SyncRun.ACTIVE).first()
     if active and sync_run_is_stale(active):
@@ -214,13 +214,12 @@ def connector_sync_start(*, connector: Connector, trigger: str = SyncRun.Trigger
         return SyncRun.objects.get(connector=connector, status__in=SyncRun.ACTIVE)
     run_id = run.id
     if actor is not None:
-        from connectors import audit
 
         action = audit.REINDEX_STARTED if trigger == SyncRun.Trigger.REINDEX else audit.SYNC_STARTED
         audit.audit_record(
             actor=actor, action=action, target=connector, details={"run": str(run_id), "trigger": trigger}
         )
-    transaction.on_commit(lambda: sync_connector.delay(str(run_id)))
+    transaction.on_commit(lambda: enqueue(SYNC_CONNECTOR, str(run_id)))
     return run
 
 
@@ -233,7 +232,6 @@ def sync_run_cancel(*, run: SyncRun, actor=None) -> SyncRun:
     if updated:
         Connector.objects.filter(id=run.connector_id).update(status=Connector.Status.IDLE)
         if actor is not None:
-            from connectors import audit
 
             audit.audit_record(
                 actor=actor, action=audit.SYNC_CANCELLED, target=run.connector, details={"run": str(run.id)}
@@ -244,7 +242,6 @@ def sync_run_cancel(*, run: SyncRun, actor=None) -> SyncRun:
 
 def connector_acl_source(connector: Connector):
     """The connector's source when its settings map items to groups (folder mapping), else None."""
-    from connectors.sources.base import Source
 
     source_class = SOURCES.get(connector.kind)
     if source_class is None or source_class.acl_rule is Source.acl_rule:
@@ -310,7 +307,6 @@ def sync_run_is_stale(run: SyncRun) -> bool:
     """A running sync whose worker stopped: no heartbeat for a lock's lifetime, and the lock gone."""
     from django.conf import settings
 
-    from connectors.sync import lock_key, redis_client
 
     if run.status != SyncRun.Status.RUNNING or run.heartbeat_at is None:
         return False

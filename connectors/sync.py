@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import time
-from functools import lru_cache
 from itertools import chain
 
 import redis
@@ -31,8 +30,11 @@ from django.utils import timezone
 from connectors.chunking import ChunkLimitExceeded
 from connectors.indexing import chunk_document, content_hash, get_embedder, parse_item, too_many_chunks_reason
 from connectors.search.bm25 import chunk_search_vector
+from connectors.locks import followup_key, lock_key, redis_client
 from connectors.models import Chunk, Connector, Document, SyncFailure, SyncRun
 from connectors.parsing import ParseCancelled, ParseError
+from connectors.queue import INDEX_DOCUMENTS, enqueue
+from connectors.services import connector_acl_apply, connector_acl_source, connector_source, connector_sync_start
 from connectors.sources.base import ItemFailure, ItemUnchanged, SourceDocument, SourceError
 
 logger = logging.getLogger(__name__)
@@ -44,15 +46,6 @@ class SyncBusy(Exception):
 
 class TransientSyncError(Exception):
     """The source failed in a way that may pass (network); the task retries with backoff."""
-
-
-@lru_cache(maxsize=1)
-def redis_client() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL)
-
-
-def lock_key(connector_id) -> str:
-    return f"assistant:sync-lock:{connector_id}"
 
 
 def index_batch_chars() -> int:
@@ -84,10 +77,6 @@ def sync_run_execute(run_id) -> None:
 # --- a follow-up run for changes made while a run was reading ----------------------------------
 
 
-def followup_key(connector_id) -> str:
-    return f"assistant:sync-followup:{connector_id}"
-
-
 def sync_followup_request(*, connector_id) -> None:
     """The source changed while a run was already reading it (a file uploaded): run once more
     when that run ends. A flag, not a counter: one follow-up however many changes."""
@@ -117,7 +106,6 @@ def sync_followup_start(*, run_id=None, connector_id=None) -> SyncRun | None:
     connector = Connector.objects.filter(id=connector_id).first() if wanted else None
     if connector is None:
         return None
-    from connectors.services import connector_sync_start
 
     return connector_sync_start(connector=connector)
 
@@ -137,7 +125,6 @@ class _FetchJob:
         self.cancelled = False
 
     def execute(self) -> None:
-        from connectors.services import connector_source
 
         run, connector = self.run, self.connector
         now = timezone.now()
@@ -316,7 +303,6 @@ class _FetchJob:
         if item.acl_groups is not None or item.acl_public is not None:
             return bool(item.acl_public), sorted(set(item.acl_groups or ())), True
         if not hasattr(self, "_acl_source"):
-            from connectors.services import connector_acl_source
 
             self._acl_source = connector_acl_source(self.connector)
         rule = self._acl_source.acl_rule(item.external_id) if self._acl_source is not None else None
@@ -357,12 +343,11 @@ class _FetchJob:
             self._flush()
 
     def _flush(self) -> None:
-        from connectors.tasks import index_documents
 
         if not self.batch:
             return
         self._beat(force=True)
-        index_documents.delay(str(self.run.id), [str(i) for i in self.batch])
+        enqueue(INDEX_DOCUMENTS, str(self.run.id), [str(i) for i in self.batch])
         self.batch, self.batch_chars = [], 0
 
     def _queue_everything(self) -> None:
@@ -408,7 +393,6 @@ class _FetchJob:
         self.run.deleted += len(gone)
 
     def _apply_connector_acl(self) -> None:
-        from connectors.services import connector_acl_apply
 
         connector_acl_apply(connector=self.connector)
 

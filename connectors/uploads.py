@@ -29,15 +29,16 @@ from django.core.files.uploadedfile import UploadedFile
 from django.utils.text import get_valid_filename
 from django.utils.translation import gettext as _, gettext_lazy
 
+from connectors import audit
 from connectors.models import Connector, SyncRun
 from connectors.parsing import SUPPORTED_EXTENSIONS
 from connectors.parsing.limits import zip_expansion_problem
 from connectors.services import connector_sync_start
 from connectors.sync import sync_followup_request, sync_followup_start
+from connectors.upload_storage import UPLOAD_KIND, upload_dir_ensure, upload_dir_for
 
 logger = logging.getLogger(__name__)
 
-UPLOAD_KIND = "upload"
 MAX_NAME_LENGTH = 200
 _TEXT_EXTENSIONS = frozenset({".txt", ".md", ".markdown", ".html", ".htm", ".csv"})
 _TYPE_NAMES = {
@@ -71,17 +72,6 @@ class UploadedFileInfo:
     name: str
     size: int
     modified_at: float
-
-
-def upload_dir_for(connector: Connector) -> Path:
-    """The folder that holds a connector's uploaded files (whether or not it exists yet)."""
-    return Path(settings.UPLOAD_ROOT) / str(connector.id)
-
-
-def upload_dir_ensure(connector: Connector) -> Path:
-    directory = upload_dir_for(connector)
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
 
 
 def accepted_extensions() -> list[str]:
@@ -245,7 +235,6 @@ def files_upload(*, connector: Connector, files: list[UploadedFile], actor=None)
                 result.accepted.remove(name)
             result.accepted.append(name)
     if result.accepted or result.refused:
-        from connectors import audit
 
         audit.audit_record(
             actor=actor,
@@ -282,7 +271,6 @@ def file_delete(*, connector: Connector, name: str, actor=None) -> SyncRun:
     if target.resolve().parent != directory.resolve() or not target.is_file():
         raise UploadError(_("There is no uploaded file named %(name)r.") % {"name": name})
     target.unlink()
-    from connectors import audit
 
     audit.audit_record(actor=actor, action=audit.FILE_DELETED, target=connector, details={"file": name})
     return _sync_after_change(connector)
@@ -302,13 +290,3 @@ def files_list(connector: Connector) -> list[UploadedFileInfo]:
     except FileNotFoundError:
         return []
     return sorted(found, key=lambda info: info.name.lower())
-
-
-def upload_dir_remove(*, connector_id) -> None:
-    """Delete a connector's upload folder (after the connector itself was deleted)."""
-    import shutil
-
-    directory = Path(settings.UPLOAD_ROOT) / str(connector_id)
-    root = Path(settings.UPLOAD_ROOT).resolve()
-    if str(connector_id) and directory.resolve().parent == root and directory.is_dir():
-        shutil.rmtree(directory, ignore_errors=True)

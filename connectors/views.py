@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _, ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from connectors import uploads
+from connectors.upload_storage import UPLOAD_KIND, upload_dir_ensure, upload_dir_for
 from connectors.diagnostics import explain_missing
 from connectors.forms import ConnectorForm
 from connectors.access import document_access_explain
@@ -242,7 +243,7 @@ def _form_page(request: HttpRequest, *, kind: str, connector: Connector | None):
         form = ConnectorForm(request.POST, source_class=source_class, connector=connector)
         if form.is_valid():
             target = connector if editing else Connector(kind=kind)  # a new upload needs its id now
-            fixed = {"path": str(uploads.upload_dir_for(target))} if kind == uploads.UPLOAD_KIND else None
+            fixed = {"path": str(upload_dir_for(target))} if kind == UPLOAD_KIND else None
             try:
                 saved = connector_save(
                     connector=target if (editing or fixed) else None, kind=kind, actor=request.user,
@@ -252,7 +253,7 @@ def _form_page(request: HttpRequest, *, kind: str, connector: Connector | None):
                 form.add_service_errors(exc.errors)
             else:
                 if kind == uploads.UPLOAD_KIND:
-                    uploads.upload_dir_ensure(saved)
+                    upload_dir_ensure(saved)
                 if editing:
                     messages.success(request, _("Saved “%(name)s”.") % {"name": saved.name})
                     return redirect("sources:detail", saved.id)

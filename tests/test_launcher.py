@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
+from pathlib import Path
 from io import StringIO
 
 import pytest
@@ -13,6 +15,8 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from assistant import launcher
+from assistant.launcher import supervisor
+from assistant.launcher.processes import _create_time
 from connectors.models import Connector, SyncRun
 
 # --- .env --------------------------------------------------------------------------------------
@@ -91,7 +95,7 @@ def test_plan_treats_an_empty_value_as_unset():
 def test_data_dir_defaults_to_var_in_the_repo_and_resolves_relative_paths(tmp_path):
     assert launcher.data_dir_from({}, tmp_path) == tmp_path / "var"
     assert launcher.data_dir_from({"DATA_DIR": "state"}, tmp_path) == tmp_path / "state"
-    assert launcher.data_dir_from({"DATA_DIR": "/srv/assistant"}, tmp_path) == launcher.Path("/srv/assistant")
+    assert launcher.data_dir_from({"DATA_DIR": "/srv/assistant"}, tmp_path) == Path("/srv/assistant")
 
 
 def test_local_defaults_persist_one_private_secret_key(tmp_path):
@@ -166,9 +170,9 @@ class _FakeEmbedded:
     started: list[str] = []
 
     def __init__(self, *args, **kwargs):
-        self.pgdata = launcher.Path("/nowhere")
+        self.pgdata = Path("/nowhere")
         self.reused = False
-        self.log_path = launcher.Path("/nowhere/log")
+        self.log_path = Path("/nowhere/log")
 
     def alive(self):
         return True
@@ -192,9 +196,9 @@ class _FakeRedis(_FakeEmbedded):
 def _run_until_migrate(monkeypatch, tmp_path, environ):
     """Run the launcher up to its first `manage.py` call, with fake embedded servers."""
     _FakeEmbedded.started = []
-    monkeypatch.setattr(launcher, "EmbeddedPostgres", _FakePostgres)
-    monkeypatch.setattr(launcher, "EmbeddedRedis", _FakeRedis)
-    monkeypatch.setattr(launcher, "port_in_use", lambda host, port: False)
+    monkeypatch.setattr(supervisor, "EmbeddedPostgres", _FakePostgres)
+    monkeypatch.setattr(supervisor, "EmbeddedRedis", _FakeRedis)
+    monkeypatch.setattr(supervisor, "port_in_use", lambda host, port: False)
 
     def stop(self, *args, **kwargs):
         raise _Stop
@@ -348,8 +352,8 @@ def test_bootstrap_demo_never_echoes_a_chosen_password(db, monkeypatch):
 def _registry(tmp_path, launcher_pid, children):
     run = launcher.Launcher(repo=tmp_path, environ={})
     run.data_dir = tmp_path
-    owner = {"pid": launcher_pid, "create_time": launcher._create_time(launcher_pid)}
-    run.registry_path.write_text(launcher.json.dumps({"launcher": owner, "children": children}))
+    owner = {"pid": launcher_pid, "create_time": _create_time(launcher_pid)}
+    run.registry_path.write_text(json.dumps({"launcher": owner, "children": children}))
     return run
 
 
@@ -369,7 +373,7 @@ def test_services_left_by_a_killed_run_are_found_and_stopped(tmp_path):
             tmp_path,
             dead_pid,
             [
-                {"name": "web", "pid": orphan.pid, "create_time": launcher._create_time(orphan.pid)},
+                {"name": "web", "pid": orphan.pid, "create_time": _create_time(orphan.pid)},
                 {"name": "beat", "pid": orphan.pid, "create_time": 12345.0},  # pid reused by another process
             ],
         )

@@ -8,7 +8,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from connectors import audit
+from connectors import audit, upload_storage
 from connectors.models import AuditEvent, Connector, SyncRun
 from connectors.services import connector_delete, connector_save, connector_sync_start, sync_run_cancel
 
@@ -127,10 +127,9 @@ def test_views_record_the_actor_and_client_address(staff_client, staff, folder, 
 def test_uploads_are_recorded(staff_client, settings, tmp_path, staff):
     settings.UPLOAD_ROOT = tmp_path
     connector = Connector(kind="upload")
-    from connectors import uploads
 
     connector = connector_save(connector=connector, name="Uploads", kind="upload",
-                               config={"path": str(uploads.upload_dir_for(connector))})
+                               config={"path": str(upload_storage.upload_dir_for(connector))})
     upload = SimpleUploadedFile("notes.md", b"# Notes\n\nHello.\n", content_type="text/markdown")
     staff_client.post(reverse("sources:upload", args=[connector.id]), {"files": [upload]})
     (event,) = events(audit.FILES_UPLOADED)

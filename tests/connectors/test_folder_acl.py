@@ -156,13 +156,13 @@ def test_a_bad_mapping_is_refused_with_a_clear_reason(share, db, mapping, compla
 
 def test_uploads_take_the_connectors_acl_and_follow_its_changes(settings, tmp_path, engineering, sales, owner,
                                                                    outsider, embedder):
-    from connectors import uploads
+    from connectors import upload_storage
 
     settings.UPLOAD_ROOT = tmp_path / "uploads"
     target = Connector(kind="upload")
     connector = connector_save(connector=target, name="Uploads", kind="upload",
-                               config={"path": str(uploads.upload_dir_for(target))}, groups=[engineering])
-    folder = uploads.upload_dir_ensure(connector)
+                               config={"path": str(upload_storage.upload_dir_for(target))}, groups=[engineering])
+    folder = upload_storage.upload_dir_ensure(connector)
     (folder / "notes.md").write_text("# Notes\n\nThe offsite is in June.\n")
     assert sync(connector).added == 1
     assert acl("notes.md") == (False, ["engineering"])

@@ -11,7 +11,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from connectors.models import Chunk, Connector, Document, SyncRun
 from connectors.services import sync_run_cancel
-from connectors.uploads import files_upload, upload_dir_for
+from connectors.upload_storage import upload_dir_for
+from connectors.uploads import files_upload
 from tests.conftest import spawn_celery_worker, stop_process, wait_for_run
 
 

@@ -22,7 +22,8 @@ from connectors.indexing import parse_limits
 from connectors.parsing import ParseError, parse_document
 from connectors.parsing.limits import MAX_ARCHIVE_MEMBERS, run_limited, zip_expansion_problem
 from connectors.sync import sync_run_execute
-from connectors.uploads import files_upload, upload_dir_for
+from connectors.upload_storage import upload_dir_for
+from connectors.uploads import files_upload
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "handbook"
 DOCX = SAMPLES / "onboarding-checklist.docx"

@@ -11,7 +11,8 @@ from django.contrib.postgres.search import SearchQuery
 from connectors import indexing
 from connectors.models import Chunk, Connector, Document, SyncRun
 from connectors.services import connector_sync_start
-from connectors.sync import SyncBusy, lock_key, redis_client, sync_run_execute
+from connectors.locks import lock_key, redis_client
+from connectors.sync import SyncBusy, sync_run_execute
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "handbook"
 

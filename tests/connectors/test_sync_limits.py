@@ -9,7 +9,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from connectors import services
 from connectors.models import Chunk, Connector, Document, SyncFailure, SyncRun
 from connectors.sync import sync_run_execute
-from connectors.uploads import files_upload, upload_dir_for
+from connectors.upload_storage import upload_dir_for
+from connectors.uploads import files_upload
 
 
 @pytest.fixture

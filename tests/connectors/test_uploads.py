@@ -14,7 +14,8 @@ from django.urls import reverse
 from connectors.models import Connector, Document, SyncRun
 from connectors.sources.registry import build_source
 from connectors.sync import sync_run_execute
-from connectors.uploads import UploadError, file_delete, files_list, files_upload, safe_file_name, upload_dir_for
+from connectors.upload_storage import upload_dir_for
+from connectors.uploads import UploadError, file_delete, files_list, files_upload, safe_file_name
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "handbook"
 

@@ -24,7 +24,7 @@ from django.conf import settings as django_settings
 from assistant.chat.models import Message
 from connectors.models import Chunk, Connector, Document, SyncRun
 from connectors.services import connector_sync_start
-from connectors.sync import redis_client
+from connectors.locks import redis_client
 from tests.conftest import (
     ARTIFACTS, ROOT, free_port, service_env, spawn_celery_worker, stop_process, wait_for_http, wait_for_run,
 )

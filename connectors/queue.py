@@ -1,0 +1,17 @@
+"""Queueing the connectors' Celery tasks by name.
+
+The task module imports the engine and the services (a task is a thin shell around them); they
+queue its tasks through the app's registry, looked up when a task is queued, so nothing imports
+the task module back.
+"""
+
+from __future__ import annotations
+
+from celery import current_app
+
+SYNC_CONNECTOR = "connectors.tasks.sync_connector"
+INDEX_DOCUMENTS = "connectors.tasks.index_documents"
+
+
+def enqueue(task_name: str, *args) -> None:
+    current_app.tasks[task_name].delay(*args)
