@@ -14,4 +14,7 @@ INDEX_DOCUMENTS = "connectors.tasks.index_documents"
 
 
 def enqueue(task_name: str, *args) -> None:
+    if task_name not in current_app.tasks:
+        # Outside a worker nothing has imported the task modules yet: Celery's autodiscovery does.
+        current_app.loader.import_default_modules()
     current_app.tasks[task_name].delay(*args)

@@ -185,7 +185,7 @@ def test_code_is_highlighted_and_copied_and_images_are_not_loaded(app_server, br
     assert remote_requests == []
 
     answer.locator(".copy-code-button").click()
-    assert answer.locator(".copy-code-button").get_attribute("data-copied") == "true"
+    answer.locator('.copy-code-button[data-copied="true"]').wait_for()  # the clipboard answers asynchronously
     assert page.evaluate("navigator.clipboard.readText()").startswith("def days_left(entitled: int, taken: int)")
     answer.hover()
     answer.locator(".copy-answer-button").click()
@@ -222,7 +222,7 @@ def test_phone_width_menu_opens_the_sidebar(app_server, browser, employee):
                            " return r.left >= 0 && r.width > 200; }")
     assert page.locator("#conversation-search").is_visible()
     page.locator("#conversation-list .conversation-link", has_text="Travel to Lyon").wait_for()
-    time.sleep(0.3)  # the slide-in transition
+    page.wait_for_function("() => document.getAnimations().every(a => a.playState !== 'running')")  # slid in
     shot(page, "chat-phone-menu.png")
     page.locator("#conversation-list .conversation-link", has_text="Travel to Lyon").click()
     page.wait_for_url(re.compile(r".*/chat/c/.+/$"))

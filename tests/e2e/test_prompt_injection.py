@@ -161,7 +161,7 @@ def test_an_injected_instruction_cannot_put_active_content_on_the_page(
     saved = page.locator("article.message-assistant .message-body").last.inner_html()
     assert not active_content(saved), saved
     assert_no_active_elements(page)
-    page.wait_for_timeout(500)
+    page.wait_for_load_state("networkidle")  # whatever the page would fetch or run has had its chance
     assert page.evaluate("() => window.__pwned === undefined")
     assert outside == [] and outside_requests == [], outside + outside_requests
     context.close()
