@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from connectors import views
+from connectors import upload_views, views
 
 app_name = "sources"
 
@@ -18,8 +18,8 @@ urlpatterns = [
     path("<uuid:connector_id>/progress/", views.source_progress, name="progress"),
     path("<uuid:connector_id>/documents/", views.document_list, name="documents"),
     path("<uuid:connector_id>/why/", views.why_missing, name="why"),
-    path("<uuid:connector_id>/upload/", views.files_upload, name="upload"),
-    path("<uuid:connector_id>/files/delete/", views.file_delete, name="file_delete"),
+    path("<uuid:connector_id>/upload/", upload_views.files_upload, name="upload"),
+    path("<uuid:connector_id>/files/delete/", upload_views.file_delete, name="file_delete"),
     re_path(
         r"^(?P<connector_id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/"
         r"(?P<action>sync|cancel|pause|resume|reindex|delete)/$",

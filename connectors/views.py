@@ -9,20 +9,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from functools import wraps
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q
 from django.http import Http404, HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext as _, ngettext
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from connectors import uploads
@@ -31,7 +29,7 @@ from connectors.diagnostics import explain_missing
 from connectors.forms import ConnectorForm
 from connectors.access import document_access_explain
 from connectors.models import AuditEvent, Chunk, Connector, Document, SyncRun
-from connectors.request_input import answers_bad_input, query_text, text
+from connectors.request_input import answers_bad_input, query_text
 from connectors.services import (
     ConnectorInvalid,
     connector_delete,
@@ -44,6 +42,7 @@ from connectors.services import (
 )
 from connectors.sources.base import SourceError
 from connectors.sources.registry import SOURCES
+from connectors.staff import staff_required
 
 logger = logging.getLogger(__name__)
 
@@ -54,21 +53,6 @@ PREVIEW_ITEMS = 5
 PREVIEW_CHARS = 600
 USERS_LISTED = 1000  # suggestions in the "why can this user see it?" picker
 AUDIT_PER_PAGE = 50
-
-
-def staff_required(view):
-    """Signed out: to the sign-in page. Signed in but not staff: 404."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs):
-        user = request.user
-        if not user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        if not (user.is_active and user.is_staff):
-            raise Http404(_("No such page."))
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 # --- small reads -------------------------------------------------------------------------
@@ -552,51 +536,3 @@ def source_action(request: HttpRequest, connector_id, action: str):
         messages.success(request, _("Deleted “%(name)s” and its documents.") % {"name": name})
         return redirect("sources:list")
     raise Http404(_("No such action."))
-
-
-@staff_required
-@require_POST
-def files_upload(request: HttpRequest, connector_id):
-    connector = get_object_or_404(Connector, id=connector_id)
-    if connector.kind != uploads.UPLOAD_KIND:
-        raise Http404(_("This data source takes no uploads."))
-    files = request.FILES.getlist("files")
-    wants_json = "application/json" in request.headers.get("Accept", "")
-    if not files:
-        if wants_json:
-            return JsonResponse({"accepted": [], "refused": {}, "error": "Choose at least one file."}, status=400)
-        messages.error(request, _("Choose at least one file to upload."), extra_tags="upload")
-        return redirect(reverse("sources:detail", args=[connector.id]) + "#upload")
-    result = uploads.files_upload(connector=connector, files=files, actor=request.user)
-    if wants_json:
-        return JsonResponse({"accepted": result.accepted, "refused": result.refused, "queued": result.run is not None})
-    if result.accepted:
-        count = len(result.accepted)
-        messages.success(
-            request,
-            ngettext(
-                "Uploaded %(count)d file: %(names)s. A sync is queued.",
-                "Uploaded %(count)d files: %(names)s. A sync is queued.",
-                count,
-            )
-            % {"count": count, "names": ", ".join(result.accepted)},
-            extra_tags="upload",
-        )
-    for name, reason in result.refused.items():
-        messages.error(request, _("Refused %(name)s: %(reason)s") % {"name": name, "reason": reason}, extra_tags="upload refusal")
-    return redirect(reverse("sources:detail", args=[connector.id]) + "#upload")
-
-
-@staff_required
-@require_POST
-@answers_bad_input
-def file_delete(request: HttpRequest, connector_id):
-    connector = get_object_or_404(Connector, id=connector_id)
-    name = text(request.POST, "name", max_chars=1000)
-    try:
-        uploads.file_delete(connector=connector, name=name, actor=request.user)
-    except uploads.UploadError as exc:
-        messages.error(request, str(exc), extra_tags="upload")
-    else:
-        messages.success(request, _("Deleted %(name)s; a sync removes it from the index.") % {"name": name}, extra_tags="upload")
-    return redirect(reverse("sources:detail", args=[connector.id]) + "#upload")

@@ -1,7 +1,7 @@
 """Views for assistants, feedback, memory and retrying a failed answer.
 
 Another user's message or memory is a 404. The feedback list and its CSV export are for
-staff only (others get a 404, see connectors.views.staff_required); every export is recorded.
+staff only (others get a 404, see connectors.staff.staff_required); every export is recorded.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from assistant.chat.failures import answer_retry
 from assistant.chat.models import Conversation, Feedback, Memory, Message
 from assistant.chat.services import InvalidInput
 from connectors.request_input import RequestInvalid, answers_bad_input, body_fields, boolean, text
-from connectors.views import staff_required
+from connectors.staff import staff_required
 
 
 def _wants_json(request: HttpRequest) -> bool:
