@@ -22,14 +22,15 @@ run: $(STAMP)
 migrate: $(STAMP)
 	$(BIN)/python manage.py migrate
 
-# Tests use the machine's PostgreSQL (pgvector) and Redis; a Redis database of their own.
+# Tests use the machine's PostgreSQL (pgvector) and Redis (a Redis database of their own); where
+# nothing answers at those URLs, the embedded ones of `make run` (assistant/launcher/for_tests.py).
 TEST_ENV := SECRET_KEY=test-only-secret DEBUG=false SECURE_COOKIES=false REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/14} CELERY_BROKER_URL=
 
 test: $(STAMP)
-	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/python -m assistant.launcher.for_tests $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
-	$(TEST_ENV) $(BIN)/python -m pytest -m "not e2e" $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/python -m assistant.launcher.for_tests -m "not e2e" $(PYTEST_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -155,12 +156,21 @@ def use_llm(llm_server, settings):
     get_chat_client.cache_clear()
 
 
+def database_url(db: dict) -> str:
+    """The URL of Django's database settings; a unix-socket host (the embedded PostgreSQL of a
+    bare machine) travels percent-encoded, as dj-database-url reads it."""
+    host = db["HOST"] or (db.get("OPTIONS") or {}).get("host") or ""
+    host = quote(host, safe="") if host.startswith("/") else host
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgres://{db['USER']}:{quote(db.get('PASSWORD') or '', safe='')}@{host}{port}/{db['NAME']}"
+
+
 def service_env(**extra: str) -> dict[str, str]:
     """Environment for a child process that must share the test database and Redis."""
     db = settings.DATABASES["default"]
     env = dict(os.environ)
     env.update(
-        DATABASE_URL=f"postgres://{db['USER']}:{db.get('PASSWORD') or ''}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        DATABASE_URL=database_url(db),
         REDIS_URL=settings.REDIS_URL,
         CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
         SECRET_KEY=settings.SECRET_KEY,

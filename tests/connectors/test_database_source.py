@@ -33,6 +33,8 @@ from connectors.sources.database import (
 from connectors.sources.registry import SOURCES, build_source
 from connectors.sources.sql_policy import check_select, to_sql
 
+pytestmark = pytest.mark.usefixtures("sample_database_servers")
+
 SAMPLES = Path("/work/shared/data/sample-dbs")
 PG_HOST, PG_PORT, PG_ADMIN = "127.0.0.1", 5432, "postgres"
 MY_HOST, MY_PORT, MY_ADMIN = "127.0.0.1", 3306, "root"

@@ -15,6 +15,8 @@ from connectors.models import Chunk, Connector, Document, SyncRun
 from connectors.services import connector_save
 from connectors.sync import sync_run_execute
 
+pytestmark = pytest.mark.usefixtures("sample_database_servers")
+
 ROWS = [
     (1, "Expense policy", "Meals on business trips are reimbursed up to 45 euros a day.", "finance"),
     (2, "Badge policy", "Lost badges are replaced at the front desk in building B.", ""),

@@ -28,6 +28,8 @@ from connectors.sources.base import DestinationRefused, SourceError
 from connectors.sources.registry import build_source
 from connectors.sync import sync_run_execute
 
+pytestmark = pytest.mark.usefixtures("sample_database_servers")
+
 SUFFIX = uuid.uuid4().hex[:8]
 PG_DB, PG_USER = f"scratch_guard_{SUFFIX}", f"scratch_guard_reader_{SUFFIX}"
 MY_DB, MY_USER, MY_PASSWORD = f"scratch_guard_{SUFFIX}", f"guard_{SUFFIX}", f"Pw-{SUFFIX}"
