@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from connectors import services
+from connectors import sync
 from connectors.models import Chunk, Connector, Document, SyncFailure, SyncRun
 from connectors.sync import sync_run_execute
 from connectors.upload_storage import upload_dir_for
@@ -63,7 +63,7 @@ def test_files_uploaded_during_a_running_sync_are_indexed_by_one_follow_up_run(
     connector, monkeypatch, django_capture_on_commit_callbacks
 ):
     first = upload(connector, "first.md", b"# First\n\nThe first file.\n", django_capture_on_commit_callbacks)
-    real_source = services.connector_source
+    real_source = sync.connector_source
     arrived: list[str] = []
 
     def source_that_sees_uploads_arrive(conn):
@@ -83,7 +83,7 @@ def test_files_uploaded_during_a_running_sync_are_indexed_by_one_follow_up_run(
         source.iter_documents = iter_documents
         return source
 
-    monkeypatch.setattr(services, "connector_source", source_that_sees_uploads_arrive)
+    monkeypatch.setattr(sync, "connector_source", source_that_sees_uploads_arrive)  # where the engine reads it
     with django_capture_on_commit_callbacks(execute=True):  # the follow-up's task runs (eagerly)
         sync_run_execute(first.run.id)
 
