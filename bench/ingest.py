@@ -25,6 +25,7 @@ import random
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -41,6 +42,9 @@ def prepare_environment(args) -> None:
         DEBUG="false",
         LOG_LEVEL="WARNING",
         DJANGO_SETTINGS_MODULE="assistant.settings",
+        # The benchmarks' corpora live in temporary folders and the shared data: the operator's
+        # data roots must allow them, as an operator would for the folders they index.
+        CONNECTOR_DATA_DIR=",".join([tempfile.gettempdir(), str(ROOT.parent / "shared" / "data"), str(ROOT / "samples")]),
     )
     import psycopg
 
