@@ -89,6 +89,7 @@ def prepare_environment(args) -> None:
         LLM_MAX_TOKENS=str(args.max_tokens),
         CHAT_RATE_LIMIT="off",
         DJANGO_SETTINGS_MODULE="assistant.settings",
+        CONNECTOR_DATA_DIR=str(ROOT / "samples" / "handbook"),  # as `make run` allows the demo folder
     )
     if args.context_tokens:
         os.environ["RAG_CONTEXT_TOKENS"] = str(args.context_tokens)
