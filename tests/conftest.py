@@ -21,6 +21,9 @@ from django.contrib.auth.models import Group, User
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
+#: The material budget `make run` gives the embedded CPU model (assistant/launcher/supervisor.py):
+#: the real model server of the tests is that model, so the tests run at that product default.
+CPU_MODEL_CONTEXT_TOKENS = 1000
 
 
 def free_port() -> int:
@@ -151,6 +154,7 @@ def use_llm(llm_server, settings):
 
     settings.LLM_BASE_URL = llm_server["base_url"]
     settings.LLM_MODEL = llm_server["model"]
+    settings.RAG_CONTEXT_TOKENS = CPU_MODEL_CONTEXT_TOKENS
     get_chat_client.cache_clear()
     yield llm_server
     get_chat_client.cache_clear()
@@ -180,6 +184,7 @@ def service_env(**extra: str) -> dict[str, str]:
         # The operator's connector policy of this test (see _connector_data_roots).
         CONNECTOR_DATA_DIR=",".join(settings.CONNECTOR_DATA_DIR),
         CONNECTOR_ALLOWED_DB_HOSTS=",".join(settings.CONNECTOR_ALLOWED_DB_HOSTS),
+        RAG_CONTEXT_TOKENS=str(CPU_MODEL_CONTEXT_TOKENS),
     )
     env.update(extra)
     return env
