@@ -7,7 +7,7 @@ fetch a remote image.
 
 from __future__ import annotations
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from connectors.middleware import HybridMiddleware
 
 POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -16,21 +16,11 @@ POLICY = (
 )
 
 
-class ContentSecurityPolicyMiddleware:
-    async_capable = True
-    sync_capable = True
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-        if iscoroutinefunction(get_response):
-            markcoroutinefunction(self)
-
-    def __call__(self, request):
-        if iscoroutinefunction(self):
-            return self._acall(request)
+class ContentSecurityPolicyMiddleware(HybridMiddleware):
+    def handle(self, request):
         return self._apply(self.get_response(request))
 
-    async def _acall(self, request):
+    async def ahandle(self, request):
         return self._apply(await self.get_response(request))
 
     @staticmethod

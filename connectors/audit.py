@@ -17,8 +17,8 @@ import logging
 import re
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.db import models
+from connectors.middleware import HybridMiddleware
 
 logger = logging.getLogger(__name__)
 
@@ -143,27 +143,17 @@ def client_ip(request) -> str | None:
     return str(client)
 
 
-class AuditContextMiddleware:
+class AuditContextMiddleware(HybridMiddleware):
     """Remembers the client's address for the audit events written while serving a request."""
 
-    async_capable = True
-    sync_capable = True
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-        if iscoroutinefunction(get_response):
-            markcoroutinefunction(self)
-
-    def __call__(self, request):
-        if iscoroutinefunction(self):
-            return self._acall(request)
+    def handle(self, request):
         token = _client_ip.set(client_ip(request))
         try:
             return self.get_response(request)
         finally:
             _client_ip.reset(token)
 
-    async def _acall(self, request):
+    async def ahandle(self, request):
         token = _client_ip.set(client_ip(request))
         try:
             return await self.get_response(request)

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.contrib.auth import SESSION_KEY, logout
 from django.urls import reverse
@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from assistant.accounts.credentials import acting_user
 from assistant.accounts.models import RevokedReason
 from assistant.accounts.tokens import api_token_notice_take
+from connectors.middleware import HybridMiddleware
 
 #: Requests that never show a page: no notice is taken there (it would be lost).
 NO_NOTICE_PREFIXES = ("/api/", "/v1/", "/static/", "/mcp", "/admin/jsi18n/")
@@ -55,20 +56,10 @@ def check_account(request) -> None:
             messages.warning(request, revocation_notice_text(token))
 
 
-class AccountStateMiddleware:
+class AccountStateMiddleware(HybridMiddleware):
     """After AuthenticationMiddleware and MessageMiddleware."""
 
-    async_capable = True
-    sync_capable = True
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-        if iscoroutinefunction(get_response):
-            markcoroutinefunction(self)
-
-    def __call__(self, request):
-        if iscoroutinefunction(self):
-            return self._acall(request)
+    def handle(self, request):
         check_account(request)
         reset = acting_user.set(request.user)
         try:
@@ -76,7 +67,7 @@ class AccountStateMiddleware:
         finally:
             acting_user.reset(reset)
 
-    async def _acall(self, request):
+    async def ahandle(self, request):
         await sync_to_async(check_account)(request)
         reset = acting_user.set(request.user)
         try:
