@@ -71,6 +71,12 @@ class Message(models.Model):
     content = models.TextField(blank=True)
     rendered_html = models.TextField(blank=True, help_text="Sanitised HTML of the answer with citation chips.")
     citations = models.JSONField(default=list, blank=True)
+    #: The agent's tool calls, in order: {"id", "tool", "arguments", "status", "label", "summary",
+    #: "sources", "error", "duration_ms"} (see assistant/agent/steps.py). Empty without tools.
+    steps = models.JSONField(default=list, blank=True)
+    #: Every passage the answer was given (retrieved or read), as {"n", "title", "url",
+    #: "connector", "document_id", "kind", "passage"}; listed under the answer, cited ones first.
+    sources = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.COMPLETE)
     error = models.TextField(blank=True)
     error_retryable = models.BooleanField(

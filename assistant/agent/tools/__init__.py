@@ -1,0 +1,1 @@
+"""The tools, one module each; importing this package registers them."""
