@@ -9,6 +9,8 @@ import socket
 
 import pytest
 
+from tests.connectors.sample_dbs import my_chinook, pg_chinook, pg_northwind, pg_reader  # noqa: F401 - fixtures
+
 
 @pytest.fixture(autouse=True)
 def _operator_policy(settings, tmp_path_factory):
@@ -32,3 +34,4 @@ def sample_database_servers():
             missing.append(f"{name} on {address[0]}:{address[1]}")
     if missing:
         pytest.skip(f"needs the sample database servers as sources; missing: {', '.join(missing)}")
+

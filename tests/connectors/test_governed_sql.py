@@ -1,0 +1,202 @@
+"""Governed SQL (connectors/sources/database/governed.py) against the machine's real PostgreSQL and
+MariaDB, over Chinook: legitimate queries give what the same SQL gives run directly by the table's
+owner; hostile ones are refused; denied columns and other groups' rows never come back."""
+
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+import sqlglot
+from sqlglot import exp
+
+from connectors.sources.database.governed import GovernedRelation, govern
+from connectors.sources.sql_policy import SqlRefused
+from tests.connectors.sample_dbs import my_connect, pg_connect
+
+pytestmark = pytest.mark.usefixtures("sample_database_servers")
+
+PG_TABLES = {
+    "album": ("album_id", "title", "artist_id"),
+    "artist": ("artist_id", "name"),
+    "genre": ("genre_id", "name"),
+    "track": ("track_id", "name", "album_id", "media_type_id", "genre_id", "composer", "milliseconds", "bytes",
+              "unit_price"),
+    "invoice": ("invoice_id", "customer_id", "invoice_date", "billing_address", "billing_city", "billing_state",
+                "billing_country", "billing_postal_code", "total"),
+    "invoice_line": ("invoice_line_id", "invoice_id", "track_id", "unit_price", "quantity"),
+    "customer": ("customer_id", "first_name", "last_name", "company", "address", "city", "state", "country",
+                 "postal_code", "phone", "fax", "email", "support_rep_id"),
+    "employee": ("employee_id", "last_name", "first_name", "title", "reports_to", "birth_date", "hire_date",
+                 "address", "city", "state", "country", "postal_code", "phone", "fax", "email"),
+}
+MY_TABLES = {
+    name: tuple("".join(part.capitalize() for part in column.split("_")).replace("Id", "Id") for column in columns)
+    for name, columns in PG_TABLES.items()
+}
+MY_TABLES["invoice_line"] = ("InvoiceLineId", "InvoiceId", "TrackId", "UnitPrice", "Quantity")
+MY_NAMES = {"invoice_line": "InvoiceLine"}
+
+#: Legitimate analytic queries: PostgreSQL text, MariaDB text. Dataset names are the table names,
+#: so the same text run directly over the tables is the reference.
+LEGIT = [
+    ("SELECT count(*) FROM track",) * 2,
+    ("SELECT g.name, count(*) AS n FROM track t JOIN genre g ON g.genre_id = t.genre_id GROUP BY g.name ORDER BY n DESC, g.name",
+     "SELECT g.Name, count(*) AS n FROM track t JOIN genre g ON g.GenreId = t.GenreId GROUP BY g.Name ORDER BY n DESC, g.Name"),
+    ("SELECT extract(year FROM invoice_date) AS y, round(sum(total), 2) FROM invoice GROUP BY 1 ORDER BY 1",
+     "SELECT YEAR(InvoiceDate) AS y, round(sum(Total), 2) FROM invoice GROUP BY 1 ORDER BY 1"),
+    ("WITH per_artist AS (SELECT ar.name, count(*) AS albums FROM album al JOIN artist ar ON ar.artist_id = al.artist_id "
+     "GROUP BY ar.name) SELECT * FROM per_artist WHERE albums > 5 ORDER BY albums DESC, name",
+     "WITH per_artist AS (SELECT ar.Name, count(*) AS albums FROM album al JOIN artist ar ON ar.ArtistId = al.ArtistId "
+     "GROUP BY ar.Name) SELECT * FROM per_artist WHERE albums > 5 ORDER BY albums DESC, Name"),
+    ("SELECT billing_country, count(*) FROM invoice WHERE total > (SELECT avg(total) FROM invoice) GROUP BY 1 ORDER BY 2 DESC, 1",
+     "SELECT BillingCountry, count(*) FROM invoice WHERE Total > (SELECT avg(Total) FROM invoice) GROUP BY 1 ORDER BY 2 DESC, 1"),
+    ("SELECT e.first_name, e.last_name, round(sum(i.total), 2) AS billed FROM employee e JOIN customer c "
+     "ON c.support_rep_id = e.employee_id JOIN invoice i ON i.customer_id = c.customer_id GROUP BY 1, 2 ORDER BY 3 DESC",
+     "SELECT e.FirstName, e.LastName, round(sum(i.Total), 2) AS billed FROM employee e JOIN customer c "
+     "ON c.SupportRepId = e.EmployeeId JOIN invoice i ON i.CustomerId = c.CustomerId GROUP BY 1, 2 ORDER BY 3 DESC"),
+    ("SELECT name FROM track WHERE milliseconds > 1000000 UNION SELECT name FROM artist WHERE name LIKE 'Z%' ORDER BY 1",
+     "SELECT Name FROM track WHERE Milliseconds > 1000000 UNION SELECT Name FROM artist WHERE Name LIKE 'Z%' ORDER BY 1"),
+    ("SELECT a.title FROM album a WHERE NOT EXISTS (SELECT 1 FROM track t WHERE t.album_id = a.album_id AND t.unit_price > 0.99) "
+     "ORDER BY 1 LIMIT 10",
+     "SELECT a.Title FROM album a WHERE NOT EXISTS (SELECT 1 FROM track t WHERE t.AlbumId = a.AlbumId AND t.UnitPrice > 0.99) "
+     "ORDER BY 1 LIMIT 10"),
+    ("SELECT country, count(*), rank() OVER (ORDER BY count(*) DESC) FROM customer GROUP BY country ORDER BY 3, 1",
+     "SELECT Country, count(*), rank() OVER (ORDER BY count(*) DESC) FROM customer GROUP BY Country ORDER BY 3, 1"),
+    ("SELECT * FROM genre ORDER BY genre_id", "SELECT * FROM genre ORDER BY GenreId"),
+    ("SELECT t.name, il.quantity * il.unit_price AS amount FROM invoice_line il JOIN track t USING (track_id) "
+     "WHERE il.invoice_id = 5 ORDER BY 1",
+     "SELECT t.Name, il.Quantity * il.UnitPrice AS amount FROM invoice_line il JOIN track t USING (TrackId) "
+     "WHERE il.InvoiceId = 5 ORDER BY 1"),
+    ("SELECT upper(left(name, 1)) AS initial, count(*) FROM artist GROUP BY 1 HAVING count(*) > 10 ORDER BY 1",
+     "SELECT upper(left(Name, 1)) AS initial, count(*) FROM artist GROUP BY 1 HAVING count(*) > 10 ORDER BY 1"),
+]
+
+
+def _relations(dialect: str, *, denied: dict | None = None, row_column: dict | None = None) -> dict:
+    tables = PG_TABLES if dialect == "postgres" else MY_TABLES
+    relations = {}
+    for name, columns in tables.items():
+        hidden = set((denied or {}).get(name, ()))
+        table = name if dialect == "postgres" else MY_NAMES.get(name, name.capitalize())
+        relations[name] = GovernedRelation(
+            name=name, table=(table,), columns=tuple(c for c in columns if c not in hidden),
+            row_groups_column=(row_column or {}).get(name),
+        )
+    return relations
+
+
+def _run(dialect: str, database: str, sql: str) -> tuple[list[str], list[tuple]]:
+    if dialect == "postgres":
+        with pg_connect(database) as conn:
+            cursor = conn.execute(sql)
+            return [d.name.lower() for d in cursor.description], cursor.fetchall()
+    conn = my_connect(database)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(sql)
+            return [d[0].lower() for d in cursor.description], list(cursor.fetchall())
+    finally:
+        conn.close()
+
+
+def _direct(sql: str, dialect: str) -> str:
+    """The reference: the same query over the tables themselves (MariaDB's are CamelCase)."""
+    if dialect == "postgres":
+        return sql
+    tree = sqlglot.parse_one(sql, read="mysql")
+    for table in tree.find_all(exp.Table):
+        if table.name in MY_TABLES:
+            alias = table.args.get("alias") or exp.TableAlias(this=exp.to_identifier(table.name))
+            table.replace(exp.Table(this=exp.to_identifier(MY_NAMES.get(table.name, table.name.capitalize())), alias=alias))
+    return tree.sql(dialect="mysql")
+
+
+def _normal(rows: list[tuple]) -> Counter:
+    return Counter(tuple(float(v) if isinstance(v, Decimal) else v for v in row) for row in rows)
+
+
+@pytest.mark.parametrize("index", range(len(LEGIT)))
+@pytest.mark.parametrize("dialect", ["postgres", "mysql"])
+def test_a_legitimate_query_gives_what_the_owner_gets(index, dialect, pg_chinook, my_chinook):
+    sql = LEGIT[index][0 if dialect == "postgres" else 1]
+    database = pg_chinook if dialect == "postgres" else my_chinook
+    governed = govern(sql, dialect, _relations(dialect), groups=[], row_limit=10_000)
+    columns, rows = _run(dialect, database, governed.sql)
+    direct_columns, direct_rows = _run(dialect, database, _direct(sql, dialect))
+    assert columns == direct_columns
+    assert rows and _normal(rows) == _normal(direct_rows)
+    if "ORDER BY" in sql:
+        assert rows == direct_rows
+
+
+@pytest.mark.parametrize("dialect", ["postgres", "mysql"])
+def test_denied_columns_never_come_back_even_through_star(dialect, pg_chinook, my_chinook):
+    database = pg_chinook if dialect == "postgres" else my_chinook
+    email = "email" if dialect == "postgres" else "Email"
+    relations = _relations(dialect, denied={"customer": {email}})
+    columns, rows = _run(dialect, database, govern("SELECT * FROM customer", dialect, relations, groups=[], row_limit=100).sql)
+    assert email.lower() not in columns and len(rows) == 59
+    assert not any("@" in str(value) for row in rows for value in row)
+    for sql in (f"SELECT {email} FROM customer", f"SELECT c.{email} FROM customer c"):
+        with pytest.raises(Exception, match=r"(?i)column|unknown"):
+            _run(dialect, database, govern(sql, dialect, relations, groups=[], row_limit=100).sql)
+
+
+@pytest.mark.parametrize("dialect", ["postgres", "mysql"])
+def test_rows_of_other_groups_never_come_back(dialect, pg_chinook, my_chinook):
+    """doc_acl's group column: 'engineering, sales' / 'hr' / NULL, as indexing reads it."""
+    database = pg_chinook if dialect == "postgres" else my_chinook
+    relations = {"docs": GovernedRelation(name="docs", table=("doc_acl",), columns=("id", "title", "body", "groups"),
+                                          row_groups_column="groups")}
+
+    def titles(groups):
+        sql = govern("SELECT title FROM docs ORDER BY id", dialect, relations, groups=groups, row_limit=100).sql
+        return [row[0] for row in _run(dialect, database, sql)[1]]
+
+    assert titles(["sales"]) == ["Roadmap"]
+    assert titles(["hr", "engineering"]) == ["Roadmap", "Salaries"]
+    assert titles([]) == titles(["Sales"]) == titles(["sale"]) == titles(["o'brien\\"]) == []
+    counted = govern("SELECT count(*) FROM docs", dialect, relations, groups=["hr"], row_limit=100).sql
+    assert _run(dialect, database, counted)[1] == [(1,)]
+
+
+@pytest.mark.parametrize("dialect", ["postgres", "mysql"])
+def test_the_row_limit_caps_the_outermost_query(dialect, pg_chinook, my_chinook):
+    database = pg_chinook if dialect == "postgres" else my_chinook
+    relations = _relations(dialect)
+    for sql in ("SELECT * FROM track", "SELECT * FROM track LIMIT 5000",
+                "SELECT name FROM track UNION ALL SELECT name FROM artist"):
+        governed = govern(sql, dialect, relations, groups=[], row_limit=20)
+        assert len(_run(dialect, database, governed.sql)[1]) == 21  # one more: the caller says it was cut
+    assert len(_run(dialect, database, govern("SELECT * FROM track LIMIT 3", dialect, relations, groups=[],
+                                                row_limit=20).sql)[1]) == 3
+
+
+HOSTILE = [
+    "SELECT * FROM secrets",
+    "SELECT * FROM public.track",
+    "SELECT * FROM information_schema.tables",
+    "SELECT * FROM pg_catalog.pg_user",
+    "SELECT * FROM pg_shadow",
+    "SELECT * FROM mysql.user",
+    "SELECT * FROM (WITH secrets AS (SELECT 1) SELECT * FROM secrets) q, secrets",
+    "WITH track AS (SELECT 1) SELECT * FROM employee_secret",
+    "SELECT * FROM governed_1",
+    "SELECT pg_sleep(10)",
+    "SELECT * FROM track; DELETE FROM track",
+    "DELETE FROM track",
+    "WITH d AS (DELETE FROM track RETURNING *) SELECT * FROM d",
+    "SELECT * FROM track FOR UPDATE",
+    "SELECT * INTO copy FROM track",
+    "SELECT * FROM track LIMIT (SELECT 10)",
+]
+
+
+@pytest.mark.parametrize("sql", HOSTILE)
+@pytest.mark.parametrize("dialect", ["postgres", "mysql"])
+def test_hostile_queries_are_refused_with_what_to_use(sql, dialect):
+    with pytest.raises(SqlRefused) as refused:
+        govern(sql, dialect, _relations(dialect), groups=["sales"], row_limit=100)
+    assert str(refused.value)
