@@ -4,6 +4,8 @@ owner; hostile ones are refused; denied columns and other groups' rows never com
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 from decimal import Decimal
 
@@ -12,8 +14,9 @@ import sqlglot
 from sqlglot import exp
 
 from connectors.sources.database.governed import GovernedRelation, govern
+from connectors.sources.database.questions import QuestionFailed, dataset_columns, relations_for, run_governed
 from connectors.sources.sql_policy import SqlRefused
-from tests.connectors.sample_dbs import my_connect, pg_connect
+from tests.connectors.sample_dbs import my_connect, my_exec, my_source, pg_connect, pg_exec, pg_source
 
 pytestmark = pytest.mark.usefixtures("sample_database_servers")
 
@@ -200,3 +203,87 @@ def test_hostile_queries_are_refused_with_what_to_use(sql, dialect):
     with pytest.raises(SqlRefused) as refused:
         govern(sql, dialect, _relations(dialect), groups=["sales"], row_limit=100)
     assert str(refused.value)
+
+
+# --- running on the connector's own account (questions.py) -----------------------------------------
+
+
+def _source(dialect, pg_chinook, my_chinook, datasets):
+    return pg_source(pg_chinook, datasets) if dialect == "postgres" else my_source(my_chinook, datasets)
+
+
+def _ask(source, sql, *, groups=(), row_limit=200, timeout_s=10.0, cancelled=None):
+    datasets = source.config.datasets
+    relations = relations_for(datasets, dataset_columns(source, datasets, timeout_s=timeout_s))
+    governed = govern(sql, source.sql_dialect, relations, groups=groups, row_limit=row_limit)
+    return run_governed(source, governed, timeout_s=timeout_s, cancelled=cancelled)
+
+
+@pytest.mark.parametrize("dialect", ["postgres", "mysql"])
+def test_a_question_runs_on_the_connectors_account_with_denied_columns_left_out(dialect, pg_chinook, my_chinook):
+    email = "email" if dialect == "postgres" else "Email"
+    datasets = [
+        {"name": "customers", "table": "customer" if dialect == "postgres" else "Customer",
+         "id_columns": ["customer_id" if dialect == "postgres" else "CustomerId"], "denied_columns": [email, "phone" if dialect == "postgres" else "Phone"]},
+        {"name": "docs", "table": "doc_acl", "id_columns": ["id"], "acl": "column", "acl_column": "groups"},
+    ]
+    source = _source(dialect, pg_chinook, my_chinook, datasets)
+    result = _ask(source, "SELECT * FROM customers ORDER BY 1", row_limit=50)
+    assert len(result.rows) == 50 and result.truncated
+    assert email not in result.columns and not any("@" in str(v) for row in result.rows for v in row)
+    assert result.sql.startswith("WITH governed_1 AS") and result.elapsed_ms >= 0
+    counted = _ask(source, "SELECT count(*) FROM docs", groups=["engineering"])
+    assert counted.rows == [(1,)] and not counted.truncated
+    with pytest.raises(QuestionFailed, match=r"(?i)column"):
+        _ask(source, f"SELECT {email} FROM customers")
+
+
+SLOW = "SELECT count(*) FROM t1 a, t1 b, t1 c"
+
+
+@pytest.mark.parametrize("dialect", ["postgres", "mysql"])
+def test_a_slow_question_is_stopped_by_its_timeout(dialect, pg_chinook, my_chinook):
+    source = _source(dialect, pg_chinook, my_chinook, [
+        {"name": "t1", "table": "track" if dialect == "postgres" else "Track",
+         "id_columns": ["track_id" if dialect == "postgres" else "TrackId"]}])
+    with pytest.raises(QuestionFailed) as failed:
+        _ask(source, SLOW, timeout_s=0.5)
+    assert failed.value.timed_out
+
+
+def _running(dialect, database) -> bool:
+    if dialect == "postgres":
+        rows = pg_exec("postgres", "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND state = 'active' "
+                       "AND query LIKE 'WITH governed_1%%'", (database,))
+    else:
+        rows = my_exec(None, "SELECT count(*) FROM information_schema.PROCESSLIST WHERE DB = %s "
+                       "AND INFO LIKE 'WITH governed_1%%'", (database,))
+    return rows[0][0] > 0
+
+
+@pytest.mark.parametrize("dialect", ["postgres", "mysql"])
+def test_stop_cancels_the_statement_on_the_server(dialect, pg_chinook, my_chinook):
+    database = pg_chinook if dialect == "postgres" else my_chinook
+    source = _source(dialect, pg_chinook, my_chinook, [
+        {"name": "t1", "table": "track" if dialect == "postgres" else "Track",
+         "id_columns": ["track_id" if dialect == "postgres" else "TrackId"]}])
+    stop = threading.Event()
+    outcome = {}
+
+    def ask():
+        try:
+            _ask(source, SLOW, timeout_s=120, cancelled=stop)
+        except QuestionFailed as exc:
+            outcome["failed"] = exc
+
+    worker = threading.Thread(target=ask)
+    worker.start()
+    deadline = time.monotonic() + 60
+    while not _running(dialect, database):
+        assert time.monotonic() < deadline, "the statement never started"
+        time.sleep(0.05)
+    stop.set()
+    worker.join(timeout=30)
+    assert not worker.is_alive(), "Stop did not end the statement"
+    assert "failed" in outcome
+    assert not _running(dialect, database)

@@ -36,6 +36,10 @@ class Dataset(BaseModel):
     acl: Literal["connector", "public", "groups", "column"] = "connector"
     acl_groups: list[str] = []
     acl_column: str | None = None
+    #: Columns never shown to SQL questions (PII): left out of what the model may query.
+    denied_columns: list[str] = []
+    #: What the dataset holds, for the model choosing what to query.
+    description: str = Field("", max_length=500)
     #: The query as sent: the checked syntax tree written out again (sql_policy.to_sql).
     _runnable: str | None = PrivateAttr(default=None)
 
@@ -62,7 +66,7 @@ class Dataset(BaseModel):
             _check_identifier(part, "table name")
         return value
 
-    @field_validator("id_columns", "metadata_columns")
+    @field_validator("id_columns", "metadata_columns", "denied_columns")
     @classmethod
     def _columns(cls, value: list[str]) -> list[str]:
         for name in value:
@@ -145,6 +149,8 @@ class DatabaseConfig(SourceConfig):
     statement_timeout_s: int = Field(30, ge=1, le=3600)
     max_rows_per_dataset: int = Field(100_000, ge=1, le=10_000_000)
     datasets: list[Dataset] = Field(min_length=1)
+    #: "Allow questions in SQL": the assistant may query the datasets (governed, read-only).
+    sql_questions: bool = False
 
     #: Which dialect's rules check names and queries (set by each kind's Config).
     mysql_rules: ClassVar[bool] = False

@@ -9,20 +9,25 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 import pymysql
+from pymysql.constants import FIELD_TYPE
 from pymysql.cursors import SSCursor
 
 from connectors.sources.base import DestinationRefused, SourceError
 from connectors.sources.database.config import DatabaseConfig, Dataset
 from connectors.sources.database.sql import MYSQL_PAGE_SIZE, _after, _greater, _is_null, _not_null
-from connectors.sources.database.source import Rows, _DatabaseSource, _RowStream
+from connectors.sources.database.source import QuestionFailed, Rows, _DatabaseSource, _RowStream
 from connectors.sources.database.dialects import _MySqlDialect
 from connectors.sources.database.values import _first_line
+
+#: Column type names by PyMySQL's type code, for describing a dataset to the model.
+_FIELD_TYPES = {code: name.lower() for name, code in vars(FIELD_TYPE).items() if name.isupper()}
 
 
 class MySQLSource(_DatabaseSource):
     kind = "mysql"
     label = "MySQL / MariaDB database"
     server_label = "MySQL / MariaDB"
+    sql_dialect = "mysql"
 
     class Config(DatabaseConfig):
         port: int = Field(3306, ge=1, le=65535)
@@ -90,16 +95,16 @@ class MySQLSource(_DatabaseSource):
                 setting="user",
             )
 
-    def _set_timeout(self, cursor) -> None:
+    def _set_timeout(self, cursor, seconds: float | None = None) -> None:
         """MySQL: max_execution_time (ms, SELECTs); MariaDB: max_statement_time (s)."""
 
-        seconds = self.config.statement_timeout_s
+        seconds = self.config.statement_timeout_s if seconds is None else seconds
         try:
             cursor.execute("SET SESSION max_statement_time = %s", (seconds,))
         except pymysql.err.MySQLError as exc:
             if exc.args[0] != 1193:  # unknown system variable: not MariaDB
                 raise
-            cursor.execute("SET SESSION max_execution_time = %s", (seconds * 1000,))
+            cursor.execute("SET SESSION max_execution_time = %s", (int(seconds * 1000),))
 
     def _server_version(self, session) -> str:
         info = (session.get_server_info() or "").removeprefix("5.5.5-")
@@ -137,6 +142,30 @@ class MySQLSource(_DatabaseSource):
             lambda: self._end(session, cursor),
         )
         return columns, rows
+
+    def _run_question(self, session, statement: str, *, timeout_s: float, max_rows: int):
+        """One governed SELECT (see questions.py): column names and at most `max_rows` rows.
+        No arguments: PyMySQL sends the text as is (no % formatting), one statement per call."""
+        cursor = None
+        try:
+            with session.cursor() as control:
+                self._set_timeout(control, timeout_s)
+                control.execute("START TRANSACTION READ ONLY")
+            cursor = session.cursor()
+            cursor.execute(statement)
+            columns = [(column[0], _FIELD_TYPES.get(column[1], "unknown")) for column in cursor.description or []]
+            return columns, list(cursor.fetchmany(max_rows))
+        except pymysql.err.MySQLError as exc:
+            code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+            detail = _first_line(str(exc.args[1]) if len(exc.args) > 1 else str(exc))
+            raise QuestionFailed(self._scrub(detail), timed_out=code in (1969, 3024, 1317, 1028)) from None
+        finally:
+            self._end(session, cursor)
+
+    def _cancel_running(self, session) -> None:
+        """KILL QUERY from a second connection of the same account (one may kill one's own)."""
+        with self._session() as other, other.cursor() as cursor:
+            cursor.execute("KILL QUERY %s", (session.thread_id(),))
 
     @staticmethod
     def _end(session, cursor) -> None:

@@ -15,7 +15,7 @@ from psycopg import errors
 from connectors.sources.base import DestinationRefused, SourceError
 from connectors.sources.database.config import DatabaseConfig, Dataset
 from connectors.sources.database.sql import PG_ITERSIZE
-from connectors.sources.database.source import _DatabaseSource, _RowStream
+from connectors.sources.database.source import QuestionFailed, _DatabaseSource, _RowStream
 from connectors.sources.database.dialects import _PgDialect
 from connectors.sources.database.values import _first_line
 
@@ -24,6 +24,7 @@ class PostgresSource(_DatabaseSource):
     kind = "postgres"
     label = "PostgreSQL database"
     server_label = "PostgreSQL"
+    sql_dialect = "postgres"
 
     class Config(DatabaseConfig):
         port: int = Field(5432, ge=1, le=65535)
@@ -122,6 +123,31 @@ class PostgresSource(_DatabaseSource):
             lambda: self._end(session, cursor),
         )
         return columns, rows
+
+    def _run_question(self, session, statement: str, *, timeout_s: float, max_rows: int):
+        """One governed SELECT (see questions.py): column names and at most `max_rows` rows.
+        No parameters: the text is sent as is, through the extended protocol (one statement)."""
+        try:
+            if session.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                session.rollback()
+            session.execute("SELECT set_config('statement_timeout', %s, true)", [str(int(timeout_s * 1000))])
+            cursor = session.execute(statement)
+            columns = [(column.name, self._type_name(session, column.type_code)) for column in cursor.description or []]
+            return columns, cursor.fetchmany(max_rows)
+        except psycopg.Error as exc:
+            raise QuestionFailed(
+                self._scrub(_first_line(str(exc))), timed_out=isinstance(exc, errors.QueryCanceled)
+            ) from None
+        finally:
+            self._end(session, None)
+
+    @staticmethod
+    def _type_name(session, oid: int) -> str:
+        info = session.adapters.types.get(oid)
+        return info.name if info else "unknown"
+
+    def _cancel_running(self, session) -> None:
+        session.cancel_safe() if hasattr(session, "cancel_safe") else session.cancel()
 
     @staticmethod
     def _end(session, cursor) -> None:

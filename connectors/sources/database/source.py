@@ -39,6 +39,15 @@ from connectors.sources.database.dialects import _Dialect
 Rows = Iterator[dict[str, Any]]
 
 
+class QuestionFailed(Exception):
+    """A governed query the server refused or cut short; the message is the server's first line
+    (credentials scrubbed), for the model to correct its SQL."""
+
+    def __init__(self, message: str, *, timed_out: bool = False):
+        super().__init__(message)
+        self.timed_out = timed_out
+
+
 class _RowStream:
     """Rows of one SELECT as dicts, fetched in batches; `close()` ends its cursor and
     transaction whether or not reading started (a generator's `finally` would not run)."""
@@ -82,6 +91,8 @@ class _DatabaseSource(Source):
 
     secret_fields = ("password",)
     server_label: ClassVar[str] = ""
+    #: The sqlglot dialect of its SQL (sql_policy.Dialect).
+    sql_dialect: ClassVar[str] = ""
     config: DatabaseConfig
 
     def __init__(self, config: DatabaseConfig):

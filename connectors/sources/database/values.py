@@ -147,7 +147,8 @@ def _fingerprint(config: DatabaseConfig, ds: Dataset) -> str:
     """Changes whenever the rows a dataset selects or the documents they become change."""
     basis = {
         "server": [config.host, config.port, config.database],
-        "dataset": ds.model_dump(mode="json", exclude={"name"}),
+        # Not what SQL questions may see (denied columns, description): the documents do not change.
+        "dataset": ds.model_dump(mode="json", exclude={"name", "denied_columns", "description"}),
     }
     return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
 
