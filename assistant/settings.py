@@ -295,6 +295,12 @@ CONNECTOR_ALLOWED_DB_HOSTS = env_hosts("CONNECTOR_ALLOWED_DB_HOSTS")
 # Files admins upload into "upload" connectors.
 UPLOAD_ROOT = Path(env_str("UPLOAD_ROOT", str(BASE_DIR / "var" / "uploads")))
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 25 * 1024 * 1024, minimum=1024)
+# Questions in SQL over database connectors that allow them (governed, read-only): the statement
+# timeout, the rows given to the model, the rows a download may hold, and queries per user.
+SQL_TOOL_TIMEOUT = env_float("SQL_TOOL_TIMEOUT", 5.0, minimum=0.1, maximum=600.0)
+SQL_TOOL_MAX_ROWS = env_int("SQL_TOOL_MAX_ROWS", 200, minimum=1, maximum=10_000)
+SQL_TOOL_DOWNLOAD_ROWS = env_int("SQL_TOOL_DOWNLOAD_ROWS", 10_000, minimum=1, maximum=1_000_000)
+SQL_TOOL_RATE_LIMIT = env_rate("SQL_TOOL_RATE_LIMIT", "30/m")
 
 LOGGING = {
     "version": 1,
