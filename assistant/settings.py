@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "connectors",
     "assistant.accounts",
     "assistant.chat",
+    "assistant.agent",
 ]
 
 MIDDLEWARE = [
