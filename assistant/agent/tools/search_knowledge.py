@@ -14,7 +14,7 @@ from assistant.agent.registry import Tool, ToolContext, ToolError, ToolResult, a
 from assistant.agent.tools.common import (
     connectors_visible, cut_to_tokens, reader_groups, sources_of, tokens_of,
 )
-from assistant.rag.retrieval import embed_query, retrieve
+from assistant.rag.retrieval import embed_query, passages_from_hits, search_hits
 from connectors.search import NO_FILTERS, SearchFilters
 
 MAX_QUERY_CHARS = 500
@@ -90,9 +90,9 @@ def search_filters(context: ToolContext, groups: list[str], arguments: SearchArg
     return replace(base, connector_ids=connector_ids, modified_after=after, modified_before=before)
 
 
-def render_passages(passages: list, budget: int) -> tuple[list, list[str], int]:
-    """The passages that fit `budget` tokens (the last one cut if needed), their text blocks, and
-    how many were left out. Numbers are placeholders here: the book numbers what is shown."""
+def render_passages(passages: list, budget: int) -> tuple[list, list[str]]:
+    """The passages that fit `budget` tokens (the last one cut if needed) and their text blocks.
+    Numbers are placeholders here: the book numbers what is shown."""
     shown, blocks, used = [], [], 0
     for passage in passages:
         header = _header(passage, 999)
@@ -106,7 +106,7 @@ def render_passages(passages: list, budget: int) -> tuple[list, list[str], int]:
         shown.append(passage)
         blocks.append(text)
         used += tokens_of(header) + tokens_of(text) + 2
-    return shown, blocks, len(passages) - len(shown)
+    return shown, blocks
 
 
 def _header(passage, n: int) -> str:
@@ -136,17 +136,19 @@ class SearchKnowledge(Tool):
         groups = reader_groups(context)
         filters = search_filters(context, groups, arguments)
         mode = settings.RAG_SEARCH_MODE
-        passages = retrieve(
+        hits = search_hits(
             embedding=None if mode == "fulltext" else embed_query(arguments.query),
-            groups=groups, query=arguments.query, k=arguments.top_k or settings.RAG_TOP_K, mode=mode,
-            filters=filters, material_tokens=max(context.result_tokens - NOTE_TOKENS, 50),
+            groups=groups, query=arguments.query, k=arguments.top_k or settings.RAG_TOP_K, mode=mode, filters=filters,
         )
+        budget = max(context.result_tokens - NOTE_TOKENS, 50)
+        passages = passages_from_hits(hits, budget)
         if not passages:
             return ToolResult(
                 content=_("No passage matches this search. Try other words, fewer filters, or list_sources."),
                 summary=_("Found nothing"),
             )
-        shown, blocks, left_out = render_passages(passages, context.result_tokens - NOTE_TOKENS)
+        shown, blocks = render_passages(passages, budget)
+        left_out = _hits_left_out(hits, shown)
         truncated = left_out > 0 or any(p.text != q.text for p, q in zip(shown, passages))
         numbered = context.book.add(shown)
         parts = [f"{_header(p, p.n)}\n{text}" for p, text in zip(numbered, blocks)]
@@ -160,6 +162,15 @@ class SearchKnowledge(Tool):
             "documents": ngettext("%(count)d document", "%(count)d documents", documents) % {"count": documents},
         }
         return ToolResult(content="\n\n".join(parts), summary=summary, sources=sources_of(numbered), truncated=truncated)
+
+
+def _hits_left_out(hits: list, shown: list) -> int:
+    """Hits whose chunk is in none of the passages shown (the budget had no room for them)."""
+    spans = [(p.document_id, p.start_char, p.end_char) for p in shown]
+    return sum(
+        1 for hit in hits
+        if not any(doc == str(hit.chunk.document_id) and start <= hit.chunk.start_char < end for doc, start, end in spans)
+    )
 
 
 def _truncation_note(left_out: int) -> str:
