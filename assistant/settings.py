@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "connectors",
     "assistant.accounts",
     "assistant.chat",
+    "assistant.agent",
 ]
 
 MIDDLEWARE = [
@@ -153,6 +154,7 @@ LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?sso=failed"
 CHAT_RATE_LIMIT = env_rate("CHAT_RATE_LIMIT", "20/m")  # questions per user
 LOGIN_FAILURE_LIMIT = env_rate("LOGIN_FAILURE_LIMIT", "5/15m")  # failed sign-ins per username and address
 ATTACHMENT_RATE_LIMIT = env_rate("ATTACHMENT_RATE_LIMIT", "20/10m")  # files attached to conversations, per user
+MCP_RATE_LIMIT = env_rate("MCP_RATE_LIMIT", "60/m")  # tool calls over MCP (/mcp), per token owner
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("fr", "Français")]

@@ -20,7 +20,7 @@ class ConnectorForm(forms.ModelForm):
 
     class Meta:
         model = Connector
-        fields = ["name", "kind", "config", "is_public", "groups", "sync_interval", "is_paused"]
+        fields = ["name", "kind", "description", "config", "is_public", "groups", "sync_interval", "is_paused"]
 
     def clean(self):
         cleaned = super().clean()

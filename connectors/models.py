@@ -26,6 +26,11 @@ class Connector(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=40, help_text="Which source this connector reads, e.g. folder.")
+    description = models.CharField(
+        max_length=500, blank=True,
+        help_text="What its documents are about, e.g. 'HR policies since 2019'. Shown to the assistant's model "
+        "(list_sources) and to MCP clients, to choose where to search.",
+    )
     config = models.JSONField(default=dict, blank=True, help_text="Settings of the source kind, as JSON.")
     is_public = models.BooleanField(
         default=False, help_text="Every signed-in user may see its documents. Otherwise only the groups below."

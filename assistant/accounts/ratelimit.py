@@ -1,7 +1,8 @@
 """Rate limits backed by Redis: counters with a TTL, shared by every web process.
 
-Two limits use it (settings in assistant/settings.py):
+The limits that use it (settings in assistant/settings.py):
 - questions submitted to the chat, per user (CHAT_RATE_LIMIT);
+- tool calls over MCP, per token owner (MCP_RATE_LIMIT);
 - failed sign-ins, per username and client address (LOGIN_FAILURE_LIMIT).
 
 A limit is written "<count>/<window>", e.g. "20/m", "5/15m", "100/h"; "off" disables it.
@@ -116,12 +117,17 @@ def reset(scope: str, identity: str, rate: Rate | None) -> None:
         pass
 
 
-# --- the two limits -----------------------------------------------------------------------------
+# --- the limits -----------------------------------------------------------------------------
 
 
 def chat_question_allowed(*, user) -> Verdict:
     """Count one question of `user`; refused past CHAT_RATE_LIMIT."""
     return hit("chat", str(user.pk), _rate(settings.CHAT_RATE_LIMIT))
+
+
+def mcp_tool_call_allowed(*, user_id) -> Verdict:
+    """Count one tool call over MCP by `user_id`; refused past MCP_RATE_LIMIT."""
+    return hit("mcp", str(user_id), _rate(settings.MCP_RATE_LIMIT))
 
 
 def _login_identity(username: str, ip: str | None) -> str:

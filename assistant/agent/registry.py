@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
+from django.utils.translation import gettext as _
 from pydantic import BaseModel, ValidationError
 
 
@@ -75,6 +76,11 @@ class Tool:
     def run(self, context: ToolContext, arguments: BaseModel) -> ToolResult:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def label(self, arguments: BaseModel | dict | None) -> str:
+        """What the call does, for the user, while it runs ("Searching “travel policy”…"); localized.
+        `arguments`: the parsed model, or the raw dict when they did not parse (never raises)."""
+        return _("Using %(tool)s…") % {"tool": self.name}
+
     @classmethod
     def schema(cls) -> dict:
         """The OpenAI `tools` entry for this tool."""
@@ -97,6 +103,15 @@ class Tool:
             raise ToolError(f"Invalid arguments for {self.name}: {problems}.") from None
 
 
+def argument(arguments: BaseModel | dict | None, name: str, default: Any = None) -> Any:
+    """One argument from a parsed model or a raw dict (labels are made before, or without, parsing)."""
+    if isinstance(arguments, BaseModel):
+        return getattr(arguments, name, default)
+    if isinstance(arguments, dict):
+        return arguments.get(name, default)
+    return default
+
+
 _TOOLS: dict[str, Tool] = {}
 
 
@@ -112,6 +127,11 @@ def tool_named(name: str) -> Tool | None:
 
 def all_tools() -> list[Tool]:
     return sorted(_TOOLS.values(), key=lambda t: t.name)
+
+
+def mcp_tools() -> list[Tool]:
+    """The tools served over MCP (assistant/mcp)."""
+    return [t for t in all_tools() if t.mcp]
 
 
 def default_tool_names() -> list[str]:

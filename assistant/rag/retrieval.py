@@ -85,6 +85,20 @@ def retrieve(
     Hybrid search finds the top-k chunks; the context planner widens them into whole
     documents or neighbouring chunks within `material_tokens` (default: see context.material_cap).
     """
+    hits = search_hits(embedding=embedding, groups=groups, query=query, k=k, mode=mode, filters=filters)
+    return passages_from_hits(hits, material_tokens)
+
+
+def search_hits(
+    *,
+    embedding: list[float] | None,
+    groups: list[str],
+    query: str = "",
+    k: int | None = None,
+    mode: str | None = None,
+    filters: SearchFilters = NO_FILTERS,
+) -> list:
+    """The top-k chunks for the question (reranked when a reranker is set), inside the reader's ACL."""
     k = k or settings.RAG_TOP_K
     reranker = get_reranker() if query else None
     hits = chunks_search(
@@ -97,6 +111,11 @@ def retrieve(
     )
     if reranker:
         hits = rerank(reranker, query, hits)[:k]
+    return hits
+
+
+def passages_from_hits(hits: list, material_tokens: int | None = None) -> list[Passage]:
+    """The hits widened into numbered blocks within `material_tokens`; hits that do not fit are left out."""
     budget = material_cap(settings.LLM_CONTEXT_LENGTH) if material_tokens is None else material_tokens
     documents = {hit.chunk.document_id: hit.chunk.document for hit in hits}
     return [

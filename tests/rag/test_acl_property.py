@@ -223,6 +223,37 @@ def _check(model: Model, users, documents, queries, client: Client, *, views: bo
         client.logout()
 
 
+def apply_change(step, model: Model, groups, users, connectors) -> None:
+    """One generated change, made through the product (and mirrored in the model)."""
+    kind = step[0]
+    if kind in ("join", "leave"):
+        _, name, group = step
+        if kind == "join":
+            users[name].groups.add(groups[group])
+            model.members[name].add(group)
+        else:
+            users[name].groups.remove(groups[group])
+            model.members[name].discard(group)
+    elif kind == "deactivate":
+        users[step[1]].is_active = False
+        users[step[1]].save(update_fields=["is_active"])
+        model.active[step[1]] = False
+    elif kind == "connector_acl":
+        _, index, cspec = step
+        connector = Connector.objects.get(id=connectors[index].id)
+        _save_connector(connector, cspec)
+        model.connectors[index] = dict(cspec, groups=set(cspec["groups"]))
+    elif kind == "folder_mapping":
+        mapping = step[1]
+        connector = Connector.objects.get(id=connectors[2].id)
+        current = model.connectors[2]
+        _save_connector(
+            connector, current,
+            config={"path": "/srv/share", "folder_groups": {k: sorted(set(v)) for k, v in mapping.items()}},
+        )
+        model.mapping = {k: set(v) for k, v in mapping.items()}
+
+
 #: 30 in the suite; bench/acl_property.py runs thousands (ACL_PROPERTY_EXAMPLES).
 EXAMPLES = int(os.environ.get("ACL_PROPERTY_EXAMPLES") or 30)
 
@@ -241,33 +272,7 @@ def test_no_user_ever_receives_a_chunk_citation_or_title_they_may_not_see(spec, 
         groups, users, connectors, documents = _build(spec, model, monkeypatch)
         _check(model, users, documents, spec["queries"], client)
         for step in spec["changes"]:
-            kind = step[0]
-            if kind in ("join", "leave"):
-                _, name, group = step
-                if kind == "join":
-                    users[name].groups.add(groups[group])
-                    model.members[name].add(group)
-                else:
-                    users[name].groups.remove(groups[group])
-                    model.members[name].discard(group)
-            elif kind == "deactivate":
-                users[step[1]].is_active = False
-                users[step[1]].save(update_fields=["is_active"])
-                model.active[step[1]] = False
-            elif kind == "connector_acl":
-                _, index, cspec = step
-                connector = Connector.objects.get(id=connectors[index].id)
-                _save_connector(connector, cspec)
-                model.connectors[index] = dict(cspec, groups=set(cspec["groups"]))
-            elif kind == "folder_mapping":
-                mapping = step[1]
-                connector = Connector.objects.get(id=connectors[2].id)
-                current = model.connectors[2]
-                _save_connector(
-                    connector, current,
-                    config={"path": "/srv/share", "folder_groups": {k: sorted(set(v)) for k, v in mapping.items()}},
-                )
-                model.mapping = {k: set(v) for k, v in mapping.items()}
+            apply_change(step, model, groups, users, connectors)
             _check(model, users, documents, spec["queries"], client)
         _check(model, users, documents, spec["queries"], client, views=True)
         transaction.set_rollback(True)
