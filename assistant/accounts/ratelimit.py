@@ -130,6 +130,11 @@ def mcp_tool_call_allowed(*, user_id) -> Verdict:
     return hit("mcp", str(user_id), _rate(settings.MCP_RATE_LIMIT))
 
 
+def sql_query_allowed(*, user_id) -> Verdict:
+    """Count one question in SQL on a company database by `user_id`; refused past SQL_TOOL_RATE_LIMIT."""
+    return hit("sql", str(user_id), _rate(settings.SQL_TOOL_RATE_LIMIT))
+
+
 def _login_identity(username: str, ip: str | None) -> str:
     return f"{(username or '').strip().lower()}|{ip or '-'}"
 
