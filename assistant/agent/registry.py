@@ -106,6 +106,11 @@ def register(tool_class: type[Tool]) -> type[Tool]:
     return tool_class
 
 
+def unregister(name: str) -> None:
+    """Forget a tool (tests register tools of their own and remove them after)."""
+    _TOOLS.pop(name, None)
+
+
 def tool_named(name: str) -> Tool | None:
     return _TOOLS.get(name)
 
