@@ -173,8 +173,6 @@ class AgentRun:
         """Run one round's calls (those that may, together), yielding each step as it starts and
         ends; the results go into the messages in the calls' order."""
         checked = [self._check(call) for call in calls]
-        for item in checked:
-            yield item.step.as_dict()
         results: dict[str, str] = {}
         share = max(MIN_RESULT_TOKENS // 2, min(self.limits.result_tokens, self._room() // max(1, len(calls))))
         self.context.result_tokens = share
@@ -185,6 +183,7 @@ class AgentRun:
             for item in failed:
                 logger.info("agent: %s call refused: %s", item.step.tool, item.error)
                 results[item.step.id] = f"Error: {item.error}"
+                yield item.step.as_dict()
                 yield item.step.finish(ERROR, error=item.error)
             for batch in [together] + [[item] for item in alone]:
                 if batch and not self.stopped:
@@ -209,6 +208,8 @@ class AgentRun:
             task = asyncio.ensure_future(run_tool(item.tool, self.context, item.arguments, guard))
             running[task] = (item, min(item.step.started + self.limits.tool_timeout, deadline_of_answer))
         try:
+            for item, _deadline in list(running.values()):
+                yield item.step.as_dict()  # it runs now
             while running:
                 nearest = min(deadline for _, deadline in running.values())
                 wait = max(0.0, min(self._check_seconds, nearest - time.monotonic()))
