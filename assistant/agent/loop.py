@@ -153,7 +153,9 @@ class AgentRun:
         function = call.get("function") or {}
         name, raw = function.get("name", ""), function.get("arguments", "")
         if not call.get("id") or any(step.id == call["id"] for step in self.steps):
-            call["id"] = f"call_{len(self.steps) + 1}"  # none given, or reused: each step has its own
+            # None given, or reused: each step has its own. Nine letters and digits, the only ids
+            # Mistral's templates accept.
+            call["id"] = f"call{len(self.steps) + 1:05d}"
         tool = self.tools.get(name)
         checked = _Call(Step(id=call["id"], step=self.rounds, tool=name, arguments=shown_arguments(raw), label=""))
         if tool is None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 
@@ -62,6 +63,7 @@ class _ScriptedHandler(_Handler):
         self.wfile.flush()
 
     def do_POST(self):  # noqa: N802
+        arrived = time.perf_counter()
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
         server = self.server
         with server.lock:
@@ -82,6 +84,8 @@ class _ScriptedHandler(_Handler):
             return
         self.wfile.write(b"data: [DONE]\n\n")
         self.wfile.flush()
+        with server.lock:
+            server.timings.append((arrived, time.perf_counter()))
 
     def _play(self, turn, server) -> None:
         for word in re.findall(r"\S+\s*", turn.text):
@@ -109,6 +113,7 @@ class ScriptedModel:
         self.server.call_count = 0
         self.server.no_tools_reply = no_tools_reply
         self.server.requests = []
+        self.server.timings = []  # (request arrived, last byte sent), perf_counter seconds, in order
         self.server.lock = threading.Lock()
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -119,6 +124,13 @@ class ScriptedModel:
     @property
     def requests(self) -> list[dict]:
         return self.server.requests
+
+    def replay(self, script: list) -> None:
+        """Start over with another script (and forget the requests)."""
+        with self.server.lock:
+            self.server.script, self.server.played = list(script), 0
+            self.server.requests.clear()
+            self.server.timings.clear()
 
     def offered(self, request: int) -> list[str]:
         """The tool names offered in a request ([] when it had no `tools`)."""
