@@ -98,7 +98,18 @@ class Boom(Tool):
         raise RuntimeError("kaboom: an internal detail the model must not see")
 
 
-TEST_TOOLS = (LookupNote, Meet, Clock, Sleepy, Boom)
+class LongText(Tool):
+    """A result far longer than a result may be (what reading a long document gives)."""
+
+    name = "long_text"
+    description = "A long text."
+    Arguments = Nothing
+
+    def run(self, context, arguments) -> ToolResult:
+        return ToolResult(content=" ".join(f"word{n}" for n in range(5000)), summary="Read a long text")
+
+
+TEST_TOOLS = (LookupNote, Meet, Clock, Sleepy, Boom, LongText)
 
 
 def register_test_tools() -> None:

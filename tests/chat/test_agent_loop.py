@@ -83,7 +83,7 @@ def test_several_tools_in_one_step_run_together_and_each_result_goes_back_to_the
     assert [s["status"] for s in ended] == ["done"] * 3  # both meetings met: the calls ran together
     assert sorted(s["id"] for s in ended) == sorted(s["id"] for s in started)
     assert all(s["step"] == 1 and s["duration_ms"] is not None for s in ended)
-    assert model.offered(0) == ["lookup_note", "meet", "clock", "sleepy", "boom"]
+    assert model.offered(0) == ["lookup_note", "meet", "clock", "sleepy", "boom", "long_text"]
     results = dict(model.tool_results(1))
     assert SECRET in results["lookup_note"] and results["meet"] == "Met."
     # What the user keeps: the answer, its steps in call order, its citation.
@@ -167,7 +167,7 @@ def test_a_model_that_never_stops_calling_is_asked_to_answer_without_tools_at_th
     assert answer.status == Message.Status.COMPLETE
     assert [(s["step"], s["status"]) for s in answer.steps] == [(1, "done"), (2, "done"), (3, "done")]
     assert len(model.requests) == 4
-    assert all(model.offered(i) == ["lookup_note", "meet", "clock", "sleepy", "boom"] for i in range(3))
+    assert all(model.offered(i) == ["lookup_note", "meet", "clock", "sleepy", "boom", "long_text"] for i in range(3))
     last = model.requests[3]
     assert "tools" not in last and "tool_choice" not in last  # never an empty `tools` array
     assert "Do not call tools" in last["messages"][-1]["content"]
@@ -231,3 +231,32 @@ def test_a_reader_who_goes_away_during_a_tool_keeps_the_steps_so_far(teammate, a
     assert answer.status == Message.Status.STOPPED
     assert [(s["tool"], s["status"]) for s in answer.steps] == [("clock", "done"), ("sleepy", "cancelled")]
     assert wait_until(lambda: database_sleepers() == 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_time_budget_stops_a_tool_and_the_model_answers_from_what_it_has(
+    teammate, agent_tools, scripted, settings
+):
+    settings.AGENT_TIME_BUDGET_SECONDS = 1.5
+    settings.AGENT_TOOL_TIMEOUT_SECONDS = 60.0
+    model = scripted([Call.of(("sleepy", {"seconds": 30}))], no_tools_reply="I ran out of time.")
+    started = time.monotonic()
+    answer, events = ask(teammate, "Search slowly.")
+    assert time.monotonic() - started < 15
+    assert text_of(events) == "I ran out of time." and answer.status == Message.Status.COMPLETE
+    [step] = answer.steps
+    assert step["status"] == "error" and "did not finish" in step["error"]
+    assert len(model.requests) == 2 and "tools" not in model.requests[1]
+    assert "time for using tools in this answer is over" in model.requests[1]["messages"][-1]["content"]
+    assert wait_until(lambda: database_sleepers() == 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_long_result_is_cut_with_a_note_on_how_to_read_more(teammate, agent_tools, scripted, settings):
+    settings.AGENT_TOOL_RESULT_TOKENS = 300
+    model = scripted([Call.of(("long_text", {})), Say("Done.")])
+    answer, _events = ask(teammate, "Read it all.")
+    [(_name, content)] = model.tool_results(1)
+    assert content.startswith("word0 word1") and "word4999" not in content
+    assert "read_document with a later part=" in content and len(content) < 2000
+    assert answer.steps[0]["status"] == "done" and answer.content == "Done."
