@@ -41,6 +41,7 @@ class _Call:
     tool: Tool | None = None
     arguments: object = None
     error: str = ""
+    guard: QueryGuard | None = None  # while it runs in a thread
 
 
 @dataclass
@@ -80,7 +81,7 @@ class AgentRun:
         self._started = time.monotonic()
         while True:
             offer = self._tools_offered()
-            if not offer and self.limit:
+            if not offer and self.limit and self.rounds:
                 self._append(final_note(self.limit))
             turn = _Turn()
             async with aclosing(self._model_turn(offer, turn)) as texts:
@@ -89,7 +90,7 @@ class AgentRun:
             if self.stopped:
                 return
             if not (offer and turn.calls):  # an answer (calls made when none were offered are ignored)
-                if self.limit and not self._wrote:
+                if self.limit and self.rounds and not self._wrote:
                     yield "text", _("I could not finish this answer within the limits set for using tools.")
                 return
             self.rounds += 1
@@ -206,8 +207,8 @@ class AgentRun:
         running: dict[asyncio.Task, tuple[_Call, float]] = {}
         for item in batch:
             item.step.started = time.monotonic()
-            guard = QueryGuard(self.limits.tool_timeout)
-            task = asyncio.ensure_future(run_tool(item.tool, self.context, item.arguments, guard))
+            item.guard = QueryGuard(self.limits.tool_timeout)
+            task = asyncio.ensure_future(run_tool(item.tool, self.context, item.arguments, item.guard))
             running[task] = (item, min(item.step.started + self.limits.tool_timeout, deadline_of_answer))
         try:
             for item, _deadline in list(running.values()):
@@ -223,13 +224,15 @@ class AgentRun:
                 for task, (item, deadline) in list(running.items()):
                     if now >= deadline:
                         task.cancel()
+                        item.guard.abandon()  # its query is cancelled now, not when the task next runs
                         del running[task]
                         yield self._timed_out(item, results)
                 if running and await self._stop_requested():
                     return
         finally:
-            for task in running:
+            for task, (item, _deadline) in running.items():
                 task.cancel()
+                item.guard.abandon()
 
     def _finished(self, item: _Call, task: asyncio.Task, results: dict[str, str], share: int) -> dict:
         step = item.step

@@ -57,6 +57,8 @@ class QueryGuard:
 
     def abandon(self) -> None:
         with self._lock:
+            if self.abandoned.is_set():
+                return  # cancelled once already: a second request could hit its clean-up
             self.abandoned.set()
             if self._raw is not None:
                 try:  # the driver's cancel request: safe from another thread
