@@ -37,8 +37,8 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "connectors",
     "assistant.accounts",
-    "assistant.chat",
     "assistant.agent",
+    "assistant.chat",
 ]
 
 MIDDLEWARE = [
@@ -225,8 +225,13 @@ LLM_MAX_TOKENS = env_int("LLM_MAX_TOKENS", 512, minimum=16)
 LLM_TEMPERATURE = env_float("LLM_TEMPERATURE", 0.2, minimum=0.0, maximum=2.0)
 LLM_TIMEOUT = env_float("LLM_TIMEOUT", 120.0, minimum=1.0)
 LLM_CONNECT_RETRIES = env_int("LLM_CONNECT_RETRIES", 2, minimum=0, maximum=10)
-# The model server accepts OpenAI `tools` (function calls): the model may call `remember` itself.
+# The model server accepts OpenAI `tools` (function calls): answers go through the agent loop
+# (assistant/agent/loop.py), which offers the assistant's tools; off, retrieve-then-answer.
 LLM_TOOLS = env_bool("LLM_TOOLS", False)
+AGENT_MAX_STEPS = env_int("AGENT_MAX_STEPS", 6, minimum=1, maximum=50)  # rounds of tool calls per answer
+AGENT_TIME_BUDGET_SECONDS = env_float("AGENT_TIME_BUDGET_SECONDS", 120.0, minimum=1.0, maximum=3600.0)
+AGENT_TOOL_TIMEOUT_SECONDS = env_float("AGENT_TOOL_TIMEOUT_SECONDS", 20.0, minimum=0.1, maximum=600.0)
+AGENT_TOOL_RESULT_TOKENS = env_int("AGENT_TOOL_RESULT_TOKENS", 1500, minimum=200, maximum=100_000)
 
 # --- Embeddings ------------------------------------------------------------------
 EMBEDDING_BACKEND = env_choice("EMBEDDING_BACKEND", "local", ("local", "http"))

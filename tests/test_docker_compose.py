@@ -203,6 +203,26 @@ def test_the_model_server_serves_the_model_the_app_asks_for():
         )
 
 
+#: vLLM's tool-call parsers for the model families .env.example documents (vLLM's Tool Calling page).
+DOCUMENTED_PARSERS = {"mistral", "llama3_json", "hermes"}
+
+
+def test_vllm_starts_with_tool_calling_and_the_app_uses_it():
+    compose = services()
+    llm_command = command_of(compose["llm"])
+    assert "--enable-auto-tool-choice" in llm_command, f"vLLM must accept tool_choice=auto: {llm_command}"
+    parser = llm_command[llm_command.index("--tool-call-parser") + 1]
+    assert "${LLM_TOOL_CALL_PARSER" in parser and resolve_defaults(parser) in DOCUMENTED_PARSERS
+    default_model = resolve_defaults(llm_command[llm_command.index("--model") + 1])
+    assert default_model.startswith("mistralai/") and resolve_defaults(parser) == "mistral"
+    example = (ROOT / ".env.example").read_text()
+    for parser_name in DOCUMENTED_PARSERS:
+        assert parser_name in example, f".env.example does not name the {parser_name} parser"
+    for name in APP_SERVICES:
+        environment = compose[name].get("environment") or {}
+        assert resolve_defaults(environment.get("LLM_TOOLS")) == "true", f"{name} must run with LLM_TOOLS on"
+
+
 @pytest.mark.parametrize("name", APP_SERVICES)
 def test_app_services_reach_the_stack_by_service_name(name):
     service = services()[name]

@@ -50,6 +50,9 @@ class ToolContext:
     book: PassageBook = field(default_factory=PassageBook)
     result_tokens: int = 1500  # the cap on one result's size given to the model
     conversation_id: Any = None
+    #: Set by the runner for each call: a threading.Event set when the call is abandoned (Stop, its
+    #: timeout), for tools whose work runs elsewhere (a company database) to cancel it there.
+    cancelled: Any = None
 
 
 @dataclass
@@ -119,6 +122,11 @@ def register(tool_class: type[Tool]) -> type[Tool]:
     """Class decorator: make the tool known by its name."""
     _TOOLS[tool_class.name] = tool_class()
     return tool_class
+
+
+def unregister(name: str) -> None:
+    """Forget a tool (tests register tools of their own and remove them after)."""
+    _TOOLS.pop(name, None)
 
 
 def tool_named(name: str) -> Tool | None:

@@ -9,16 +9,30 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
-from assistant.chat.assistants import DefaultAssistantProtected, assistant_delete, assistant_make_default
+from assistant.chat.assistants import (
+    DefaultAssistantProtected,
+    assistant_delete,
+    assistant_make_default,
+    assistant_tool_choices,
+)
 from assistant.chat.models import Assistant, Feedback, FeedbackExport
 
 
 class AssistantForm(forms.ModelForm):
+    # The registry's tools as boxes to tick (its choices are read when the form is built, so a
+    # tool registered later shows up); remember/forget follow each user's memory switch instead.
+    tools = forms.MultipleChoiceField(
+        choices=assistant_tool_choices, required=False, widget=forms.CheckboxSelectMultiple, label=_("Tools"),
+        help_text=_("What the model may call while answering, where the model server supports tools "
+                    "(LLM_TOOLS). None ticked: it answers from one search, as without tools. "
+                    "Remember and forget are offered to users who turned memory on."),
+    )
+
     class Meta:
         model = Assistant
         fields = [
-            "name", "description", "instructions", "connectors", "groups", "temperature", "max_tokens", "model_name",
-            "is_active",
+            "name", "description", "instructions", "connectors", "groups", "tools", "temperature", "max_tokens",
+            "model_name", "is_active",
         ]
         widgets = {"connectors": forms.CheckboxSelectMultiple, "groups": forms.CheckboxSelectMultiple}
 
@@ -46,7 +60,9 @@ class AssistantForm(forms.ModelForm):
 @admin.register(Assistant)
 class AssistantAdmin(admin.ModelAdmin):
     form = AssistantForm
-    list_display = ["name", "is_default", "is_active", "connector_names", "temperature", "max_tokens", "model_name"]
+    list_display = [
+        "name", "is_default", "is_active", "connector_names", "tool_names", "temperature", "max_tokens", "model_name",
+    ]
     list_filter = ["is_active", "is_default"]
     search_fields = ["name", "description", "instructions"]
     actions = ["make_default", "delete_assistants"]
@@ -55,6 +71,10 @@ class AssistantAdmin(admin.ModelAdmin):
     def connector_names(self, obj: Assistant) -> str:
         names = [c.name for c in obj.connectors.all()]
         return ", ".join(names) if names else _("all the user may see")
+
+    @admin.display(description=_("tools"))
+    def tool_names(self, obj: Assistant) -> str:
+        return ", ".join(obj.tools) if obj.tools else _("none")
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("connectors")

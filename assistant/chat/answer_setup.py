@@ -1,6 +1,6 @@
 """What an answer is made of besides retrieval: the conversation's assistant (instructions,
-connectors, model parameters), the user's memories and the tools they allow, notices about
-sources still syncing, and the "remember that ..." command answered without the model.
+connectors, model parameters, tools), the user's memories, notices about sources still
+syncing, and the "remember that ..." command answered without the model.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from assistant.chat.assistants import (
     assistant_for_conversation,
     assistant_model_parameters,
     assistant_search_filters,
+    assistant_tool_names,
     connectors_still_syncing,
 )
 from assistant.chat.memory import (
-    REMEMBER_TOOL,
     memory_add,
     memory_command_parse,
     memory_enabled,
@@ -41,15 +41,15 @@ class AnswerSetup:
     notices: list[str] = field(default_factory=list)
     reply: str | None = None  # set when the message is answered without the model
     remembered: str | None = None  # the fact saved by a "remember that ..." command
-    tools: list[dict] = field(default_factory=list)
+    #: The tools the model may call (names): not empty only where the model server supports tools
+    #: (LLM_TOOLS); then the answer goes through the agent loop.
+    tools: list[str] = field(default_factory=list)
     user_id: int | None = None
     groups: list[str] = field(default_factory=list)  # the user's, for the ACL of retrieval
 
     def stream_params(self, *, max_tokens: int) -> dict:
-        params = {"max_tokens": max_tokens, "temperature": self.params.temperature, "model": self.params.model}
-        if self.tools:
-            params.update(tools=self.tools, tool_choice="auto")
-        return params
+        """The model's parameters; `tools` are the agent loop's to add."""
+        return {"max_tokens": max_tokens, "temperature": self.params.temperature, "model": self.params.model}
 
 
 def _syncing_notice(names: list[str]) -> str:
@@ -103,8 +103,8 @@ def answer_setup(*, message: Message, user, question: str, language: str = "") -
         memories=memory_prompt_section(user=user, enabled=remembers),
         language=language,
     )
-    if settings.LLM_TOOLS and remembers:
-        setup.tools = [REMEMBER_TOOL]
+    if settings.LLM_TOOLS:
+        setup.tools = assistant_tool_names(assistant=assistant, memory=remembers)
     syncing = connectors_still_syncing(assistant=assistant, user=user, groups=setup.groups, filters=setup.filters)
     if syncing:
         setup.notices.append(_syncing_notice(syncing))

@@ -16,6 +16,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 
+from assistant.agent.loop import AgentRun
+from assistant.chat.agent_answer import agent_events, agent_run_start
 from assistant.chat.attachments import attachment_passages
 from assistant.chat.models import Message
 from assistant.chat.selectors import answer_html_shown, citations_shown, history_for, question_of
@@ -27,6 +29,7 @@ from assistant.chat.answer_setup import answer_setup
 from assistant.chat.model_stream import answer_stream
 from assistant.rag.prompts import build_messages
 from assistant.rag.retrieval import Passage, embed_query, retrieve
+from assistant.rag.sources import sources_record
 from connectors.search import NO_FILTERS, SearchFilters
 from inference.chat_client import ChatClient, ModelServerError
 
@@ -126,6 +129,11 @@ def _lend_back_connection() -> None:
         connection.close()
 
 
+async def _save_lending(message: Message, **fields) -> None:
+    await _save(message, **fields)
+    await _lend_back_connection()
+
+
 async def _stop_requested(message: Message) -> bool:
     try:
         status = await Message.objects.filter(id=message.id).values_list("status", flat=True).afirst()
@@ -133,6 +141,12 @@ async def _stop_requested(message: Message) -> bool:
         await _drop_connection()
         return False
     return status == Message.Status.STOPPED
+
+
+async def _stop_requested_lending(message: Message) -> bool:
+    stopped = await _stop_requested(message)
+    await _lend_back_connection()
+    return stopped
 
 
 @dataclass
@@ -147,9 +161,9 @@ class _Written:
         return "".join(self.parts)
 
 
-async def _material(message: Message, setup, question: str, history: list[dict]):
+async def _material(message: Message, setup, question: str, history: list[dict], *, share: float = 1.0):
     """The passages and the prompt for the model, and the window's budget; nothing when the
-    answer needs no model ("remember that ...")."""
+    answer needs no model ("remember that ..."). `share`: of the material budget, for retrieval."""
     if setup.reply is not None:
         return [], [], None
     await _lend_back_connection()  # the embedding and the model server come next
@@ -162,13 +176,17 @@ async def _material(message: Message, setup, question: str, history: list[dict])
     # of its time, and a thread waiting on the database then waits for the GIL after
     # every query (measured: slower than one after the other).
     embedding = await asyncio.get_running_loop().run_in_executor(_embedder_thread(), embed_query, question)
-    passages = await _retrieve(message, embedding, question, setup.groups, budget.material, setup.filters)
+    material = int(budget.material * share)
+    passages = await _retrieve(message, embedding, question, setup.groups, material, setup.filters)
     prompt = build_messages(question=question, passages=passages, history=history, system_prompt=setup.system_prompt)
     return passages, prompt, budget
 
 
-async def _tokens(message: Message, setup, prompt: list[dict], budget, written: _Written) -> AsyncIterator[str]:
-    """The model's text as it streams, recorded in `written`; ends early when the user stops it."""
+async def _tokens(
+    message: Message, setup, prompt: list[dict], budget, written: _Written
+) -> AsyncIterator[tuple[str, dict]]:
+    """The model's text as it streams (`token` events), recorded in `written`; ends early when the
+    user stops it."""
     started = last_check = time.monotonic()
     stream = answer_stream(
         setup, get_chat_client(), prompt, max_tokens=budget.answer if budget else settings.LLM_MAX_TOKENS
@@ -181,7 +199,7 @@ async def _tokens(message: Message, setup, prompt: list[dict], budget, written: 
                     await _save(message, first_token_ms=int((time.monotonic() - started) * 1000))
                     await _lend_back_connection()
                 written.parts.append(delta.text)
-                yield delta.text
+                yield "token", {"text": delta.text}
             now = time.monotonic()
             if now - last_check >= STOP_CHECK_SECONDS:
                 last_check = now
@@ -191,10 +209,21 @@ async def _tokens(message: Message, setup, prompt: list[dict], budget, written: 
                     return
 
 
-async def _model_failed(message: Message, partial: str, exc: ModelServerError) -> dict:
+def _agent_fields(run: AgentRun | None, passages: list[Passage] | None = None, citations=()) -> dict:
+    """What the agent path stores besides the answer: its steps, and the sources it was given."""
+    if run is None:
+        return {}
+    fields = {"steps": run.step_dicts()}
+    if passages is not None:
+        fields["sources"] = sources_record(passages, list(citations))
+    return fields
+
+
+async def _model_failed(message: Message, partial: str, exc: ModelServerError, run: AgentRun | None) -> dict:
     event = error_event(exc, partial=bool(partial))
     await _save(message, content=partial, status=Message.Status.ERROR, error=event["message"],
-                error_retryable=event["retryable"], rendered_html=finalize_answer(partial, [])[0] if partial else "")
+                error_retryable=event["retryable"], rendered_html=finalize_answer(partial, [])[0] if partial else "",
+                **_agent_fields(run))
     return event
 
 
@@ -246,34 +275,41 @@ async def answer_events(
         yield "done", await sync_to_async(message_payload)(stored, user)
         return
 
-    written = _Written()
+    written, run = _Written(), None
     try:
         question, history = await _prepare(message, user)
-        # The assistant's instructions, connectors and parameters; the user's memories.
+        # The assistant's instructions, connectors, parameters and tools; the user's memories.
         setup = await answer_setup(message=message, user=user, question=question, language=language)
         for notice in setup.notices if notices else ():
             yield "notice", {"message": notice}
-        passages, prompt, budget = await _material(message, setup, question, history)
-        async with aclosing(_tokens(message, setup, prompt, budget, written)) as tokens:
-            async for text in tokens:
-                yield "token", {"text": text}
+        agent = bool(setup.tools) and setup.reply is None  # tools to offer: the agent loop answers
+        passages, prompt, budget = await _material(message, setup, question, history, share=0.5 if agent else 1.0)
+        if agent:
+            run = agent_run_start(message=message, setup=setup, prompt=prompt, budget=budget, passages=passages,
+                                  client=get_chat_client(), should_stop=lambda: _stop_requested_lending(message))
+        stream = agent_events(message, run, written, _save_lending) if run else _tokens(
+            message, setup, prompt, budget, written)
+        async with aclosing(stream) as events:
+            async for event in events:
+                yield event
     except ModelServerError as exc:
-        yield "error", await _model_failed(message, written.text, exc)
+        yield "error", await _model_failed(message, written.text, exc, run)
         return
     except (OperationalError, InterfaceError):
         yield "error", await _database_failed(message, written.text)
         return
     except (asyncio.CancelledError, GeneratorExit):  # the reader went away: keep what was written
         await asyncio.shield(_save(message, content=written.text, status=Message.Status.STOPPED,
-                                   rendered_html=finalize_answer(written.text, [])[0]))
+                                   rendered_html=finalize_answer(written.text, [])[0], **_agent_fields(run)))
         raise
 
     content = written.text.strip()
+    passages = run.context.book.passages if run else passages  # with tools: every passage any step showed
     rendered, citations = finalize_answer(content, passages)
     await _save(
         message, content=content, rendered_html=rendered, citations=citations,
         status=Message.Status.STOPPED if written.stopped else Message.Status.COMPLETE,
-        model=setup.params.model if setup.reply is None else "",
+        model=setup.params.model if setup.reply is None else "", **_agent_fields(run, passages, citations),
     )
     await sync_to_async(lambda: message.conversation.refresh_from_db())()
     title_pending = suggest_title and not written.stopped and bool(content) and needs_title(message.conversation)

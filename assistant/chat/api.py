@@ -271,7 +271,7 @@ async def conversation_messages(request: HttpRequest, conversation_id):
                 elif name == "done":
                     stored = await _messages_by_id(request, user, [answer.id])
                     yield _sse("done", {"answer": stored.get(str(answer.id))})
-                elif name in ("error", "notice"):
+                elif name in ("error", "notice", "step"):  # a step: a tool call starting or ending
                     yield _sse(name, data)
 
         response = StreamingHttpResponse(events(), content_type="text/event-stream")

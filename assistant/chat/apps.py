@@ -8,3 +8,4 @@ class ChatConfig(AppConfig):
 
     def ready(self) -> None:
         from assistant import checks  # noqa: F401  (registers the system checks)
+        from assistant.chat import memory_tools  # noqa: F401  (registers remember and forget)

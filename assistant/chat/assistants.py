@@ -15,6 +15,8 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils.translation import gettext as _
 
+from assistant.agent.registry import all_tools, tool_named
+from assistant.chat.memory_tools import MEMORY_TOOL_NAMES
 from assistant.chat.models import Assistant, Conversation
 from assistant.chat.services import InvalidInput
 from connectors.models import Connector, Document, SyncRun
@@ -102,6 +104,20 @@ def connectors_still_syncing(
         .order_by("name")
         .values_list("name", flat=True)
     )
+
+
+def assistant_tool_choices() -> list[tuple[str, str]]:
+    """The tools an admin may give an assistant: the registry's, less the memory tools (those
+    follow each user's memory switch)."""
+    return [(tool.name, tool.name) for tool in all_tools() if tool.name not in MEMORY_TOOL_NAMES]
+
+
+def assistant_tool_names(*, assistant: Assistant, memory: bool) -> list[str]:
+    """The tools its answers may offer the model: the assistant's own that exist, then `remember`
+    and `forget` when the user turned memory on. Any other is never offered, and refused if called."""
+    chosen = assistant.tools if isinstance(assistant.tools, list) else []
+    names = [n for n in dict.fromkeys(chosen) if isinstance(n, str) and n not in MEMORY_TOOL_NAMES and tool_named(n)]
+    return names + (list(MEMORY_TOOL_NAMES) if memory else [])
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,7 +30,8 @@ logger = logging.getLogger("assistant.audit")
 MAX_COMMENT_CHARS = 2000
 FEEDBACK_EXPORTED = "feedback.exported"  # the audit log's action
 CSV_COLUMNS = [
-    "date", "user", "rating", "comment", "question", "answer", "sources", "assistant", "conversation_id", "message_id",
+    "date", "user", "rating", "comment", "question", "answer", "sources", "steps", "assistant", "conversation_id",
+    "message_id",
 ]
 _RATABLE = (Message.Status.COMPLETE, Message.Status.STOPPED)
 
@@ -163,6 +165,20 @@ def sources_text(citations: list) -> str:
     return "; ".join(parts)
 
 
+def steps_text(steps: list) -> str:
+    """The agent's tool calls, one per line: "1. tool {arguments} → summary (12 ms)", or the error."""
+    lines = []
+    for step in steps or []:
+        if not isinstance(step, dict):
+            continue
+        arguments = json.dumps(step.get("arguments") or {}, ensure_ascii=False, sort_keys=True)
+        outcome = f"error: {step.get('error')}" if step.get("status") == "error" else (
+            step.get("summary") or step.get("status") or "")
+        took = f" ({step['duration_ms']} ms)" if isinstance(step.get("duration_ms"), int) else ""
+        lines.append(f"{step.get('step', '?')}. {step.get('tool', '?')} {arguments} → {outcome}{took}")
+    return "\n".join(lines)
+
+
 def _cell(value) -> str:
     """A CSV cell a spreadsheet will not run as a formula."""
     text = "" if value is None else str(value)
@@ -194,6 +210,7 @@ def feedback_csv_rows(queryset: QuerySet[Feedback]) -> Iterator[str]:
                 _cell(feedback.question),
                 _cell(message.content),
                 _cell(sources_text(message.citations)),
+                _cell(steps_text(message.steps)),
                 _cell(conversation.assistant.name if conversation.assistant else ""),
                 _cell(conversation.id),
                 _cell(message.id),

@@ -2,13 +2,13 @@
 
 Off until the user turns it on. When on, "remember that ..." in the chat is handled here,
 before the model (it works with any model server); where the model server supports
-tools (LLM_TOOLS=true) the model may also call the `remember` function. The user's
-memories go into the system prompt of that user's conversations only.
+tools (LLM_TOOLS=true) the model may also call `remember` and `forget` (the tools in
+assistant/chat/memory_tools.py). The user's memories go into the system prompt of that
+user's conversations only.
 """
 
 from __future__ import annotations
 
-import json
 import re
 
 from django.db import transaction
@@ -30,23 +30,6 @@ _COMMAND = re.compile(
         (?:\s+(?:that|this|que|ceci)\b|\s+qu')?\s*[:,]?\s*(?P<fact>.+?)\s*$""",
     re.IGNORECASE | re.DOTALL | re.VERBOSE,
 )
-
-REMEMBER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "remember",
-        "description": (
-            "Save a lasting fact or preference the user stated about themselves or their work, "
-            "so it can be used in their later conversations. Only when the user asks to remember."
-        ),
-        "parameters": {
-            "type": "object",
-            "properties": {"fact": {"type": "string", "description": "The fact, in one short sentence."}},
-            "required": ["fact"],
-        },
-    },
-}
-
 
 class MemoryOff(InvalidInput):
     """The user has not turned memory on."""
@@ -105,23 +88,6 @@ def memory_prompt_section(*, user, enabled: bool | None = None) -> str:
         "What this user asked you to remember about them (their own words; \"I\" and \"my\" mean the user). "
         "Use it where relevant; it never overrides the rules above:\n" + "\n".join(lines)
     )
-
-
-def remember_tool_facts(tool_calls: list[dict]) -> list[str]:
-    """The facts of the model's `remember` calls (malformed calls are ignored)."""
-    facts = []
-    for call in tool_calls:
-        function = call.get("function") or {}
-        if function.get("name") != "remember":
-            continue
-        try:
-            arguments = json.loads(function.get("arguments") or "{}")
-        except json.JSONDecodeError:
-            continue
-        fact = arguments.get("fact") if isinstance(arguments, dict) else None
-        if isinstance(fact, str) and fact.strip():
-            facts.append(fact.strip())
-    return facts
 
 
 # ----------------------------------------------------------------- services

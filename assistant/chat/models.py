@@ -9,6 +9,8 @@ from django.db import models
 from django.urls import reverse
 from pgvector.django import VectorField
 
+from assistant.agent.registry import default_tool_names
+
 
 class Conversation(models.Model):
     DEFAULT_TITLE = "New conversation"
@@ -142,6 +144,11 @@ class AttachmentChunk(models.Model):
         return f"{self.attachment_id}#{self.ordinal}"
 
 
+def default_assistant_tools() -> list[str]:
+    """A new assistant's tools: those the registry turns on by default."""
+    return default_tool_names()
+
+
 class Assistant(models.Model):
     """What answers: instructions, the connectors it may search and the model's parameters.
 
@@ -170,6 +177,11 @@ class Assistant(models.Model):
     )
     model_name = models.CharField(
         max_length=200, blank=True, help_text="A model the model server offers; empty: LLM_MODEL."
+    )
+    tools = models.JSONField(
+        default=default_assistant_tools, blank=True,
+        help_text="The tools the model may call in its answers (names in the tool registry), when the model "
+        "server supports tools (LLM_TOOLS).",
     )
     is_default = models.BooleanField(default=False, help_text="Answers new conversations. Exactly one is the default.")
     is_active = models.BooleanField(default=True, help_text="Inactive assistants are hidden from the picker.")

@@ -261,6 +261,7 @@ async def chat_completions(request: HttpRequest):
                                  conversation_id=conversation_id)
                 elif name == "error":
                     yield f"data: {json.dumps({'error': _error_body(data)})}\n\n"
+                # `step` events (the agent's tool calls) have no place in OpenAI's chunks: skipped.
             yield "data: [DONE]\n\n"
 
         response = StreamingHttpResponse(events(), content_type="text/event-stream")

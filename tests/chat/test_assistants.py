@@ -269,3 +269,17 @@ def test_an_assistant_limited_to_a_group_is_offered_and_used_only_by_its_members
     assert "friendly HR officer" not in fake.system_prompt()
     answer.refresh_from_db()
     assert answer.model != "hr-model"
+
+
+def test_admin_chooses_an_assistants_tools_from_the_registry(client, staff, agent_tools):
+    client.force_login(staff)
+    page = client.get(reverse("admin:chat_assistant_add")).content.decode()
+    assert 'name="tools" value="lookup_note"' in page and 'name="tools" value="clock"' in page
+    assert 'value="remember"' not in page  # memory tools follow each user's switch, not the admin's
+    form = {"name": "Clock only", "description": "", "instructions": "", "tools": ["clock"], "temperature": "",
+            "max_tokens": "", "model_name": "", "is_active": "on"}
+    assert client.post(reverse("admin:chat_assistant_add"), form).status_code == 302
+    assert Assistant.objects.get(name="Clock only").tools == ["clock"]
+    response = client.post(reverse("admin:chat_assistant_add"), {**form, "name": "Bad", "tools": ["drop_tables"]})
+    assert response.status_code == 200 and "drop_tables is not one of the available choices" in response.content.decode()
+    assert not Assistant.objects.filter(name="Bad").exists()

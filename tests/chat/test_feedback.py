@@ -116,6 +116,25 @@ def test_staff_export_has_question_answer_sources_rating_comment_user_and_date(c
     assert row["assistant"] == ""
 
 
+def test_the_export_includes_the_agents_steps(client, owner, staff, answer):
+    answer.steps = [
+        {"id": "c1", "step": 1, "tool": "search_knowledge", "arguments": {"query": "leave 2024"}, "status": "done",
+         "label": "Searching", "summary": "Found 5 passages in 3 documents", "sources": [], "error": "",
+         "duration_ms": 12},
+        {"id": "c2", "step": 2, "tool": "read_document", "arguments": {"raw": "{oops"}, "status": "error",
+         "label": "Reading", "summary": "", "sources": [], "error": "The arguments are not valid JSON.",
+         "duration_ms": 0},
+    ]
+    answer.save()
+    Feedback.objects.create(message=answer, user=owner, rating="down")
+    client.force_login(staff)
+    _response, [row] = export(client)
+    assert row["steps"].splitlines() == [
+        '1. search_knowledge {"query": "leave 2024"} → Found 5 passages in 3 documents (12 ms)',
+        '2. read_document {"raw": "{oops"} → error: The arguments are not valid JSON. (0 ms)',
+    ]
+
+
 def test_every_export_is_recorded(client, owner, staff, answer):
     Feedback.objects.create(message=answer, user=owner, rating="down", comment="Wrong")
     client.force_login(staff)

@@ -1,4 +1,4 @@
-"""Memory, opt-in per user: "remember that ...", the model's `remember` call, the memories
+"""Memory, opt-in per user: "remember that ...", the model's `remember` and `forget` calls, the memories
 in the prompt of that user only, and the page to list, edit and delete them."""
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ from django.urls import reverse
 
 from assistant.chat.answering import answer_events
 from assistant.chat.memory import memory_add, memory_command_parse, memory_enable_set, memory_enabled
+from assistant.chat.assistants import assistant_default
 from assistant.chat.models import Conversation, Memory
 from assistant.chat.services import question_submit
-from inference.chat_client import StreamDelta
 from tests.chat.fakes import FakeChatClient, use_fake_client
+from tests.chat.scripted_llm import Call, Say
 
 
 def ask(user, text: str, conversation=None) -> list[tuple[str, dict]]:
@@ -94,25 +95,48 @@ def test_turning_memory_off_keeps_memories_out_of_the_prompt(owner, monkeypatch)
     assert "Platform" not in fake.system_prompt()
 
 
-def test_the_model_may_save_a_memory_with_a_remember_call_when_tools_are_on(owner, monkeypatch, settings):
-    settings.LLM_TOOLS = True
-    call = {
-        "index": 0, "id": "call_1", "type": "function",
-        "function": {"name": "remember", "arguments": '{"fact": "I lead'},
-    }
-    rest = {"index": 0, "function": {"arguments": ' the data team"}'}}
-    fake = use_fake_client(monkeypatch, FakeChatClient(replies=[
-        [StreamDelta(tool_calls=[call]), StreamDelta(tool_calls=[rest], finish_reason="tool_calls")],
-        [StreamDelta(text="Got it, I will remember that.")],
-    ]))
+@pytest.mark.django_db(transaction=True)
+def test_the_model_may_save_a_memory_with_a_remember_call_when_tools_are_on(owner, scripted):
+    model = scripted([Call.of(("remember", {"fact": "I lead the data team"})), Say("Got it, I will remember that.")])
     memory_enable_set(user=owner, enabled=True)
     events = ask(owner, "I lead the data team, keep that for later")
     assert answer_text(events) == "Got it, I will remember that."
     assert list(Memory.objects.values_list("text", "origin")) == [("I lead the data team", "tool")]
-    assert fake.calls[0][1]["tools"][0]["function"]["name"] == "remember"
-    follow_up = fake.calls[1][0]
-    assert follow_up[-1]["role"] == "tool" and "I lead the data team" in follow_up[-1]["content"]
-    assert "tools" not in fake.calls[1][1]
+    assert model.offered(0)[-2:] == ["remember", "forget"]  # after the assistant's knowledge tools
+    assert model.tool_results(1) == [("remember", "Saved: I lead the data team")]
+    step = [data for name, data in events if name == "step"][-1]
+    assert step["status"] == "done" and step["summary"] == "Remembered “I lead the data team”"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_model_may_forget_a_memory_when_asked(owner, scripted):
+    memory_enable_set(user=owner, enabled=True)
+    memory_add(user=owner, text="I lead the data team")
+    memory_add(user=owner, text="I work in Lyon")
+    model = scripted([Call.of(("forget", {"memory": "Lyon"})), Say("Forgotten.")])
+    ask(owner, "Forget where I work")
+    assert list(Memory.objects.values_list("text", flat=True)) == ["I lead the data team"]
+    assert model.tool_results(1) == [("forget", "Deleted: I work in Lyon")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_memory_off_the_memory_tools_are_not_offered(owner, scripted):
+    model = scripted([Say("Hello.")])
+    ask(owner, "I lead the data team, keep that for later")
+    offered = model.offered(0)
+    assert offered and "remember" not in offered and "forget" not in offered
+    assert not Memory.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_assistant_without_tools_and_memory_off_sends_no_tools(owner, scripted):
+    assistant = assistant_default()
+    assistant.tools = []
+    assistant.save()
+    model = scripted([Say("Hello.")])
+    ask(owner, "I lead the data team, keep that for later")
+    assert "tools" not in model.requests[0]  # no tools at all: the plain path, and never an empty array
+    assert not Memory.objects.exists()
 
 
 def test_no_tools_are_offered_when_the_server_does_not_support_them(owner, monkeypatch, settings):

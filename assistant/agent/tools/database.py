@@ -118,7 +118,7 @@ class QueryDatabase(Tool):
         try:
             result = database_query(
                 user=_user(context), groups=groups, connector_name=arguments.source, sql=arguments.sql,
-                connector_ids=allowed_connector_ids(context), cancelled=getattr(context, "cancelled", None),
+                connector_ids=allowed_connector_ids(context), cancelled=context.cancelled,
             )
         except SqlQuestionError as exc:
             raise ToolError(str(exc)) from None
