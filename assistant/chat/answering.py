@@ -18,7 +18,9 @@ from django.db import InterfaceError, OperationalError, connection
 
 from assistant.chat.attachments import attachment_passages
 from assistant.chat.models import Message
-from assistant.chat.selectors import answer_html_shown, citations_shown, history_for, question_of
+from assistant.chat.selectors import (
+    answer_html_shown, citations_shown, history_for, question_of, steps_and_sources_shown,
+)
 from assistant.chat.titles import needs_title, title_generate
 from assistant.rag.citations import finalize_answer
 from assistant.rag.context import context_window, plan_budget
@@ -27,6 +29,7 @@ from assistant.chat.answer_setup import answer_setup
 from assistant.chat.model_stream import answer_stream
 from assistant.rag.prompts import build_messages
 from assistant.rag.retrieval import Passage, embed_query, retrieve
+from assistant.rag.sources import sources_record
 from connectors.search import NO_FILTERS, SearchFilters
 from inference.chat_client import ChatClient, ModelServerError
 
@@ -63,6 +66,7 @@ def message_payload(message: Message, user) -> dict:
         "status": message.status,
         "html": answer_html_shown(message.rendered_html, citations),
         "citations": citations,
+        **steps_and_sources_shown(user=user, messages=[message])[message.id],  # {"steps", "sources"}
         "error": message.error,
         "title": message.conversation.title,
     }
@@ -272,6 +276,7 @@ async def answer_events(
     rendered, citations = finalize_answer(content, passages)
     await _save(
         message, content=content, rendered_html=rendered, citations=citations,
+        sources=sources_record(passages, citations),
         status=Message.Status.STOPPED if written.stopped else Message.Status.COMPLETE,
         model=setup.params.model if setup.reply is None else "",
     )

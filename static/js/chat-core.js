@@ -33,6 +33,13 @@ const DEFAULT_STRINGS = {
   attachFailed: 'Could not attach the file.',
   removeFile: 'Remove',
   uploading: 'Attaching…',
+  working: 'Thinking…',
+  stepsOne: '{n} step',
+  stepsOther: '{n} steps',
+  stepSources: 'Sources of this step',
+  cited: 'Cited',
+  showAllSources: 'Show all {n} sources',
+  showFewerSources: 'Show fewer sources',
 };
 
 export const S = { ...DEFAULT_STRINGS };
