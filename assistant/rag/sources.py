@@ -8,14 +8,20 @@ against the reader's access whenever it is shown (assistant.chat.selectors).
 
 from __future__ import annotations
 
+import re
+
 from assistant.rag.retrieval import Passage
 
 #: The passage shown under a source's title: enough to recognise it, short enough for a list.
 PASSAGE_CHARS = 300
 
 
+#: Markdown's marks (headings, emphasis, code) that read as noise in a one-paragraph excerpt.
+_MARKS = re.compile(r"(?m)^\s{0,3}#{1,6}\s+|\*\*|__|`+")
+
+
 def _clip(text: str, limit: int = PASSAGE_CHARS) -> str:
-    flat = " ".join(str(text or "").split())
+    flat = " ".join(_MARKS.sub(" ", str(text or "")).split())
     if len(flat) <= limit:
         return flat
     cut = flat[:limit].rsplit(" ", 1)[0] if " " in flat[:limit] else flat[:limit]
