@@ -181,10 +181,12 @@ function setOpen(box, open) {
   box.querySelector('.steps-list').hidden = !open;
 }
 
-// The answer started (or ended): live steps fold into their one-line toggle.
-export function foldSteps(article) {
+// The answer started (`ended` false: unless a step still runs, as when a model writes a line
+// before calling a tool) or the stream ended: live steps fold into their one-line toggle.
+export function foldSteps(article, ended = true) {
   if (!article) return;
   article.querySelectorAll(':scope > .steps[data-mode="live"]').forEach((box) => {
+    if (!ended && box.querySelector('.step[data-status="running"]')) return;
     box.querySelectorAll('.step[data-status="running"]').forEach((li) => {
       li.dataset.status = 'cancelled'; // ended without its result (stopped or failed)
     });

@@ -60,7 +60,7 @@ export function openStream(url, article) {
     if (!data || typeof data.text !== 'string' || !data.text) return;
     const follow = isNearBottom();
     hideWorking(article);
-    foldSteps(article);
+    foldSteps(article, false);
     text.appendData(data.text);
     if (follow) scrollToBottom();
   });

@@ -123,6 +123,16 @@ def test_the_chat_page_drops_a_lost_document_from_the_sources_and_the_steps(clie
     assert html.count('class="step"') == 2
 
 
+@pytest.mark.django_db
+def test_the_steps_and_sources_speak_french(client, owner, answer):
+    client.force_login(owner)
+    html = client.get(reverse("chat:conversation", args=[answer.conversation_id]), HTTP_ACCEPT_LANGUAGE="fr").content
+    html = html.decode()
+    assert "2 étapes" in html and "Citée" in html
+    # and the strings the page's scripts use for steps that arrive live
+    assert 'data-steps-other="{n} étapes"' in html and 'data-working="Réflexion…"' in html
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_replay_and_the_json_api_drop_a_lost_document(client, owner, engineering, answer):
     owner.groups.remove(engineering)

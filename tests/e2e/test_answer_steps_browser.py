@@ -23,6 +23,8 @@ from django.urls import reverse
 
 from assistant.chat.models import Conversation, Message
 from assistant.rag.citations import finalize_answer
+from assistant.rag.retrieval import Passage
+from assistant.rag.sources import sources_record
 from connectors.models import Connector, Document
 from tests.chat.fake_llm import SOURCE_BLOCK
 from tests.conftest import ARTIFACTS, ROOT, free_port, service_env, stop_process, wait_for_http
@@ -153,8 +155,7 @@ def _show_all(answer, count: int) -> None:
     more.click()
     assert more.get_attribute("aria-expanded") == "true" and visible.count() == count
     more.click()
-    assert visible.count() == 3
-    more.click()
+    assert visible.count() == 3 and more.get_attribute("aria-expanded") == "false"
 
 
 def test_the_working_indicator_is_not_left_behind_by_an_error_or_stop(gated_app, browser):
@@ -176,14 +177,34 @@ def test_the_working_indicator_is_not_left_behind_by_an_error_or_stop(gated_app,
     assert failed.locator(".working").count() == 0
 
 
+POLICIES = {
+    "Travel policy 2024.pdf": "Trains: first class is allowed for journeys over four hours; book through the travel desk.",
+    "Travel policy 2023.pdf": "Trains: first class is allowed for journeys over six hours, with a manager's approval.",
+    "Expenses guide.docx": "Keep every receipt. Claims are filed within 30 days of the trip in the expenses tool.",
+    "Rail booking FAQ.md": "The travel desk books rail tickets within one working day; urgent trips by phone.",
+    "Per diem rates 2024.csv": "Paris 90 EUR, Lyon 75 EUR, Berlin 85 EUR, London 110 GBP per day.",
+}
+
+
 def _documents() -> list[Document]:
     connector = Connector.objects.create(name="Policies", kind="folder", config={"path": "/srv/policies"},
                                          is_public=True)
     return [
         Document.objects.create(connector=connector, external_id=name, title=name, location=f"/srv/policies/{name}",
-                                text="…", content_hash=name, acl_public=True)
-        for name in ("Travel policy 2024.pdf", "Travel policy 2023.pdf")
+                                text=text, content_hash=name, acl_public=True)
+        for name, text in POLICIES.items()
     ]
+
+
+def _answer_with_sources(text: str, documents: list[Document]) -> dict:
+    """The answer's HTML, citations and sources as the pipeline stores them."""
+    passages = [
+        Passage(n=n, chunk_id=n, document_id=str(d.id), title=d.title, location=d.location, url="",
+                connector="Policies", text=d.text, start_char=0, end_char=len(d.text))
+        for n, d in enumerate(documents, start=1)
+    ]
+    rendered, citations = finalize_answer(text, passages)
+    return {"rendered_html": rendered, "citations": citations, "sources": sources_record(passages, citations)}
 
 
 def _step(n: int, tool: str, arguments: dict, label: str, summary: str, documents=(), status="done", error=""):
@@ -195,17 +216,30 @@ def _step(n: int, tool: str, arguments: dict, label: str, summary: str, document
     }
 
 
+def _sources_fold_behind_show_all(page) -> None:
+    """Five sources, the two cited first and marked, three shown until "Show all"."""
+    sources = page.locator(f"{LAST} .answer-sources li.source")
+    assert sources.count() == 5
+    assert sources.locator("a.source-title").all_inner_texts()[:2] == ["Travel policy 2024.pdf", "Travel policy 2023.pdf"]
+    assert [sources.nth(i).get_attribute("data-cited") for i in range(5)] == ["true"] * 2 + ["false"] * 3
+    _show_all(page.locator(LAST), 5)
+
+
 def test_stored_steps_are_folded_unfold_on_click_or_keyboard_and_survive_a_reload(gated_app, browser):
     url, _ = gated_app
     user = User.objects.create_user("employee", password="employee-pass-123", first_name="Erin")
-    new, old = _documents()
+    documents = _documents()
+    new, old = documents[:2]
     conversation = Conversation.objects.create(user=user, title="Travel policies compared", title_source="user")
     question = Message.objects.create(conversation=conversation, role="user",
                                       content="What changed between the 2023 and 2024 travel policies?")
-    text = "The 2024 policy allows first class on trains over four hours; 2023 allowed it over six."
+    text = (
+        "Trains: first class is now allowed for journeys over four hours [1]. "
+        "In 2023 first class was allowed for journeys over six hours, with a manager's approval [2]."
+    )
     answer = Message.objects.create(
         conversation=conversation, parent=question, role="assistant", content=text,
-        rendered_html=finalize_answer(text, [])[0], status=Message.Status.COMPLETE,
+        **_answer_with_sources(text, documents), status=Message.Status.COMPLETE,
         steps=[
             _step(1, "search_knowledge", {"query": "travel policy 2024"}, "Searching “travel policy 2024”…",
                   "Found 5 passages in 2 documents", [new, old]),
@@ -216,7 +250,7 @@ def test_stored_steps_are_folded_unfold_on_click_or_keyboard_and_survive_a_reloa
         ],
     )
     Conversation.objects.filter(id=conversation.id).update(active_leaf=answer)
-    page = browser.new_page(viewport={"width": 1280, "height": 860})
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
     log_in(page, url, "employee", "employee-pass-123")
     page.goto(f"{url}{conversation.get_absolute_url()}")
 
@@ -238,6 +272,7 @@ def test_stored_steps_are_folded_unfold_on_click_or_keyboard_and_survive_a_reloa
         assert steps.nth(2).get_attribute("data-status") == "error"
         assert "No document named" in steps.nth(2).locator(".step-error").inner_text()
         if _ == 0:
+            _sources_fold_behind_show_all(page)
             shots(page, "chat-steps")
         # the keyboard folds and unfolds it too
         toggle.focus()
@@ -246,3 +281,53 @@ def test_stored_steps_are_folded_unfold_on_click_or_keyboard_and_survive_a_reloa
         page.keyboard.press("Space")
         assert toggle.get_attribute("aria-expanded") == "true"
         page.reload()
+
+
+# The page's EventSource replaced by one the test drives: the events the agent loop sends
+# (`step` running then done, tokens, `done`) played in order, each checked as it lands.
+SCRIPTED_STREAM = """
+window.__streams = [];
+window.EventSource = class extends EventTarget {
+  constructor(url) { super(); this.url = url; this.readyState = 1; window.__streams.push(this); }
+  close() { this.readyState = 2; }
+};
+"""
+EMIT = "([name, data]) => window.__streams.at(-1).dispatchEvent(new MessageEvent(name, {data: JSON.stringify(data)}))"
+
+
+def _live(n: int, status: str, label: str, **extra) -> dict:
+    return {"id": f"call_{n}", "step": n, "tool": "search_knowledge", "arguments": {"query": "travel policy"},
+            "status": status, "label": label, "summary": "", "sources": [], "error": "", "duration_ms": None,
+            **extra}
+
+
+def test_live_steps_replace_the_working_indicator_then_fold_when_the_answer_starts(gated_app, browser):
+    url, _ = gated_app
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.add_init_script(SCRIPTED_STREAM)
+    answer = ask(page, url, "Compare the 2023 and 2024 travel policies.")
+    answer.locator(".working").wait_for()
+    page.wait_for_function("() => window.__streams.length === 1")
+
+    page.evaluate(EMIT, ["step", _live(1, "running", "Searching “travel policy 2024”…")])
+    step = answer.locator(".step[data-step-id='call_1']")
+    assert step.get_attribute("data-status") == "running" and answer.locator(".working").count() == 0
+    assert step.locator(".step-label em").inner_text() == "travel policy 2024"
+    assert answer.locator(".steps-toggle").is_hidden()  # unfolded while it works
+    page.evaluate(EMIT, ["step", _live(1, "done", "Searching “travel policy 2024”…", duration_ms=12,
+                                       summary="Found 5 passages in 3 documents")])
+    assert answer.locator(".step").count() == 1  # the same step, updated in place
+    assert step.get_attribute("data-status") == "done" and "Found 5 passages" in step.inner_text()
+    page.evaluate(EMIT, ["step", _live(2, "running", "Reading “Travel policy 2023.pdf”…")])
+    assert answer.locator(".step").count() == 2
+
+    page.evaluate(EMIT, ["step", _live(2, "done", "Reading “Travel policy 2023.pdf”…", summary="Read part 1")])
+    page.evaluate(EMIT, ["token", {"text": "In 2024 first class "}])
+    toggle = answer.locator(".steps-toggle")
+    assert toggle.is_visible() and toggle.inner_text().strip() == "2 steps"
+    assert toggle.get_attribute("aria-expanded") == "false" and answer.locator(".steps-list").is_hidden()
+    page.evaluate(EMIT, ["done", {"status": "complete", "html": "<p>In 2024 first class is allowed.</p>",
+                                  "citations": [], "sources": [], "steps": []}])
+    assert answer.get_attribute("data-status") == "complete"
+    toggle.click()
+    assert answer.locator(".step").nth(1).locator(".step-summary").inner_text() == "Read part 1"
