@@ -8,6 +8,8 @@ import { S } from './chat-core.js';
 // “travel policy 2024” or « politique voyages »: shown in italics, unquoted (as chat_steps.py).
 const QUOTED = /“([^”]*)”|«\s?([^»]*?)\s?»/g;
 const STATUSES = new Set(['running', 'done', 'error', 'cancelled']);
+// Said to screen readers after the label (the status icons are decoration).
+const STATUS_WORDS = { running: 'stepRunning', error: 'stepError', cancelled: 'stepCancelled' };
 let counter = 0;
 
 // ------------------------------------------------------------ the working indicator
@@ -96,9 +98,16 @@ function sourceLinks(sources) {
   return ul;
 }
 
+function setStatus(li, status) {
+  li.dataset.status = status;
+  const label = li.querySelector('.step-label');
+  if (!label) return;
+  label.querySelectorAll('.visually-hidden').forEach((el) => el.remove());
+  if (STATUS_WORDS[status]) label.append(element('span', 'visually-hidden', ` (${S[STATUS_WORDS[status]]})`));
+}
+
 // The inside of one step, redrawn whole on each update of the same id.
 function fillStep(li, step) {
-  li.dataset.status = STATUSES.has(step.status) ? step.status : 'running';
   const text = element('div', 'step-text');
   const label = element('p', 'step-label');
   label.append(...labelNodes(String(step.label || step.tool || '')));
@@ -114,6 +123,7 @@ function fillStep(li, step) {
   const status = element('span', 'step-status');
   status.setAttribute('aria-hidden', 'true');
   li.replaceChildren(status, text);
+  setStatus(li, STATUSES.has(step.status) ? step.status : 'running');
 }
 
 function toggleButton(listId) {
@@ -188,7 +198,7 @@ export function foldSteps(article, ended = true) {
   article.querySelectorAll(':scope > .steps[data-mode="live"]').forEach((box) => {
     if (!ended && box.querySelector('.step[data-status="running"]')) return;
     box.querySelectorAll('.step[data-status="running"]').forEach((li) => {
-      li.dataset.status = 'cancelled'; // ended without its result (stopped or failed)
+      setStatus(li, 'cancelled'); // ended without its result (stopped or failed)
     });
     setOpen(box, false);
   });

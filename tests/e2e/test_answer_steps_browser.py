@@ -259,6 +259,8 @@ def test_stored_steps_are_folded_unfold_on_click_or_keyboard_and_survive_a_reloa
         assert toggle.inner_text().strip() == "3 steps"
         assert toggle.get_attribute("aria-expanded") == "false"
         assert page.locator(f"{LAST} .steps-list").is_hidden()
+        if _ == 0:
+            shots(page, "chat-steps-folded")
         toggle.click()
         assert toggle.get_attribute("aria-expanded") == "true"
         steps = page.locator(f"{LAST} .step")
@@ -270,9 +272,11 @@ def test_stored_steps_are_folded_unfold_on_click_or_keyboard_and_survive_a_reloa
         assert link.inner_text() == "Travel policy 2023.pdf"
         assert link.get_attribute("href") == reverse("chat:document", args=[old.id])
         assert steps.nth(2).get_attribute("data-status") == "error"
+        assert steps.nth(2).locator(".step-label .visually-hidden").text_content() == " (Failed)"  # said, not drawn
         assert "No document named" in steps.nth(2).locator(".step-error").inner_text()
         if _ == 0:
             _sources_fold_behind_show_all(page)
+            page.locator("article.message-user").last.evaluate("(el) => el.scrollIntoView({block: 'start'})")
             shots(page, "chat-steps")
         # the keyboard folds and unfolds it too
         toggle.focus()
@@ -313,11 +317,13 @@ def test_live_steps_replace_the_working_indicator_then_fold_when_the_answer_star
     step = answer.locator(".step[data-step-id='call_1']")
     assert step.get_attribute("data-status") == "running" and answer.locator(".working").count() == 0
     assert step.locator(".step-label em").inner_text() == "travel policy 2024"
+    assert step.locator(".step-label .visually-hidden").text_content() == " (In progress)"
     assert answer.locator(".steps-toggle").is_hidden()  # unfolded while it works
     page.evaluate(EMIT, ["step", _live(1, "done", "Searching “travel policy 2024”…", duration_ms=12,
                                        summary="Found 5 passages in 3 documents")])
     assert answer.locator(".step").count() == 1  # the same step, updated in place
     assert step.get_attribute("data-status") == "done" and "Found 5 passages" in step.inner_text()
+    assert step.locator(".step-label .visually-hidden").count() == 0
     page.evaluate(EMIT, ["step", _live(2, "running", "Reading “Travel policy 2023.pdf”…")])
     assert answer.locator(".step").count() == 2
 
