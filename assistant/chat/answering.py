@@ -20,7 +20,9 @@ from assistant.agent.loop import AgentRun
 from assistant.chat.agent_answer import agent_events, agent_run_start
 from assistant.chat.attachments import attachment_passages
 from assistant.chat.models import Message
-from assistant.chat.selectors import answer_html_shown, citations_shown, history_for, question_of
+from assistant.chat.selectors import (
+    answer_html_shown, citations_shown, history_for, question_of, steps_and_sources_shown,
+)
 from assistant.chat.titles import needs_title, title_generate
 from assistant.rag.citations import finalize_answer
 from assistant.rag.context import context_window, plan_budget
@@ -66,6 +68,7 @@ def message_payload(message: Message, user) -> dict:
         "status": message.status,
         "html": answer_html_shown(message.rendered_html, citations),
         "citations": citations,
+        **steps_and_sources_shown(user=user, messages=[message])[message.id],  # {"steps", "sources"}
         "error": message.error,
         "title": message.conversation.title,
     }
@@ -308,6 +311,7 @@ async def answer_events(
     rendered, citations = finalize_answer(content, passages)
     await _save(
         message, content=content, rendered_html=rendered, citations=citations,
+        sources=sources_record(passages, citations),
         status=Message.Status.STOPPED if written.stopped else Message.Status.COMPLETE,
         model=setup.params.model if setup.reply is None else "", **_agent_fields(run, passages, citations),
     )

@@ -124,7 +124,20 @@ def message_json(message: Message, citations: list[dict]) -> dict:
 
 def messages_json(request: HttpRequest, user, messages: list[Message]) -> list[dict]:
     shown = visible_citations(request, user, messages)
-    return [message_json(m, shown[m.id]) for m in messages]
+    extras = selectors.steps_and_sources_shown(user=user, messages=messages)
+    return [{**message_json(m, shown[m.id]), **absolute_extras(request, extras[m.id])} for m in messages]
+
+
+def absolute_extras(request: HttpRequest, extras: dict) -> dict:
+    """An answer's steps and sources (selectors.steps_and_sources_shown) with absolute links."""
+
+    def linked(source: dict) -> dict:
+        return {**source, "url": request.build_absolute_uri(source["url"])}
+
+    return {
+        "steps": [{**step, "sources": [linked(s) for s in step["sources"]]} for step in extras["steps"]],
+        "sources": [linked(s) for s in extras["sources"]],
+    }
 
 
 def _conversation_messages(conversation: Conversation) -> list[Message]:

@@ -320,6 +320,12 @@ def _readable(*, user, citations: list[dict]) -> tuple[dict, set]:
         ref = _uuid_or_none(c.get("document_id"))
         if ref is not None:
             (files if citation_is_attachment(c) else documents).add(ref)
+    return _readable_ids(user=user, documents=documents, files=files)
+
+
+def _readable_ids(*, user, documents: set, files: set) -> tuple[dict, set]:
+    """(connector kind by readable document id, readable attachment ids) among the given ids:
+    documents under the reader's groups now, attachments only to their conversation's owner."""
     kinds = {}
     if documents:
         rows = documents_visible(user=user).filter(id__in=documents).values_list("id", "connector__kind")
@@ -382,7 +388,88 @@ def answer_html_shown(rendered_html: str, citations: list[dict]) -> str:
 def messages_with_citations_shown(*, user, messages: list[Message]) -> list[Message]:
     """The messages, each given `shown_citations` and `shown_html` (see citations_shown)."""
     shown = citations_shown(user=user, messages=messages)
+    extras = steps_and_sources_shown(user=user, messages=messages)
     for m in messages:
         m.shown_citations = shown[m.id]
         m.shown_html = answer_html_shown(m.rendered_html, shown[m.id])
+        m.shown_steps, m.shown_sources = extras[m.id]["steps"], extras[m.id]["sources"]
     return messages
+
+
+# --- the steps and sources of an answer, as the reader may see them now --------------------------
+#
+# Message.steps (the tool calls of an agent answer, each with the documents its result showed)
+# and Message.sources (every document the answer was given) are re-checked like citations, but
+# a document the reader may no longer see simply disappears: there is no [n] chip to keep.
+
+_SOURCE_KEYS = ("n", "title", "url", "connector", "document_id", "kind", "passage", "cited")
+_UNAVAILABLE_TITLE = "…"
+
+
+def _is_attachment_source(source: dict) -> bool:
+    return source.get("kind") == "attachment" or str(source.get("url") or "").startswith(_attachment_url_prefix())
+
+
+def _source_shown(source: dict, kinds: dict, files: set) -> dict | None:
+    """The entry with only its known keys and a link to our own viewer, or None when the
+    reader may not see its document (or attachment) now."""
+    ref = str(_uuid_or_none(source.get("document_id")))
+    attachment = _is_attachment_source(source)
+    if ref not in (files if attachment else kinds):
+        return None
+    viewer = reverse("chat:attachment" if attachment else "chat:document", args=[ref])
+    url = str(source.get("url") or "")
+    shown = {key: source[key] for key in _SOURCE_KEYS if key in source}
+    return {**shown, "kind": "attachment" if attachment else "document", "url": url if url.startswith(viewer) else viewer}
+
+
+def _redacted(value, titles: set[str]):
+    """`value` (a label, a summary, the arguments) with the titles of documents the reader lost
+    replaced by an ellipsis."""
+    if isinstance(value, str):
+        for title in titles:
+            value = value.replace(title, _UNAVAILABLE_TITLE)
+        return value
+    if isinstance(value, dict):
+        return {k: _redacted(v, titles) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v, titles) for v in value]
+    return value
+
+
+def _step_shown(step: dict, kinds: dict, files: set) -> dict:
+    sources = [s for s in step.get("sources") or [] if isinstance(s, dict)]
+    checked = [(s, _source_shown(s, kinds, files)) for s in sources]
+    shown = [x for _, x in checked if x is not None]
+    lost = {str(s["title"]) for s, x in checked if x is None and s.get("title")} - {x.get("title") for x in shown}
+    step = {**step, "sources": shown}
+    for key in ("label", "summary", "error", "arguments"):
+        if lost and key in step:
+            step[key] = _redacted(step[key], lost)
+    return step
+
+
+def steps_and_sources_shown(*, user, messages) -> dict:
+    """Each message's {"steps": [...], "sources": [...]} as `user` may see them now, by message id:
+    a document they can no longer read is dropped from the sources and from every step's
+    sources (its title blanked where a step's label or arguments named it); an attachment is
+    shown only to its conversation's owner. One query for all the messages."""
+    stored = {}
+    for m in messages:
+        steps = [s for s in (m.steps or []) if isinstance(s, dict)]
+        sources = [s for s in (m.sources or []) if isinstance(s, dict)]
+        stored[m.id] = (steps, sources)
+    documents, files = set(), set()
+    for steps, sources in stored.values():
+        for s in [*sources, *(x for step in steps for x in step.get("sources") or [] if isinstance(x, dict))]:
+            ref = _uuid_or_none(s.get("document_id"))
+            if ref is not None:
+                (files if _is_attachment_source(s) else documents).add(ref)
+    kinds, readable_files = _readable_ids(user=user, documents=documents, files=files)
+    return {
+        message_id: {
+            "steps": [_step_shown(step, kinds, readable_files) for step in steps],
+            "sources": [x for s in sources if (x := _source_shown(s, kinds, readable_files)) is not None],
+        }
+        for message_id, (steps, sources) in stored.items()
+    }

@@ -33,6 +33,16 @@ const DEFAULT_STRINGS = {
   attachFailed: 'Could not attach the file.',
   removeFile: 'Remove',
   uploading: 'Attaching…',
+  working: 'Thinking…',
+  stepsOne: '{n} step',
+  stepsOther: '{n} steps',
+  stepSources: 'Sources of this step',
+  stepRunning: 'In progress',
+  stepError: 'Failed',
+  stepCancelled: 'Cancelled',
+  cited: 'Cited',
+  showAllSources: 'Show all {n} sources',
+  showFewerSources: 'Show fewer sources',
 };
 
 export const S = { ...DEFAULT_STRINGS };

@@ -153,8 +153,8 @@ export function renderSources(article, citations) {
 // Give each [n] chip its source quote as a tooltip.
 export function applyCiteTitles(article) {
   const quotes = new Map();
-  article.querySelectorAll('ol.sources li.source').forEach((li) => {
-    const quote = li.querySelector('.source-quote');
+  article.querySelectorAll('ol.sources li.source, .answer-sources li.source').forEach((li) => {
+    const quote = li.querySelector('.source-quote, .source-passage');
     const link = li.querySelector('a');
     const text = (quote && quote.textContent.trim()) || (link && link.textContent.trim()) || '';
     if (text) quotes.set(li.dataset.n, text);

@@ -9,8 +9,10 @@ import {
   showComposerError, state, updateConversationTitle,
 } from './chat-core.js';
 import {
-  applyCiteTitles, clearErrors, makeCaret, removeCaret, renderSources, showMessageError, showNote, showNotice,
+  applyCiteTitles, clearErrors, makeCaret, removeCaret, showMessageError, showNote, showNotice,
 } from './chat-render.js';
+import { renderAnswerSources } from './chat-sources.js';
+import { applyStep, foldSteps, hideWorking, showWorking } from './chat-steps.js';
 
 export function closeStream() {
   if (state.source) {
@@ -19,8 +21,11 @@ export function closeStream() {
   }
 }
 
+// The stream ended (answer, error or Stop): nothing is left saying it is still working.
 export function finishStreaming() {
   closeStream();
+  hideWorking(state.article);
+  foldSteps(state.article);
   state.article = null;
   state.assistantId = null;
   setBusy(false);
@@ -36,6 +41,9 @@ export function openStream(url, article) {
   }
   const text = document.createTextNode('');
   body.insertBefore(text, caret);
+  // A retried answer starts over: its steps and sources come again with the new stream.
+  article.querySelectorAll(':scope > .steps, :scope > .answer-sources').forEach((el) => el.remove());
+  if (!body.textContent.trim()) showWorking(article);
 
   const source = new EventSource(url);
   state.source = source;
@@ -51,7 +59,17 @@ export function openStream(url, article) {
     const data = parseData(event);
     if (!data || typeof data.text !== 'string' || !data.text) return;
     const follow = isNearBottom();
+    hideWorking(article);
+    foldSteps(article, false);
     text.appendData(data.text);
+    if (follow) scrollToBottom();
+  });
+
+  // A tool call starting (status running) or ending (same id, its final status).
+  source.addEventListener('step', (event) => {
+    if (!isCurrent()) return;
+    const follow = isNearBottom();
+    applyStep(article, parseData(event));
     if (follow) scrollToBottom();
   });
 
@@ -76,7 +94,9 @@ export function openStream(url, article) {
     if (data.message_id) article.dataset.messageId = data.message_id;
     article.dataset.status = data.status === 'stopped' ? 'stopped' : data.status || 'complete';
     clearErrors(article);
-    renderSources(article, data.citations);
+    if (Array.isArray(data.steps)) data.steps.forEach((step) => applyStep(article, step));
+    foldSteps(article);
+    renderAnswerSources(article, data);
     applyCiteTitles(article);
     enhanceMessage(article);
     ensureToolbar(article);

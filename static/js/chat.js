@@ -14,6 +14,8 @@ import { appendAssistantMessage, appendUserMessage, applyCiteTitles, clearErrors
 import { forgetItem, wireAttachments } from './chat-attachments.js';
 import { wireSidebarControls } from './chat-rename.js';
 import { openStream, stopStreaming } from './chat-stream.js';
+import { wireSources } from './chat-sources.js';
+import { wireSteps } from './chat-steps.js';
 
 async function send(rawText) {
   if (state.busy) return;
@@ -148,6 +150,8 @@ function init() {
   });
   wireSidebarControls();
   wireComposer();
+  wireSteps(els.messages);
+  wireSources(els.messages);
   wireAttachments();
   autogrow();
   scrollToBottom();
