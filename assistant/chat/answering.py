@@ -212,14 +212,9 @@ async def _tokens(
                     return
 
 
-def _agent_fields(run: AgentRun | None, passages: list[Passage] | None = None, citations=()) -> dict:
-    """What the agent path stores besides the answer: its steps, and the sources it was given."""
-    if run is None:
-        return {}
-    fields = {"steps": run.step_dicts()}
-    if passages is not None:
-        fields["sources"] = sources_record(passages, list(citations))
-    return fields
+def _agent_fields(run: AgentRun | None) -> dict:
+    """What the agent path stores besides the answer: its steps."""
+    return {} if run is None else {"steps": run.step_dicts()}
 
 
 async def _model_failed(message: Message, partial: str, exc: ModelServerError, run: AgentRun | None) -> dict:
@@ -313,7 +308,7 @@ async def answer_events(
         message, content=content, rendered_html=rendered, citations=citations,
         sources=sources_record(passages, citations),
         status=Message.Status.STOPPED if written.stopped else Message.Status.COMPLETE,
-        model=setup.params.model if setup.reply is None else "", **_agent_fields(run, passages, citations),
+        model=setup.params.model if setup.reply is None else "", **_agent_fields(run),
     )
     await sync_to_async(lambda: message.conversation.refresh_from_db())()
     title_pending = suggest_title and not written.stopped and bool(content) and needs_title(message.conversation)
