@@ -3,7 +3,7 @@ from django.apps import AppConfig
 
 class ConnectorsConfig(AppConfig):
     name = "connectors"
-    verbose_name = "Data sources"
+    verbose_name = "Connectors"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

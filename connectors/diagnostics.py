@@ -61,7 +61,7 @@ _FOLDER_HINTS = [
     gettext_lazy("It is larger than the connector's size limit (such files show up as failures of a sync)."),
 ]
 _UPLOAD_HINTS = [
-    gettext_lazy("It was never uploaded into this data source, or it was deleted."),
+    gettext_lazy("It was never uploaded into this connector, or it was deleted."),
     gettext_lazy("Uploaded names are normalised: spaces become underscores and unusual characters are dropped."),
 ]
 _WEB_HINTS = [
@@ -214,7 +214,7 @@ def explain_missing(connector: Connector, external_id: str) -> Explanation:
         return Explanation(
             Status.SOURCE_ERROR,
             _("The source could not be asked whether it holds %(id)s: %(error)s") % {"id": external_id, "error": exc},
-            [_("Use “Test connection” on the data source's page, fix what it reports, then sync.")],
+            [_("Use “Test connection” on the connector's page, fix what it reports, then sync.")],
         )
 
     if not listed:
@@ -238,9 +238,9 @@ def explain_missing(connector: Connector, external_id: str) -> Explanation:
         )
     details = [_("Run a sync: it will read the item and index it.")]
     if connector.is_paused:
-        details.append(_("This data source is paused, so scheduled syncs do not run."))
+        details.append(_("This connector is paused, so scheduled syncs do not run."))
     elif connector.sync_interval is None:
-        details.append(_("This data source syncs only on demand."))
+        details.append(_("This connector syncs only on demand."))
     return Explanation(
         Status.NOT_SYNCED,
         _("The source lists %(id)s, but it has not been synced yet.") % {"id": external_id},

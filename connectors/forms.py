@@ -133,7 +133,7 @@ class ConnectorForm(forms.Form):
         help_text="Empty: sync only when you press “Sync now”.",
     )
     is_paused = forms.BooleanField(
-        required=False, label="Paused", help_text="A paused data source is not synced on schedule."
+        required=False, label="Paused", help_text="A paused connector is not synced on schedule."
     )
 
     def __init__(self, *args, source_class: type[Source], connector: Connector | None = None, **kwargs):

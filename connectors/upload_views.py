@@ -21,14 +21,14 @@ from connectors.upload_storage import UPLOAD_KIND
 def files_upload(request: HttpRequest, connector_id):
     connector = get_object_or_404(Connector, id=connector_id)
     if connector.kind != UPLOAD_KIND:
-        raise Http404(_("This data source takes no uploads."))
+        raise Http404(_("This connector takes no uploads."))
     files = request.FILES.getlist("files")
     wants_json = "application/json" in request.headers.get("Accept", "")
     if not files:
         if wants_json:
             return JsonResponse({"accepted": [], "refused": {}, "error": "Choose at least one file."}, status=400)
         messages.error(request, _("Choose at least one file to upload."), extra_tags="upload")
-        return redirect(reverse("sources:detail", args=[connector.id]) + "#upload")
+        return redirect(reverse("connectors:detail", args=[connector.id]) + "#upload")
     result = uploads.files_upload(connector=connector, files=files, actor=request.user)
     if wants_json:
         return JsonResponse({"accepted": result.accepted, "refused": result.refused, "queued": result.run is not None})
@@ -46,7 +46,7 @@ def files_upload(request: HttpRequest, connector_id):
         )
     for name, reason in result.refused.items():
         messages.error(request, _("Refused %(name)s: %(reason)s") % {"name": name, "reason": reason}, extra_tags="upload refusal")
-    return redirect(reverse("sources:detail", args=[connector.id]) + "#upload")
+    return redirect(reverse("connectors:detail", args=[connector.id]) + "#upload")
 
 
 @staff_required
@@ -61,4 +61,4 @@ def file_delete(request: HttpRequest, connector_id):
         messages.error(request, str(exc), extra_tags="upload")
     else:
         messages.success(request, _("Deleted %(name)s; a sync removes it from the index.") % {"name": name}, extra_tags="upload")
-    return redirect(reverse("sources:detail", args=[connector.id]) + "#upload")
+    return redirect(reverse("connectors:detail", args=[connector.id]) + "#upload")

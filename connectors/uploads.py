@@ -199,7 +199,7 @@ def files_upload(*, connector: Connector, files: list[UploadedFile], actor=None)
     A file with the name of one already uploaded replaces it (the sync updates its document).
     """
     if connector.kind != UPLOAD_KIND:
-        raise UploadError(_("Files can only be uploaded into an “Uploaded files” data source."))
+        raise UploadError(_("Files can only be uploaded into an “Uploaded files” connector."))
     limit = settings.UPLOAD_MAX_BYTES
     directory = upload_dir_ensure(connector)
     result = UploadResult()
@@ -263,7 +263,7 @@ def _sync_after_change(connector: Connector) -> SyncRun:
 def file_delete(*, connector: Connector, name: str, actor=None) -> SyncRun:
     """Remove an uploaded file and queue a sync, which removes its document from the index."""
     if connector.kind != UPLOAD_KIND:
-        raise UploadError(_("This data source has no uploaded files."))
+        raise UploadError(_("This connector has no uploaded files."))
     directory = upload_dir_for(connector)
     if not name or name != os.path.basename(name) or name.startswith(".") or name in ("..",):
         raise UploadError(_("There is no uploaded file named %(name)r.") % {"name": name})

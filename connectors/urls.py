@@ -1,21 +1,21 @@
-"""URLs of the "Data sources" area (staff only), mounted at /sources/."""
+"""URLs of the "Connectors" pages (staff only), mounted at /connectors/ (the old /sources/ redirects here)."""
 
 from django.urls import path, re_path
 
 from connectors import upload_views, views
 
-app_name = "sources"
+app_name = "connectors"
 
 urlpatterns = [
-    path("", views.source_list, name="list"),
-    path("new/<slug:kind>/", views.source_create, name="create"),
+    path("", views.connector_list, name="list"),
+    path("new/<slug:kind>/", views.connector_create, name="create"),
     path("runs/<uuid:run_id>/", views.run_detail, name="run"),
     path("audit/", views.audit_log, name="audit"),
     path("documents/<uuid:document_id>/", views.document_detail, name="document"),
-    path("<uuid:connector_id>/", views.source_detail, name="detail"),
-    path("<uuid:connector_id>/edit/", views.source_edit, name="edit"),
-    path("<uuid:connector_id>/test/", views.source_test, name="test"),
-    path("<uuid:connector_id>/progress/", views.source_progress, name="progress"),
+    path("<uuid:connector_id>/", views.connector_detail, name="detail"),
+    path("<uuid:connector_id>/edit/", views.connector_edit, name="edit"),
+    path("<uuid:connector_id>/test/", views.connector_test, name="test"),
+    path("<uuid:connector_id>/progress/", views.connector_progress, name="progress"),
     path("<uuid:connector_id>/documents/", views.document_list, name="documents"),
     path("<uuid:connector_id>/why/", views.why_missing, name="why"),
     path("<uuid:connector_id>/upload/", upload_views.files_upload, name="upload"),
@@ -23,7 +23,7 @@ urlpatterns = [
     re_path(
         r"^(?P<connector_id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/"
         r"(?P<action>sync|cancel|pause|resume|reindex|delete)/$",
-        views.source_action,
+        views.connector_action,
         name="action",
     ),
 ]

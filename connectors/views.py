@@ -1,4 +1,4 @@
-"""The "Data sources" area: staff manage connectors, watch syncs and inspect the index.
+"""The "Connectors" pages: staff manage connectors, watch syncs and inspect the index.
 
 Every page is for staff only. A signed-out visitor is sent to the sign-in page; a
 signed-in user who is not staff gets a 404, never a 403 that would confirm the area exists.
@@ -16,7 +16,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -170,7 +170,7 @@ def _run_payload(run: SyncRun | None) -> dict | None:
         "started_at": _iso(run.started_at),
         "finished_at": _iso(run.finished_at),
         "duration_seconds": round(duration.total_seconds(), 1) if duration else None,
-        "url": reverse("sources:run", args=[run.id]),
+        "url": reverse("connectors:run", args=[run.id]),
     }
 
 
@@ -196,8 +196,17 @@ def _scrub(text: str, secrets: list[str]) -> str:
 
 
 @staff_required
+def sources_moved(request: HttpRequest, rest: str):
+    """The pages' old address, /sources/...: a 301 to the same page and query under /connectors/.
+
+    The pages were "Data sources" until the UI took the model's word, "connector"; bookmarks keep working.
+    """
+    return HttpResponsePermanentRedirect(reverse("connectors:list") + request.get_full_path_info()[len("/sources/"):])
+
+
+@staff_required
 @require_GET
-def source_list(request: HttpRequest):
+def connector_list(request: HttpRequest):
     connectors = list(
         Connector.objects.prefetch_related(_active_runs())
         .annotate(document_count=Count("documents", distinct=True))
@@ -217,7 +226,7 @@ def source_list(request: HttpRequest):
             }
         )
     kinds = sorted(((kind, cls.label) for kind, cls in SOURCES.items()), key=lambda item: item[1])
-    return render(request, "sources/list.html", {"rows": rows, "kinds": kinds})
+    return render(request, "connectors/list.html", {"rows": rows, "kinds": kinds})
 
 
 def _form_page(request: HttpRequest, *, kind: str, connector: Connector | None):
@@ -240,12 +249,12 @@ def _form_page(request: HttpRequest, *, kind: str, connector: Connector | None):
                     upload_dir_ensure(saved)
                 if editing:
                     messages.success(request, _("Saved “%(name)s”.") % {"name": saved.name})
-                    return redirect("sources:detail", saved.id)
+                    return redirect("connectors:detail", saved.id)
                 if kind == uploads.UPLOAD_KIND:
                     messages.success(request, _("Created “%(name)s”. Now upload its files.") % {"name": saved.name})
-                    return redirect(reverse("sources:detail", args=[saved.id]) + "#upload")
+                    return redirect(reverse("connectors:detail", args=[saved.id]) + "#upload")
                 messages.success(request, _("Created “%(name)s”. Run a sync to index it.") % {"name": saved.name})
-                return redirect("sources:detail", saved.id)
+                return redirect("connectors:detail", saved.id)
     else:
         form = ConnectorForm(source_class=source_class, connector=connector)
     setting_names = set(form.setting_fields)
@@ -260,25 +269,25 @@ def _form_page(request: HttpRequest, *, kind: str, connector: Connector | None):
         "schedule_fields": [form[name] for name in ("sync_interval", "is_paused")],
         "is_upload": kind == uploads.UPLOAD_KIND,
     }
-    return render(request, "sources/form.html", context, status=400 if form.errors else 200)
+    return render(request, "connectors/form.html", context, status=400 if form.errors else 200)
 
 
 @staff_required
 @require_http_methods(["GET", "POST"])
-def source_create(request: HttpRequest, kind: str):
+def connector_create(request: HttpRequest, kind: str):
     return _form_page(request, kind=kind, connector=None)
 
 
 @staff_required
 @require_http_methods(["GET", "POST"])
-def source_edit(request: HttpRequest, connector_id):
+def connector_edit(request: HttpRequest, connector_id):
     connector = get_object_or_404(Connector, id=connector_id)
     return _form_page(request, kind=connector.kind, connector=connector)
 
 
 @staff_required
 @require_GET
-def source_detail(request: HttpRequest, connector_id):
+def connector_detail(request: HttpRequest, connector_id):
     connector = _connector(connector_id)
     active = _active_run(connector)
     runs = list(connector.runs.annotate(failure_count=Count("failures")).order_by("-created_at")[:RUNS_SHOWN])
@@ -303,12 +312,12 @@ def source_detail(request: HttpRequest, connector_id):
         "groups": connector.acl_group_names(),
         "pending_count": connector.documents.exclude(index_status=Document.IndexStatus.INDEXED).count(),
     }
-    return render(request, "sources/detail.html", context)
+    return render(request, "connectors/detail.html", context)
 
 
 @staff_required
 @require_GET
-def source_progress(request: HttpRequest, connector_id):
+def connector_progress(request: HttpRequest, connector_id):
     connector = _connector(connector_id)
     active = _active_run(connector)
     latest = active or connector.runs.order_by("-created_at").first()
@@ -334,7 +343,7 @@ def source_progress(request: HttpRequest, connector_id):
 
 @staff_required
 @require_POST
-def source_test(request: HttpRequest, connector_id):
+def connector_test(request: HttpRequest, connector_id):
     connector = get_object_or_404(Connector, id=connector_id)
     secrets = _secret_values(connector)
     preview: list[dict] = []
@@ -393,7 +402,7 @@ def run_detail(request: HttpRequest, run_id):
         "failures_shown": FAILURES_SHOWN,
         "duration_label": duration_label(run.duration),
     }
-    return render(request, "sources/run.html", context)
+    return render(request, "connectors/run.html", context)
 
 
 @staff_required
@@ -420,7 +429,7 @@ def document_list(request: HttpRequest, connector_id):
         "statuses": Document.IndexStatus.choices,
         "total": connector.documents.count(),
     }
-    return render(request, "sources/documents.html", context)
+    return render(request, "connectors/documents.html", context)
 
 
 @staff_required
@@ -453,7 +462,7 @@ def document_detail(request: HttpRequest, document_id):
             ]
         ),
     }
-    return render(request, "sources/document.html", context)
+    return render(request, "connectors/document.html", context)
 
 
 @staff_required
@@ -481,7 +490,7 @@ def audit_log(request: HttpRequest):
         "actions": list(AuditEvent.objects.order_by("action").values_list("action", flat=True).distinct()),
         "filters": urlencode({k: v for k, v in (("action", action), ("actor", actor), ("target", target)) if v}),
     }
-    return render(request, "sources/audit.html", context)
+    return render(request, "connectors/audit.html", context)
 
 
 @staff_required
@@ -492,7 +501,7 @@ def why_missing(request: HttpRequest, connector_id):
     external_id = query_text(request, "id", max_chars=4000)
     explanation = explain_missing(connector, external_id) if external_id else None
     context = {"connector": connector, "external_id": external_id, "explanation": explanation}
-    return render(request, "sources/why.html", context)
+    return render(request, "connectors/why.html", context)
 
 
 # --- actions ---------------------------------------------------------------------------------
@@ -500,9 +509,9 @@ def why_missing(request: HttpRequest, connector_id):
 
 @staff_required
 @require_POST
-def source_action(request: HttpRequest, connector_id, action: str):
+def connector_action(request: HttpRequest, connector_id, action: str):
     connector = get_object_or_404(Connector, id=connector_id)
-    detail = redirect("sources:detail", connector.id)
+    detail = redirect("connectors:detail", connector.id)
     if action == "sync":
         before = SyncRun.objects.filter(connector=connector, status__in=SyncRun.ACTIVE).first()
         run = connector_sync_start(connector=connector, actor=request.user)
@@ -534,5 +543,5 @@ def source_action(request: HttpRequest, connector_id, action: str):
         name = connector.name
         connector_delete(connector=connector, actor=request.user)
         messages.success(request, _("Deleted “%(name)s” and its documents.") % {"name": name})
-        return redirect("sources:list")
+        return redirect("connectors:list")
     raise Http404(_("No such action."))

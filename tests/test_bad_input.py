@@ -175,15 +175,15 @@ def test_chat_completions_with_deep_nesting_is_a_400(client, bearer):
     assert api_error(response)["code"] == "invalid_json"
 
 
-# --- the data source pages (staff) ---------------------------------------------------------------
+# --- the connectors pages (staff) ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("route", "param"), [("sources:audit", "actor"), ("sources:documents", "q"),
-                                              ("sources:why", "id")])
+@pytest.mark.parametrize(("route", "param"), [("connectors:audit", "actor"), ("connectors:documents", "q"),
+                                              ("connectors:why", "id")])
 def test_a_nul_byte_in_a_staff_filter_is_a_400(client, staff, route, param):
     client.force_login(staff)
     connector = Connector.objects.create(name="Eng", kind="folder", config={"path": "/srv"})
-    url = reverse(route) if route == "sources:audit" else reverse(route, args=[connector.id])
+    url = reverse(route) if route == "connectors:audit" else reverse(route, args=[connector.id])
     assert client.get(url, {param: "x\x00"}).status_code == 400
 
 

@@ -44,7 +44,7 @@ class Endpoint:
     fields: tuple[str, ...] = ()  # what it reads from a JSON body, form or query string
     who: str = "user"  # user | staff (staff only) | api (bearer token) | anonymous
     files: str = ""  # the multipart field of an upload
-    upload_source: bool = False  # acts on an "Uploaded files" data source rather than a folder
+    upload_source: bool = False  # acts on an "Uploaded files" connector rather than a folder
 
 
 ENDPOINTS: dict[str, Endpoint] = {
@@ -86,23 +86,24 @@ ENDPOINTS: dict[str, Endpoint] = {
     # tokens
     "tokens:list": Endpoint(("GET", "POST"), ("name", "expires_in_days")),
     "tokens:revoke": Endpoint(("POST",)),
-    # data sources (staff)
-    "sources:list": Endpoint(("GET",), who="staff"),
-    "sources:create": Endpoint(("GET", "POST"), ("name", "path", "recursive", "max_file_bytes", "is_public",
-                                                 "groups", "sync_interval", "is_paused", "extensions"), who="staff"),
-    "sources:run": Endpoint(("GET",), who="staff"),
-    "sources:audit": Endpoint(("GET",), ("action", "actor", "target", "page"), who="staff"),
-    "sources:document": Endpoint(("GET",), ("user",), who="staff"),
-    "sources:detail": Endpoint(("GET",), who="staff"),
-    "sources:edit": Endpoint(("GET", "POST"), ("name", "path", "recursive", "max_file_bytes", "groups",
-                                               "sync_interval"), who="staff"),
-    "sources:test": Endpoint(("POST",), who="staff"),
-    "sources:progress": Endpoint(("GET",), who="staff"),
-    "sources:documents": Endpoint(("GET",), ("q", "status", "page"), who="staff"),
-    "sources:why": Endpoint(("GET",), ("id",), who="staff"),
-    "sources:upload": Endpoint(("POST",), who="staff", files="files", upload_source=True),
-    "sources:file_delete": Endpoint(("POST",), ("name",), who="staff", upload_source=True),
-    "sources:action": Endpoint(("POST",), who="staff"),
+    # connectors (staff)
+    "connectors:list": Endpoint(("GET",), who="staff"),
+    "connectors:create": Endpoint(("GET", "POST"), ("name", "path", "recursive", "max_file_bytes", "is_public",
+                                                    "groups", "sync_interval", "is_paused", "extensions"), who="staff"),
+    "connectors:run": Endpoint(("GET",), who="staff"),
+    "connectors:audit": Endpoint(("GET",), ("action", "actor", "target", "page"), who="staff"),
+    "connectors:document": Endpoint(("GET",), ("user",), who="staff"),
+    "connectors:detail": Endpoint(("GET",), who="staff"),
+    "connectors:edit": Endpoint(("GET", "POST"), ("name", "path", "recursive", "max_file_bytes", "groups",
+                                                  "sync_interval"), who="staff"),
+    "connectors:test": Endpoint(("POST",), who="staff"),
+    "connectors:progress": Endpoint(("GET",), who="staff"),
+    "connectors:documents": Endpoint(("GET",), ("q", "status", "page"), who="staff"),
+    "connectors:why": Endpoint(("GET",), ("id",), who="staff"),
+    "connectors:upload": Endpoint(("POST",), who="staff", files="files", upload_source=True),
+    "connectors:file_delete": Endpoint(("POST",), ("name",), who="staff", upload_source=True),
+    "connectors:action": Endpoint(("POST",), who="staff"),
+    "sources_moved": Endpoint(("GET", "POST"), ("action", "q"), who="staff"),  # the old address: a 301
     # token-authenticated JSON APIs
     "api:conversations": Endpoint(("GET", "POST"), ("title", "limit", "offset"), who="api"),
     "api:conversation": Endpoint(("GET", "DELETE", "PATCH"), who="api"),
@@ -233,7 +234,7 @@ def world_of(user, connector, document, run) -> dict:
             "conversation_id": conversation.id, "message_id": answer.id, "attachment_id": attachment.id,
             "memory_id": memory.id, "token_id": token.id, "document_id": document.id,
             "connector_id": connector.id, "run_id": run.id, "kind": "folder", "action": "pause",
-            "model_id": "enterprise-assistant",
+            "rest": f"{connector.id}/documents/", "model_id": "enterprise-assistant",
         },
         "secret": secret,
     }

@@ -21,8 +21,8 @@ from connectors.models import Connector, Document, SyncRun
 #: URL parameters that name an object private to the owner, or hidden from the outsider.
 PRIVATE = {"conversation_id", "message_id", "attachment_id", "memory_id", "token_id", "document_id"}
 #: Namespaces / route names for staff only.
-STAFF_ONLY_NAMESPACES = {"sources"}
-STAFF_ONLY_NAMES = {"chat:feedback_list", "chat:feedback_export"}
+STAFF_ONLY_NAMESPACES = {"connectors"}
+STAFF_ONLY_NAMES = {"chat:feedback_list", "chat:feedback_export", "sources_moved"}
 #: Token-authenticated JSON APIs have their own tests (tests/chat/test_api*.py).
 SKIPPED_NAMESPACES = {"admin", "api", "openai"}
 
@@ -56,7 +56,7 @@ def world(owner, engineering):
     values = {
         "conversation_id": conversation.id, "message_id": answer.id, "attachment_id": attachment.id,
         "memory_id": memory.id, "document_id": document.id, "connector_id": connector.id, "run_id": run.id,
-        "kind": "folder", "action": "sync",
+        "kind": "folder", "action": "sync", "rest": f"{connector.id}/",
     }
     try:
         from assistant.accounts.models import ApiToken
@@ -97,5 +97,5 @@ def test_an_outsider_gets_404_on_every_private_object_and_staff_page(client, out
     assert snapshot() == before
     # the sweep really covered the private routes of the product
     for expected in ("chat:conversation", "chat:api_answer_stream", "chat:attachment", "chat:document",
-                     "sources:list", "sources:document", "sources:audit"):
+                     "connectors:list", "connectors:document", "connectors:audit"):
         assert expected in checked, expected

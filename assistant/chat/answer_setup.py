@@ -55,12 +55,11 @@ class AnswerSetup:
 def _syncing_notice(names: list[str]) -> str:
     quoted = ", ".join(f"“{name}”" for name in names)
     if len(names) == 1:
-        return _("The source %(names)s is still being indexed for the first time; this answer cannot use it yet.") % {
-            "names": quoted
-        }
-    return _("The sources %(names)s are still being indexed for the first time; this answer cannot use them yet.") % {
-        "names": quoted
-    }
+        text = _("The connector %(names)s is still being indexed for the first time; this answer cannot use it yet.")
+    else:
+        text = _("The connectors %(names)s are still being indexed for the first time; "
+                 "this answer cannot use them yet.")
+    return text % {"names": quoted}
 
 
 def _memory_reply(*, user, fact: str) -> tuple[str, str | None]:

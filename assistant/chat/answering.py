@@ -259,7 +259,7 @@ async def answer_events(
 ) -> AsyncIterator[tuple[str, dict]]:
     """Yield (event, data) pairs: `token`s, then `done`, or `error` (with a `kind`, see chat.failures).
 
-    With `notices`, `notice` events come first, e.g. that a source is still being indexed.
+    With `notices`, `notice` events come first, e.g. that a connector is still being indexed.
 
     With `suggest_title`, after the conversation's first answer the model also names the
     conversation: `done` says `title_pending` and a `title` event follows.

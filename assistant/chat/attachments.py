@@ -30,7 +30,7 @@ from inference.tokens import approx_token_count
 
 CONNECTOR_LABEL = "Attached file"
 #: Embedding happens while the user waits: past this many chunks (about 200 tokens each),
-#: a file belongs in a data source, not in a conversation.
+#: a file belongs in a connector, not in a conversation.
 MAX_CHUNKS = 1000
 #: Characters a parser may produce for an attachment: room for MAX_CHUNKS chunks of prose
 #: (about four characters a token) with margin. The parser stops there, so a huge file is
@@ -142,7 +142,7 @@ def _too_long() -> InvalidInput:
     return InvalidInput(
         _(
             "The file is too long to attach to a conversation (more than about %(tokens)s tokens); "
-            "ask an admin to add it to a data source."
+            "ask an admin to add it to a connector."
         )
         % {"tokens": f"{MAX_CHUNKS * settings.CHUNK_TOKENS:,}"}
     )

@@ -203,7 +203,7 @@ def test_the_audit_log_records_the_real_peer_not_a_forged_address(stack, staff):
     site = stack({})
     assert site.sign_in("admin", "admin-pass-123", forwarded="203.0.113.66").status_code == 302
     connector = Connector.objects.create(name="Handbook", kind="folder", config={"path": "/nonexistent"})
-    response = site.post(reverse("sources:action", args=[connector.id, "delete"]), forwarded="203.0.113.66")
+    response = site.post(reverse("connectors:action", args=[connector.id, "delete"]), forwarded="203.0.113.66")
     assert response.status_code == 302
     event = AuditEvent.objects.get(action=audit.CONNECTOR_DELETED)
     assert event.ip == "127.0.0.1"
@@ -214,5 +214,5 @@ def test_the_audit_log_records_the_forwarded_client_of_a_configured_proxy(stack,
     site = stack({"FORWARDED_ALLOW_IPS": "10.0.0.2"})
     assert site.sign_in("admin", "admin-pass-123", peer="10.0.0.2", forwarded="203.0.113.66").status_code == 302
     connector = Connector.objects.create(name="Handbook", kind="folder", config={"path": "/nonexistent"})
-    site.post(reverse("sources:action", args=[connector.id, "delete"]), peer="10.0.0.2", forwarded="203.0.113.66")
+    site.post(reverse("connectors:action", args=[connector.id, "delete"]), peer="10.0.0.2", forwarded="203.0.113.66")
     assert AuditEvent.objects.get(action=audit.CONNECTOR_DELETED).ip == "203.0.113.66"

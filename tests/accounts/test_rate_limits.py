@@ -153,7 +153,7 @@ def test_forms_refuse_a_post_without_csrf_token(csrf_client, owner, staff, setti
     assert conversation.title == "Mine" and not conversation.messages.exists()
     # a staff form
     csrf_client.force_login(staff)
-    response = csrf_client.post(reverse("sources:create", args=["folder"]), {"name": "x", "path": "/tmp"})
+    response = csrf_client.post(reverse("connectors:create", args=["folder"]), {"name": "x", "path": "/tmp"})
     assert response.status_code == 403
 
 

@@ -31,7 +31,7 @@ def collect(message, user, **kwargs) -> list[tuple[str, dict]]:
 
 
 @pytest.fixture
-def two_sources(db, tmp_path):
+def two_connectors(db, tmp_path):
     hr_dir, it_dir = tmp_path / "hr", tmp_path / "it"
     hr_dir.mkdir()
     it_dir.mkdir()
@@ -45,8 +45,8 @@ def two_sources(db, tmp_path):
 
 
 @pytest.fixture
-def hr_assistant(two_sources) -> Assistant:
-    hr, _ = two_sources
+def hr_assistant(two_connectors) -> Assistant:
+    hr, _ = two_connectors
     assistant = Assistant.objects.create(
         name="HR helper", description="Leave, pay and benefits",
         instructions="Always answer like a friendly HR officer.",
@@ -169,7 +169,7 @@ def test_the_answer_uses_the_assistants_instructions_parameters_and_only_its_con
     assert answer.model == "hr-model"
 
 
-def test_the_default_assistant_searches_every_source_the_user_may_see(owner, two_sources, monkeypatch):
+def test_the_default_assistant_searches_every_connector_the_user_may_see(owner, two_connectors, monkeypatch):
     fake = use_fake_client(monkeypatch, FakeChatClient())
     conversation = Conversation.objects.create(user=owner)
     _, answer = question_submit(conversation=conversation, content="What does the leave policy say about laptops?")
@@ -178,7 +178,8 @@ def test_the_default_assistant_searches_every_source_the_user_may_see(owner, two
     assert "friendly HR officer" not in fake.system_prompt()
 
 
-def test_a_source_still_in_its_first_sync_is_announced_before_the_answer(owner, two_sources, tmp_path, monkeypatch):
+def test_a_connector_still_in_its_first_sync_is_announced_before_the_answer(owner, two_connectors, tmp_path,
+                                                                            monkeypatch):
     use_fake_client(monkeypatch, FakeChatClient())
     fresh = Connector.objects.create(name="Sales drive", kind="folder", config={"path": str(tmp_path)}, is_public=True)
     SyncRun.objects.create(connector=fresh, status=SyncRun.Status.RUNNING)
@@ -190,7 +191,7 @@ def test_a_source_still_in_its_first_sync_is_announced_before_the_answer(owner, 
     assert events[-1][0] == "done"
 
 
-def test_no_syncing_notice_for_a_source_the_assistant_does_not_use(owner, hr_assistant, tmp_path, monkeypatch):
+def test_no_syncing_notice_for_a_connector_the_assistant_does_not_use(owner, hr_assistant, tmp_path, monkeypatch):
     use_fake_client(monkeypatch, FakeChatClient())
     fresh = Connector.objects.create(name="Sales drive", kind="folder", config={"path": str(tmp_path)}, is_public=True)
     SyncRun.objects.create(connector=fresh, status=SyncRun.Status.RUNNING)
@@ -209,8 +210,8 @@ def test_no_syncing_notice_about_a_source_the_user_may_not_see(outsider, enginee
     assert all("Secret lab" not in data.get("message", "") for _, data in collect(answer, outsider, notices=True))
 
 
-def test_admin_defines_an_assistant_and_bad_parameters_say_what_to_fix(client, staff, two_sources):
-    hr, _ = two_sources
+def test_admin_defines_an_assistant_and_bad_parameters_say_what_to_fix(client, staff, two_connectors):
+    hr, _ = two_connectors
     client.force_login(staff)
     form = {
         "name": "HR helper", "description": "Leave and pay", "instructions": "Be brief.", "connectors": [str(hr.id)],

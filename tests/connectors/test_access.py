@@ -96,7 +96,7 @@ def test_staff_pick_a_user_on_the_document_page(client, staff, owner, outsider):
     connector = Connector.objects.create(name="Eng wiki", kind="folder", config={"path": "/srv/e"})
     document = make_document(connector, acl_groups=["engineering"])
     client.force_login(staff)
-    url = reverse("sources:document", args=[document.id])
+    url = reverse("connectors:document", args=[document.id])
     page = client.get(url).content.decode()
     assert 'name="user"' in page and '<option value="outsider">' in page
     page = client.get(url, {"user": "owner"}).content.decode()
@@ -111,4 +111,4 @@ def test_the_explanation_is_not_offered_to_non_staff(client, owner):
     connector = Connector.objects.create(name="Eng wiki", kind="folder", config={"path": "/srv/e"})
     document = make_document(connector, acl_groups=["engineering"])
     client.force_login(owner)
-    assert client.get(reverse("sources:document", args=[document.id]), {"user": "owner"}).status_code == 404
+    assert client.get(reverse("connectors:document", args=[document.id]), {"user": "owner"}).status_code == 404

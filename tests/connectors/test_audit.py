@@ -111,14 +111,14 @@ def test_any_app_can_record_an_export(staff):
 
 def test_views_record_the_actor_and_client_address(staff_client, staff, folder, django_capture_on_commit_callbacks):
     response = staff_client.post(
-        reverse("sources:create", args=["folder"]),
+        reverse("connectors:create", args=["folder"]),
         {"name": "Handbook", "path": str(folder), "recursive": "on", "max_file_bytes": "1000000"},
         REMOTE_ADDR="192.0.2.7",
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     connector = Connector.objects.get(name="Handbook")
-    staff_client.post(reverse("sources:action", args=[connector.id, "sync"]), REMOTE_ADDR="192.0.2.7")
-    staff_client.post(reverse("sources:action", args=[connector.id, "delete"]), REMOTE_ADDR="192.0.2.7")
+    staff_client.post(reverse("connectors:action", args=[connector.id, "sync"]), REMOTE_ADDR="192.0.2.7")
+    staff_client.post(reverse("connectors:action", args=[connector.id, "delete"]), REMOTE_ADDR="192.0.2.7")
     recorded = events()
     assert [e.action for e in recorded] == [audit.CONNECTOR_CREATED, audit.SYNC_STARTED, audit.CONNECTOR_DELETED]
     assert all(e.actor == staff and e.ip == "192.0.2.7" for e in recorded)
@@ -131,7 +131,7 @@ def test_uploads_are_recorded(staff_client, settings, tmp_path, staff):
     connector = connector_save(connector=connector, name="Uploads", kind="upload",
                                config={"path": str(upload_storage.upload_dir_for(connector))})
     upload = SimpleUploadedFile("notes.md", b"# Notes\n\nHello.\n", content_type="text/markdown")
-    staff_client.post(reverse("sources:upload", args=[connector.id]), {"files": [upload]})
+    staff_client.post(reverse("connectors:upload", args=[connector.id]), {"files": [upload]})
     (event,) = events(audit.FILES_UPLOADED)
     assert event.details["accepted"] == ["notes.md"] and event.actor == staff
 
@@ -139,18 +139,18 @@ def test_uploads_are_recorded(staff_client, settings, tmp_path, staff):
 def test_the_audit_page_lists_and_filters_events_for_staff(staff_client, staff, folder):
     connector_save(name="Handbook", kind="folder", config={"path": str(folder)}, actor=staff)
     audit.audit_record(actor=None, action=audit.EXPORTED, target="feedback", details={"rows": 3})
-    body = staff_client.get(reverse("sources:audit")).content.decode()
+    body = staff_client.get(reverse("connectors:audit")).content.decode()
     assert "connector.created" in body and "Handbook" in body and "export.created" in body
     assert "system" in body  # an event without a person
-    filtered = staff_client.get(reverse("sources:audit"), {"action": "export.created"}).content.decode()
+    filtered = staff_client.get(reverse("connectors:audit"), {"action": "export.created"}).content.decode()
     assert "export.created" in filtered and "Handbook" not in filtered
-    assert reverse("sources:audit") in staff_client.get(reverse("sources:list")).content.decode()
+    assert reverse("connectors:audit") in staff_client.get(reverse("connectors:list")).content.decode()
 
 
 @pytest.mark.parametrize("persona", ["owner", "outsider"])
 def test_the_audit_page_is_404_for_non_staff(client, persona, request):
     client.force_login(request.getfixturevalue(persona))
-    assert client.get(reverse("sources:audit")).status_code == 404
+    assert client.get(reverse("connectors:audit")).status_code == 404
 
 
 def test_the_admin_shows_the_log_read_only(staff_client, staff):

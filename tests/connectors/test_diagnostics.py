@@ -217,7 +217,7 @@ def test_hints_and_plurals_speak_french(db, connector, monkeypatch):
 def test_the_why_page_speaks_french(client, staff, connector):
     client.force_login(staff)
     page = client.get(
-        reverse("sources:why", args=[connector.id]), {"id": "tool.exe"}, HTTP_ACCEPT_LANGUAGE="fr"
+        reverse("connectors:why", args=[connector.id]), {"id": "tool.exe"}, HTTP_ACCEPT_LANGUAGE="fr"
     ).content.decode()
     assert "La source ne liste pas tool.exe." in page
     assert "Les fichiers .exe ne sont pas lus par ce connecteur" in page

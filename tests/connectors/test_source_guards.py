@@ -192,7 +192,7 @@ def _post_pg(client, **fields):
     data = {"name": "Sales", "host": "127.0.0.1", "port": "5432", "database": PG_DB, "user": PG_USER,
             "password": "", "connect_timeout_s": "3", "statement_timeout_s": "30",
             "max_rows_per_dataset": "1000", "datasets": json.dumps(NOTES), **fields}
-    return client.post(reverse("sources:create", args=["postgres"]), data)
+    return client.post(reverse("connectors:create", args=["postgres"]), data)
 
 
 def _field_error(response, field: str) -> str:
@@ -311,7 +311,7 @@ def test_saving_a_folder_outside_the_roots_names_the_path_field(db, data_root):
 def test_the_form_shows_a_refused_folder_next_to_the_path_field(client, staff, data_root):
     client.force_login(staff)
     for path in ("/", "/etc", f"{data_root}/../outside"):
-        response = client.post(reverse("sources:create", args=["folder"]),
+        response = client.post(reverse("connectors:create", args=["folder"]),
                                {"name": "Everything", "path": path, "max_file_bytes": "1000"})
         assert response.status_code == 400
         assert "is outside the allowed data folders" in _field_error(response, "path")

@@ -212,11 +212,11 @@ def test_staff_uploads_from_the_page_and_sees_each_refusal(client, staff, connec
     client.force_login(staff)
     with django_capture_on_commit_callbacks(execute=False):
         response = client.post(
-            reverse("sources:upload", args=[connector.id]),
+            reverse("connectors:upload", args=[connector.id]),
             {"files": [sample("employee-handbook.md"), SimpleUploadedFile("tool.exe", b"MZ")]},
             follow=True,
         )
-    assert response.redirect_chain[-1][0] == reverse("sources:detail", args=[connector.id]) + "#upload"
+    assert response.redirect_chain[-1][0] == reverse("connectors:detail", args=[connector.id]) + "#upload"
     html = response.content.decode()
     assert "Uploaded 1 file: employee-handbook.md. A sync is queued." in html
     assert "Refused tool.exe: .exe files are not accepted" in html
@@ -229,13 +229,13 @@ def test_staff_deletes_an_uploaded_file_from_the_page(client, staff, connector, 
     upload(connector, SimpleUploadedFile("note.md", b"# One\n"), capture=django_capture_on_commit_callbacks)
     SyncRun.objects.update(status=SyncRun.Status.SUCCEEDED)
     with django_capture_on_commit_callbacks(execute=False):
-        response = client.post(reverse("sources:file_delete", args=[connector.id]), {"name": "note.md"})
+        response = client.post(reverse("connectors:file_delete", args=[connector.id]), {"name": "note.md"})
     assert response.status_code == 302 and stored(connector) == []
 
 
 def test_it_rejects_outsider_uploads(client, outsider, connector):
     client.force_login(outsider)
-    response = client.post(reverse("sources:upload", args=[connector.id]), {"files": [sample("employee-handbook.md")]})
+    response = client.post(reverse("connectors:upload", args=[connector.id]), {"files": [sample("employee-handbook.md")]})
     assert response.status_code == 404
     assert not upload_dir_for(connector).exists() or stored(connector) == []
 
@@ -243,7 +243,7 @@ def test_it_rejects_outsider_uploads(client, outsider, connector):
 def test_a_folder_connector_takes_no_uploads(client, staff, db, tmp_path):
     client.force_login(staff)
     folder = Connector.objects.create(name="F", kind="folder", config={"path": str(tmp_path)})
-    response = client.post(reverse("sources:upload", args=[folder.id]), {"files": [sample("employee-handbook.md")]})
+    response = client.post(reverse("connectors:upload", args=[folder.id]), {"files": [sample("employee-handbook.md")]})
     assert response.status_code == 404 and list(tmp_path.iterdir()) == []
 
 
@@ -252,5 +252,5 @@ def test_deleting_an_upload_connector_removes_its_folder(client, staff, connecto
     upload(connector, SimpleUploadedFile("note.md", b"# One\n"), capture=django_capture_on_commit_callbacks)
     directory = upload_dir_for(connector)
     with django_capture_on_commit_callbacks(execute=True):
-        client.post(reverse("sources:action", args=[connector.id, "delete"]))
+        client.post(reverse("connectors:action", args=[connector.id, "delete"]))
     assert not Connector.objects.exists() and not directory.exists()

@@ -1,4 +1,4 @@
-// Data sources area: live sync progress, "Test connection" without a reload, and file
+// The connectors pages: live sync progress, "Test connection" without a reload, and file
 // uploads by drag and drop. Every page works without this script; it only makes them livelier.
 import { csrfToken } from './net.js';
 
@@ -17,10 +17,10 @@ function formatBytes(bytes) {
   return unit === 0 ? `${value} ${units[0]}` : `${value.toFixed(1).replace(/\.0$/, '')} ${units[unit]}`;
 }
 
-// Words shown to the user, translated by the server into <template id="sources-strings">;
+// Words shown to the user, translated by the server into <template id="connectors-strings">;
 // "{name}" placeholders are filled in here.
 function t(key, fallback, params = {}) {
-  const holder = document.getElementById('sources-strings');
+  const holder = document.getElementById('connectors-strings');
   const text = (holder && holder.dataset[key]) || fallback;
   return text.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
 }
@@ -108,7 +108,7 @@ function watchProgress(root) {
 // --- test connection ---------------------------------------------------------------------
 
 function aclText(acl) {
-  if (!acl || !acl.from_source) return t('sourceAccess', "the data source's access");
+  if (!acl || !acl.from_source) return t('connectorAccess', "the connector's access");
   if (acl.public) return t('everyone', 'everyone');
   return acl.groups && acl.groups.length ? acl.groups.join(', ') : t('nobody', 'nobody');
 }
