@@ -5,8 +5,11 @@ Users' memories are deliberately not in the admin: they are private to each user
 
 from __future__ import annotations
 
+import json
+
 from django import forms
 from django.contrib import admin, messages
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from assistant.chat.assistants import (
@@ -126,7 +129,27 @@ class FeedbackAdmin(admin.ModelAdmin):
     list_display = ["updated_at", "user", "rating", "comment"]
     list_filter = ["rating", "updated_at"]
     search_fields = ["comment", "message__content", "user__username"]
-    readonly_fields = ["message", "user", "rating", "comment", "created_at", "updated_at"]
+    readonly_fields = ["message", "user", "rating", "comment", "tool_calls", "created_at", "updated_at"]
+
+    @admin.display(description=_("Tool calls of the answer"))
+    def tool_calls(self, obj: Feedback):
+        """Each step of the rated answer: tool, arguments, result summary, duration, error."""
+        steps = [s for s in (obj.message.steps or []) if isinstance(s, dict)]
+        if not steps:
+            return "—"
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (s.get("tool", ""), json.dumps(s.get("arguments", {}), ensure_ascii=False)[:500], s.get("status", ""),
+                 s.get("summary", ""), "" if s.get("duration_ms") is None else f"{s['duration_ms']} ms", s.get("error", ""))
+                for s in steps
+            ),
+        )
+        head = format_html(
+            "<tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+            _("tool"), _("arguments"), _("status"), _("result"), _("duration"), _("error"),
+        )
+        return format_html("<table>{}{}</table>", head, rows)
 
     def has_add_permission(self, request):
         return False

@@ -185,3 +185,19 @@ def test_feedback_of_a_deleted_conversation_is_left_out(client, owner, staff, an
     conversation_delete(conversation=answer.conversation)
     client.force_login(staff)
     assert export(client)[1] == []
+
+
+def test_staff_see_the_tool_calls_of_a_rated_answer_in_the_admin(client, owner, answer, django_user_model):
+    answer.steps = [{"id": "call_1", "step": 1, "tool": "search_knowledge", "arguments": {"query": "travel policy"},
+                     "status": "done", "label": "Searching", "summary": "Found 5 passages in 3 documents",
+                     "sources": [], "error": "", "duration_ms": 42},
+                    {"id": "call_2", "step": 2, "tool": "read_document", "arguments": {"document": "nope"},
+                     "status": "error", "label": "Reading", "summary": "", "sources": [],
+                     "error": "No document with this id.", "duration_ms": 3}]
+    answer.save()
+    feedback = Feedback.objects.create(message=answer, user=owner, rating="down", comment="wrong policy")
+    admin = django_user_model.objects.create_superuser("root", password="root-pass-123")
+    client.force_login(admin)
+    page = client.get(reverse("admin:chat_feedback_change", args=[feedback.id])).content.decode()
+    assert "search_knowledge" in page and "travel policy" in page and "Found 5 passages in 3 documents" in page
+    assert "42 ms" in page and "No document with this id." in page
