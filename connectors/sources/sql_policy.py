@@ -75,6 +75,12 @@ ALLOWED_FUNCTIONS = frozenset({
     "JSONExtract", "JSONExtractScalar", "JSONBExtract", "JSONBExtractScalar", "JSONBContains",
     "JSONArrayContains", "JSONFormat", "ParseJSON", "Array", "ArraySize", "ArrayContains",
     "ArrayOverlaps", "Explode", "Unnest", "ToArray", "Struct", "GenerateSeries", "ExplodingGenerateSeries",
+    # named below too, but sqlglot parses them into these classes: without them monthname(),
+    # json_agg(), rand() … were refused although the named list allows them
+    "ArrayAppend", "ArrayConcat", "ArrayRemove", "BitwiseAndAgg", "BitwiseOrAgg", "BitLength", "Dayname", "Monthname",
+    "Elt", "Hex", "Unhex", "JSONArrayAgg", "JSONKeys", "JSONObject", "JSONArray", "JSONObjectAgg", "JSONBObjectAgg",
+    "JSONType", "JustifyDays", "TimestampFromParts", "Rand", "RegexpInstr", "RegexpSubstr", "Soundex",
+    "StringToArray", "UtcDate", "UtcTimestamp", "WidthBucket",
 })
 
 #: Functions sqlglot does not model (exp.Anonymous), by lower-case name.
@@ -103,18 +109,20 @@ ALLOWED_NAMED_FUNCTIONS = frozenset({
 _FORBIDDEN_NODES: tuple[tuple[type[exp.Expression], str], ...] = tuple(
     (node, message)
     for names, message in (
-        (("Insert", "Update", "Delete", "Merge", "Returning"), "changes data: a dataset may only read"),
+        (("Insert", "Update", "Delete", "Merge", "Returning"),
+         "changes data: a dataset may only read; remove the INSERT, UPDATE, DELETE or MERGE"),
         (("Create", "Drop", "Alter", "AlterColumn", "TruncateTable", "Analyze", "Comment", "Copy",
           "LoadData", "Grant", "Revoke", "Transaction", "Commit", "Rollback", "Use", "Set", "SetItem",
           "Command", "Pragma", "Kill", "Execute", "Call", "Show", "Describe", "Cache", "Uncache",
           "Refresh", "Summarize", "Declare"),
-         "is a statement other than SELECT"),
+         "is a statement other than SELECT: write one plain SELECT"),
         (("Into",), "uses SELECT … INTO, which stores rows: remove INTO"),
         (("Lock",), "locks rows (FOR UPDATE / FOR SHARE / LOCK IN SHARE MODE): remove the locking clause"),
         (("Parameter", "SessionParameter", "Placeholder", "RawString"),
          "uses a variable or parameter (@x, @@x, $1, ?): write the value into the query"),
         (("PropertyEQ",), "assigns a variable (:=): remove the assignment"),
-        (("ObjectIdentifier",), "uses an object-identifier type (regclass, regproc …), which looks into the catalog"),
+        (("ObjectIdentifier",),
+         "uses an object-identifier type (regclass, regproc …), which looks into the catalog: cast to text or a number"),
     )
     for name in names
     if (node := getattr(exp, name, None)) is not None
@@ -140,7 +148,7 @@ def check_select(sql: str, dialect: Dialect) -> exp.Expression:
     except (ParseError, TokenError) as exc:
         raise SqlRefused(
             f"could not be read as one {DIALECTS[dialect]} SELECT statement ({_first_error(exc)}); "
-            "INTO OUTFILE / DUMPFILE and other non-SELECT forms are not allowed"
+            "INTO OUTFILE / DUMPFILE and other non-SELECT forms are not allowed: write one plain SELECT"
         ) from None
     if not statements:
         raise SqlRefused("must not be empty: write one SELECT statement")
@@ -188,6 +196,12 @@ def _check_node(node: exp.Expression) -> None:
         raise SqlRefused(
             f"calls {node.sql()}: a function may not be qualified with a schema; use the plain name"
         )
+    elif isinstance(node, exp.DataType) and isinstance(node.args.get("kind"), exp.Dot):
+        # 'x'::pg_catalog.regclass is an ObjectIdentifier in disguise: sqlglot reads a qualified
+        # type as user-defined, and 16384::pg_catalog.regclass names any relation by its oid.
+        raise SqlRefused(
+            f"casts to {node.sql()}: a type may not be qualified with a schema; use a plain type (text, numeric, date …)"
+        )
 
 
 def _check_function(node: exp.Func) -> None:
@@ -216,7 +230,7 @@ def _check_relation(node: exp.Table) -> None:
     if system or name.startswith("pg_") or (not schemas and name in SYSTEM_SCHEMAS):
         raise SqlRefused(
             f"reads {'.'.join(parts)}, a system catalog ({system or name}): datasets may read only the "
-            "company's own tables and views"
+            "company's own tables and views: use one of those instead"
         )
 
 
