@@ -98,9 +98,11 @@ def direct(sql: str, dialect: str) -> str:
 
 
 def plain(value):
-    """A cell as comparable across drivers: Decimal as a float rounded to 6 places."""
+    """A cell as comparable across drivers: Decimal as a float rounded to 6 places, arrays as tuples."""
     if isinstance(value, Decimal | float):
         return round(float(value), 6)
+    if isinstance(value, list):
+        return tuple(plain(v) for v in value)
     return value
 
 
