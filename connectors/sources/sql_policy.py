@@ -163,9 +163,10 @@ def check_select(sql: str, dialect: Dialect) -> exp.Expression:
     return tree
 
 
-def to_sql(tree: exp.Expression, dialect: Dialect) -> str:
-    """The checked tree as SQL text in `dialect`, without comments: what is sent to the server."""
-    return tree.sql(dialect=dialect, comments=False)
+def to_sql(tree: exp.Expression, dialect: Dialect, *, copy: bool = True) -> str:
+    """The checked tree as SQL text in `dialect`, without comments: what is sent to the server.
+    copy=False lets the generator change `tree` (for a caller that discards it)."""
+    return tree.sql(dialect=dialect, comments=False, copy=copy)
 
 
 def _refuse_hidden_code(sql: str, dialect: Dialect) -> None:
