@@ -76,7 +76,7 @@ class _ScriptedSql(_Handler):
             return "```sql\nSELECT count(*) FROM invoices\n```"  # no such dataset: refused
         if question.startswith("What is the total of all invoices"):
             return "```sql\nSELECT sum(totl) FROM invoice\n```"  # no such column: fails on the server
-        return "I am not sure how to answer that."
+        return "There are 25 of them, with a total of 3503 tracks."  # prose: "with" is no SQL
 
 
 @pytest.fixture

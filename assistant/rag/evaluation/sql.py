@@ -147,7 +147,8 @@ def prompt_messages(question: str, schema: str, dialect: str) -> list[dict]:
 
 
 _FENCED = re.compile(r"```(?:sql)?\s*(.*?)```", re.IGNORECASE | re.DOTALL)
-_START = re.compile(r"\b(SELECT|WITH)\b", re.IGNORECASE)
+#: Outside a code block, SQL starts a line (any case) or is an upper-case SELECT ("the word with" is prose).
+_START = (re.compile(r"^[ \t]*(?:select|with)\b", re.IGNORECASE | re.MULTILINE), re.compile(r"\bSELECT\b"))
 
 
 def sql_extract(answer: str) -> str | None:
@@ -156,10 +157,10 @@ def sql_extract(answer: str) -> str | None:
     fenced = _FENCED.search(answer or "")
     if fenced:
         return fenced.group(1).strip() or None
-    start = _START.search(answer or "")
-    if not start:
+    starts = [found.start() for pattern in _START if (found := pattern.search(answer or ""))]
+    if not starts:
         return None
-    return re.split(r";|\n\s*\n", answer[start.start():], maxsplit=1)[0].strip() or None
+    return re.split(r";|\n\s*\n", answer[min(starts):], maxsplit=1)[0].strip() or None
 
 
 def model_asker(llm: dict) -> Callable[[list[dict]], str]:
