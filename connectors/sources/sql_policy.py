@@ -129,6 +129,13 @@ _FORBIDDEN_NODES: tuple[tuple[type[exp.Expression], str], ...] = tuple(
 )
 
 
+#: Functions that build a text as long as one of their arguments says, by that argument's name in
+#: sqlglot: it must be a small number literal, or one SELECT makes the server send gigabytes
+#: (repeat('x', 500000000) on every row; PostgreSQL allows 1 GB a value) before any timeout.
+_LENGTH_ARGUMENT = {"Repeat": "times", "Pad": "expression", "Space": "this"}
+MAX_BUILT_LENGTH = 10_000
+
+
 class SqlRefused(ValueError):
     """The SQL is not an allowed read-only SELECT; the message says what to change."""
 
@@ -206,6 +213,17 @@ def _check_node(node: exp.Expression) -> None:
 
 
 def _check_function(node: exp.Func) -> None:
+    length = node.args.get(_LENGTH_ARGUMENT.get(type(node).__name__, ""))
+    nested = length is not None and any(
+        isinstance(inner, (exp.Repeat, exp.Pad, exp.Space)) for inner in node.find_all(exp.Func) if inner is not node
+    )
+    if length is not None and (nested or not (
+        isinstance(length, exp.Literal) and length.is_int and int(length.name) <= MAX_BUILT_LENGTH
+    )):
+        raise SqlRefused(
+            f"calls {node.sql_name()}() with a length that is not a number up to {MAX_BUILT_LENGTH}, or nested: "
+            "write a plain number no larger, once"
+        )
     if isinstance(node, exp.Anonymous):
         name = str(node.this).lower()
         if name in ALLOWED_NAMED_FUNCTIONS:

@@ -2,7 +2,8 @@
 curious user might write to escape governed SQL — writes, stacked statements, writable CTEs,
 comment and quoting tricks, Unicode look-alikes, system catalogs, denied functions, schema-qualified
 names, names that are not datasets reached through subqueries, joins, aliases and CTE scope, LIMIT
-tricks, INTO OUTFILE, locking, SELECT INTO, executable comments. Every one is refused by govern()
+tricks, INTO OUTFILE, locking, SELECT INTO, executable comments, values of gigabytes (repeat, lpad).
+Every one is refused by govern()
 with a message that says why (the `refused_for` words) and what to do instead.
 
 And the denied-column corpus (data/denied_column_questions.jsonl), run on the real PostgreSQL and
@@ -48,7 +49,7 @@ def test_the_hostile_corpus_is_large_and_covers_every_kind_of_trick():
     assert categories >= {
         "write", "not_select", "stacked", "writable_cte", "select_into", "locking", "executable_comment", "variable",
         "catalog", "denied_function", "schema_qualified", "not_a_dataset", "cte_scope", "reserved_name", "limit",
-        "comment_quoting", "unicode",
+        "comment_quoting", "unicode", "huge_value",
     }
 
 
