@@ -3,8 +3,8 @@ curious user might write to escape governed SQL — writes, stacked statements, 
 comment and quoting tricks, Unicode look-alikes, system catalogs, denied functions, schema-qualified
 names, names that are not datasets reached through subqueries, joins, aliases and CTE scope, LIMIT
 tricks, INTO OUTFILE, locking, SELECT INTO, executable comments, values of gigabytes (repeat, lpad).
-Every one is refused by govern()
-with a message that says why (the `refused_for` words) and what to do instead.
+Every one is refused by govern() with a message that says why (the `refused_for` words) and what to
+do instead.
 
 And the denied-column corpus (data/denied_column_questions.jsonl), run on the real PostgreSQL and
 MariaDB: a denied column reached through *, a subquery, a join, an alias or a row value is never
