@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.connectors.conftest import sample_database_servers  # noqa: F401 - fixture
 from tests.connectors.sample_dbs import SAMPLES
 
 ROOT = Path(__file__).resolve().parent.parent

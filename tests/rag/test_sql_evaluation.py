@@ -17,10 +17,7 @@ from django.core.management import call_command
 from connectors.services import connector_save
 from tests.chat.fake_llm import _Handler
 from tests.connectors.chinook_sql import MY_TABLES, PG_TABLES, my_table
-from tests.connectors.conftest import sample_database_servers  # noqa: F401 - fixture
-from tests.connectors.sample_dbs import (  # noqa: F401 - fixtures
-    MY_HOST, MY_PORT, MY_READER, MY_READER_PASSWORD, PG_HOST, PG_PORT, PG_READER, my_chinook, pg_chinook, pg_reader,
-)
+from tests.connectors.sample_dbs import MY_HOST, MY_PORT, MY_READER, MY_READER_PASSWORD, PG_HOST, PG_PORT, PG_READER
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sample_database_servers")]
 QUESTIONS = Path(__file__).resolve().parents[2] / "docs/evaluation/chinook_questions.jsonl"
