@@ -19,6 +19,11 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group, User
 
+# The sample databases (Chinook, Northwind) as session fixtures for every package's tests.
+from tests.connectors.sample_dbs import (  # noqa: F401 - fixtures
+    my_chinook, pg_chinook, pg_northwind, pg_reader, sample_database_servers,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 #: The material budget `make run` gives the embedded CPU model (assistant/launcher/supervisor.py):

@@ -75,6 +75,12 @@ ALLOWED_FUNCTIONS = frozenset({
     "JSONExtract", "JSONExtractScalar", "JSONBExtract", "JSONBExtractScalar", "JSONBContains",
     "JSONArrayContains", "JSONFormat", "ParseJSON", "Array", "ArraySize", "ArrayContains",
     "ArrayOverlaps", "Explode", "Unnest", "ToArray", "Struct", "GenerateSeries", "ExplodingGenerateSeries",
+    # named below too, but sqlglot parses them into these classes: without them monthname(),
+    # json_agg(), rand() … were refused although the named list allows them
+    "ArrayAppend", "ArrayConcat", "ArrayRemove", "BitwiseAndAgg", "BitwiseOrAgg", "BitLength", "Dayname", "Monthname",
+    "Elt", "Hex", "Unhex", "JSONArrayAgg", "JSONKeys", "JSONObject", "JSONArray", "JSONObjectAgg", "JSONBObjectAgg",
+    "JSONType", "JustifyDays", "TimestampFromParts", "Rand", "RegexpInstr", "RegexpSubstr", "Soundex",
+    "StringToArray", "UtcDate", "UtcTimestamp", "WidthBucket",
 })
 
 #: Functions sqlglot does not model (exp.Anonymous), by lower-case name.
@@ -103,22 +109,31 @@ ALLOWED_NAMED_FUNCTIONS = frozenset({
 _FORBIDDEN_NODES: tuple[tuple[type[exp.Expression], str], ...] = tuple(
     (node, message)
     for names, message in (
-        (("Insert", "Update", "Delete", "Merge", "Returning"), "changes data: a dataset may only read"),
+        (("Insert", "Update", "Delete", "Merge", "Returning"),
+         "changes data: a dataset may only read; remove the INSERT, UPDATE, DELETE or MERGE"),
         (("Create", "Drop", "Alter", "AlterColumn", "TruncateTable", "Analyze", "Comment", "Copy",
           "LoadData", "Grant", "Revoke", "Transaction", "Commit", "Rollback", "Use", "Set", "SetItem",
           "Command", "Pragma", "Kill", "Execute", "Call", "Show", "Describe", "Cache", "Uncache",
           "Refresh", "Summarize", "Declare"),
-         "is a statement other than SELECT"),
+         "is a statement other than SELECT: write one plain SELECT"),
         (("Into",), "uses SELECT … INTO, which stores rows: remove INTO"),
         (("Lock",), "locks rows (FOR UPDATE / FOR SHARE / LOCK IN SHARE MODE): remove the locking clause"),
         (("Parameter", "SessionParameter", "Placeholder", "RawString"),
          "uses a variable or parameter (@x, @@x, $1, ?): write the value into the query"),
         (("PropertyEQ",), "assigns a variable (:=): remove the assignment"),
-        (("ObjectIdentifier",), "uses an object-identifier type (regclass, regproc …), which looks into the catalog"),
+        (("ObjectIdentifier",),
+         "uses an object-identifier type (regclass, regproc …), which looks into the catalog: cast to text or a number"),
     )
     for name in names
     if (node := getattr(exp, name, None)) is not None
 )
+
+
+#: Functions that build a text as long as one of their arguments says, by that argument's name in
+#: sqlglot: it must be a small number literal, or one SELECT makes the server send gigabytes
+#: (repeat('x', 500000000) on every row; PostgreSQL allows 1 GB a value) before any timeout.
+_LENGTH_ARGUMENT = {"Repeat": "times", "Pad": "expression", "Space": "this"}
+MAX_BUILT_LENGTH = 10_000
 
 
 class SqlRefused(ValueError):
@@ -140,7 +155,7 @@ def check_select(sql: str, dialect: Dialect) -> exp.Expression:
     except (ParseError, TokenError) as exc:
         raise SqlRefused(
             f"could not be read as one {DIALECTS[dialect]} SELECT statement ({_first_error(exc)}); "
-            "INTO OUTFILE / DUMPFILE and other non-SELECT forms are not allowed"
+            "INTO OUTFILE / DUMPFILE and other non-SELECT forms are not allowed: write one plain SELECT"
         ) from None
     if not statements:
         raise SqlRefused("must not be empty: write one SELECT statement")
@@ -155,9 +170,10 @@ def check_select(sql: str, dialect: Dialect) -> exp.Expression:
     return tree
 
 
-def to_sql(tree: exp.Expression, dialect: Dialect) -> str:
-    """The checked tree as SQL text in `dialect`, without comments: what is sent to the server."""
-    return tree.sql(dialect=dialect, comments=False)
+def to_sql(tree: exp.Expression, dialect: Dialect, *, copy: bool = True) -> str:
+    """The checked tree as SQL text in `dialect`, without comments: what is sent to the server.
+    copy=False lets the generator change `tree` (for a caller that discards it)."""
+    return tree.sql(dialect=dialect, comments=False, copy=copy)
 
 
 def _refuse_hidden_code(sql: str, dialect: Dialect) -> None:
@@ -188,9 +204,26 @@ def _check_node(node: exp.Expression) -> None:
         raise SqlRefused(
             f"calls {node.sql()}: a function may not be qualified with a schema; use the plain name"
         )
+    elif isinstance(node, exp.DataType) and isinstance(node.args.get("kind"), exp.Dot):
+        # 'x'::pg_catalog.regclass is an ObjectIdentifier in disguise: sqlglot reads a qualified
+        # type as user-defined, and 16384::pg_catalog.regclass names any relation by its oid.
+        raise SqlRefused(
+            f"casts to {node.sql()}: a type may not be qualified with a schema; use a plain type (text, numeric, date …)"
+        )
 
 
 def _check_function(node: exp.Func) -> None:
+    length = node.args.get(_LENGTH_ARGUMENT.get(type(node).__name__, ""))
+    nested = length is not None and any(
+        isinstance(inner, (exp.Repeat, exp.Pad, exp.Space)) for inner in node.find_all(exp.Func) if inner is not node
+    )
+    if length is not None and (nested or not (
+        isinstance(length, exp.Literal) and length.is_int and int(length.name) <= MAX_BUILT_LENGTH
+    )):
+        raise SqlRefused(
+            f"calls {node.sql_name()}() with a length that is not a number up to {MAX_BUILT_LENGTH}, or nested: "
+            "write a plain number no larger, once"
+        )
     if isinstance(node, exp.Anonymous):
         name = str(node.this).lower()
         if name in ALLOWED_NAMED_FUNCTIONS:
@@ -216,7 +249,7 @@ def _check_relation(node: exp.Table) -> None:
     if system or name.startswith("pg_") or (not schemas and name in SYSTEM_SCHEMAS):
         raise SqlRefused(
             f"reads {'.'.join(parts)}, a system catalog ({system or name}): datasets may read only the "
-            "company's own tables and views"
+            "company's own tables and views: use one of those instead"
         )
 
 

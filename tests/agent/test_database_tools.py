@@ -13,8 +13,7 @@ from assistant.agent.registry import ToolError, tool_named
 from connectors.models import AuditEvent
 from connectors.services import connector_save
 from tests.agent.conftest import context_for
-from tests.connectors.conftest import sample_database_servers  # noqa: F401 - fixture
-from tests.connectors.sample_dbs import PG_HOST, PG_PORT, PG_READER, pg_chinook, pg_reader  # noqa: F401 - fixtures
+from tests.connectors.sample_dbs import PG_HOST, PG_PORT, PG_READER
 
 pytestmark = pytest.mark.usefixtures("sample_database_servers")
 

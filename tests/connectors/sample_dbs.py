@@ -1,6 +1,7 @@
 """The machine's sample database servers as sources: Chinook (both dialects) and Northwind
 (PostgreSQL) loaded into scratch databases with unique names, with a few scratch tables and roles,
-dropped at the end of the test session. Fixtures are made available by tests/connectors/conftest.py."""
+dropped at the end of the test session. tests/conftest.py registers the fixtures once for every
+package's tests (a module that imported them would make a second session copy, and a second role)."""
 
 from __future__ import annotations
 
@@ -178,8 +179,26 @@ def my_source(dbname: str, datasets: list[dict], *, password: str = MY_READER_PA
     return build_source("mysql", config, {"password": password})
 
 
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+#: The sample database servers tests read as sources (the machine's PostgreSQL and MariaDB).
+SAMPLE_SERVERS = {"PostgreSQL": ("127.0.0.1", 5432), "MariaDB": ("127.0.0.1", 3306)}
+
+
+@pytest.fixture(scope="session")
+def sample_database_servers():
+    """Skip, saying why, where the sample servers are missing (a bare machine runs the suite
+    against the embedded PostgreSQL, which listens on a socket only, and has no MariaDB)."""
+    missing = []
+    for name, address in SAMPLE_SERVERS.items():
+        try:
+            socket.create_connection(address, timeout=2).close()
+        except OSError:
+            missing.append(f"{name} on {address[0]}:{address[1]}")
+    if missing:
+        pytest.skip(f"needs the sample database servers as sources; missing: {', '.join(missing)}")
+

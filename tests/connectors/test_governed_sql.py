@@ -6,40 +6,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
-from decimal import Decimal
 
 import pytest
-import sqlglot
-from sqlglot import exp
 
 from connectors.sources.database.governed import GovernedRelation, govern
 from connectors.sources.database.questions import QuestionFailed, dataset_columns, relations_for, run_governed
 from connectors.sources.sql_policy import SqlRefused
-from tests.connectors.sample_dbs import my_connect, my_exec, my_source, pg_connect, pg_exec, pg_source
+from tests.connectors.chinook_sql import direct as _direct, normal as _normal, relations as _relations, run as _run
+from tests.connectors.sample_dbs import my_exec, my_source, pg_exec, pg_source
 
 pytestmark = pytest.mark.usefixtures("sample_database_servers")
-
-PG_TABLES = {
-    "album": ("album_id", "title", "artist_id"),
-    "artist": ("artist_id", "name"),
-    "genre": ("genre_id", "name"),
-    "track": ("track_id", "name", "album_id", "media_type_id", "genre_id", "composer", "milliseconds", "bytes",
-              "unit_price"),
-    "invoice": ("invoice_id", "customer_id", "invoice_date", "billing_address", "billing_city", "billing_state",
-                "billing_country", "billing_postal_code", "total"),
-    "invoice_line": ("invoice_line_id", "invoice_id", "track_id", "unit_price", "quantity"),
-    "customer": ("customer_id", "first_name", "last_name", "company", "address", "city", "state", "country",
-                 "postal_code", "phone", "fax", "email", "support_rep_id"),
-    "employee": ("employee_id", "last_name", "first_name", "title", "reports_to", "birth_date", "hire_date",
-                 "address", "city", "state", "country", "postal_code", "phone", "fax", "email"),
-}
-MY_TABLES = {
-    name: tuple("".join(part.capitalize() for part in column.split("_")).replace("Id", "Id") for column in columns)
-    for name, columns in PG_TABLES.items()
-}
-MY_TABLES["invoice_line"] = ("InvoiceLineId", "InvoiceId", "TrackId", "UnitPrice", "Quantity")
-MY_NAMES = {"invoice_line": "InvoiceLine"}
 
 #: Legitimate analytic queries: PostgreSQL text, MariaDB text. Dataset names are the table names,
 #: so the same text run directly over the tables is the reference.
@@ -75,49 +51,6 @@ LEGIT = [
     ("SELECT upper(left(name, 1)) AS initial, count(*) FROM artist GROUP BY 1 HAVING count(*) > 10 ORDER BY 1",
      "SELECT upper(left(Name, 1)) AS initial, count(*) FROM artist GROUP BY 1 HAVING count(*) > 10 ORDER BY 1"),
 ]
-
-
-def _relations(dialect: str, *, denied: dict | None = None, row_column: dict | None = None) -> dict:
-    tables = PG_TABLES if dialect == "postgres" else MY_TABLES
-    relations = {}
-    for name, columns in tables.items():
-        hidden = set((denied or {}).get(name, ()))
-        table = name if dialect == "postgres" else MY_NAMES.get(name, name.capitalize())
-        relations[name] = GovernedRelation(
-            name=name, table=(table,), columns=tuple(c for c in columns if c not in hidden),
-            row_groups_column=(row_column or {}).get(name),
-        )
-    return relations
-
-
-def _run(dialect: str, database: str, sql: str) -> tuple[list[str], list[tuple]]:
-    if dialect == "postgres":
-        with pg_connect(database) as conn:
-            cursor = conn.execute(sql)
-            return [d.name.lower() for d in cursor.description], cursor.fetchall()
-    conn = my_connect(database)
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute(sql)
-            return [d[0].lower() for d in cursor.description], list(cursor.fetchall())
-    finally:
-        conn.close()
-
-
-def _direct(sql: str, dialect: str) -> str:
-    """The reference: the same query over the tables themselves (MariaDB's are CamelCase)."""
-    if dialect == "postgres":
-        return sql
-    tree = sqlglot.parse_one(sql, read="mysql")
-    for table in tree.find_all(exp.Table):
-        if table.name in MY_TABLES:
-            alias = table.args.get("alias") or exp.TableAlias(this=exp.to_identifier(table.name))
-            table.replace(exp.Table(this=exp.to_identifier(MY_NAMES.get(table.name, table.name.capitalize())), alias=alias))
-    return tree.sql(dialect="mysql")
-
-
-def _normal(rows: list[tuple]) -> Counter:
-    return Counter(tuple(float(v) if isinstance(v, Decimal) else v for v in row) for row in rows)
 
 
 @pytest.mark.parametrize("index", range(len(LEGIT)))

@@ -21,7 +21,7 @@ def report_print(report: dict, columns, out) -> None:
         table = ev.format_table(report["metrics"], columns)
         title = f"{report['dataset']} ({report['split']}, {report['queries']} queries)"
     else:
-        table = ev.format_table({"answers": report["metrics"]}, columns)
+        table = ev.format_table({report["kind"]: report["metrics"]}, columns)
         title = f"{report['dataset']} ({report['questions']} questions, model {report['settings']['llm_model']})"
     out(f"{title}, {report['timing']['total_s']}s\n{table}\n")
     out(json.dumps({k: v for k, v in report.items() if k != "items"}, indent=2) + "\n")

@@ -84,7 +84,8 @@ def govern(
     ]
     _prepend_ctes(tree, ctes)
     _cap_limit(tree, row_limit + 1)
-    return GovernedQuery(sql=to_sql(tree, dialect), relations=tuple(used), row_limit=row_limit)
+    # The tree is ours (parsed above): the generator may skip its defensive copy (a fifth of the time).
+    return GovernedQuery(sql=to_sql(tree, dialect, copy=False), relations=tuple(used), row_limit=row_limit)
 
 
 def allowed_names(relations: Mapping[str, GovernedRelation]) -> str:

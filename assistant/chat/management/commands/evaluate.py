@@ -2,11 +2,15 @@
 
     manage.py evaluate retrieval --beir DIR [--split test] [--modes dense,fulltext,hybrid] ...
     manage.py evaluate answers --corpus DOCS.jsonl --qa QA.jsonl [--limit 50] [--llm-url URL] ...
+    manage.py evaluate sql --questions QUESTIONS.jsonl --source CONNECTOR [--user NAME] [--gold] ...
 
 Both ingest the corpus with a "jsonl" connector named "evaluation: <name>", synced in this
 process with the index tasks run inline (assistant/rag/evaluation does the work). `retrieval`
 ranks documents for every judged query in each search mode; `answers` asks each question through
-the chat pipeline (question_submit + answer_events, the code the chat view runs).
+the chat pipeline (question_submit + answer_events, the code the chat view runs). `sql` asks the
+model for one SELECT per question over a database connector's datasets, runs it governed as a user
+and scores it by execution against the gold SQL (assistant/rag/evaluation/sql.py); `--gold` scores
+the gold SQL itself, which must give 1.0.
 
 Results print as a table and as JSON; `--save-baseline FILE` stores them, and
 `--baseline FILE --tolerance T` exits with status 1 when a metric falls more than T below
@@ -30,7 +34,7 @@ from django.test.utils import override_settings
 from assistant.chat import answering
 from assistant.chat.models import Conversation, Message
 from assistant.chat.services import conversation_create, question_submit
-from assistant.rag.evaluation import answers, retrieval
+from assistant.rag.evaluation import answers, retrieval, sql
 from assistant.rag.evaluation.corpus import eager_tasks
 from assistant.rag.evaluation.datasets import EvaluationError
 from assistant.rag.evaluation.report import (
@@ -81,15 +85,33 @@ class Command(BaseCommand):
         p.add_argument("--max-tokens", type=int, help="Answer length limit (default: LLM_MAX_TOKENS).")
         common(p)
 
+        p = sub.add_parser("sql", help="Execution accuracy of the model's SQL over a database connector's datasets.")
+        p.add_argument("--questions", type=Path, required=True,
+                       help="JSON Lines questions with gold SQL per dialect (id, question, postgres, mysql).")
+        p.add_argument("--source", required=True, help="Name of the database connector to query.")
+        p.add_argument("--user", help="Username to query as (default: a user 'evaluator' without groups).")
+        p.add_argument("--gold", action="store_true", help="Score the gold SQL itself, without a model (must be 1.0).")
+        p.add_argument("--limit", type=int, help="Only the first N questions.")
+        p.add_argument("--timeout", type=float, default=getattr(settings, "SQL_TOOL_TIMEOUT", 5.0),
+                       help="Statement timeout in seconds (default: the SQL tool's).")
+        p.add_argument("--llm-url", help="OpenAI-compatible base URL (default: LLM_BASE_URL).")
+        p.add_argument("--llm-model", help="Model name (default: LLM_MODEL).")
+        p.add_argument("--llm-api-key", help="API key (default: LLM_API_KEY).")
+        p.add_argument("--max-tokens", type=int, default=400, help="Answer length limit (default 400).")
+        p.add_argument("--json-out", type=Path, help="Write the full JSON report to this file.")
+        p.add_argument("--save-baseline", type=Path, help="Also write the report here, as the new baseline.")
+        p.add_argument("--baseline", type=Path, help="Compare with this baseline; exit 1 on a regression.")
+        p.add_argument("--tolerance", type=float, default=0.02, help="Allowed absolute drop per metric (default 0.02).")
+
     def handle(self, *args, **options):
         started = time.monotonic()
         try:
-            overrides = parse_overrides(options["overrides"])
+            overrides = parse_overrides(options.get("overrides") or [])
             with override_settings(**overrides), eager_tasks():
-                report = self._run(options)
+                report = self._sql(options) if options["subcommand"] == "sql" else self._run(options)
             report["settings"]["overrides"] = {k: jsonable(v) for k, v in overrides.items()}
             report["timing"]["total_s"] = round(time.monotonic() - started, 1)
-            columns = retrieval.COLUMNS if report["kind"] == "retrieval" else answers.COLUMNS
+            columns = {"retrieval": retrieval.COLUMNS, "sql": sql.COLUMNS}.get(report["kind"], answers.COLUMNS)
             report_print(report, columns, self.stdout.write)
             report_save(report, options["json_out"], options["save_baseline"], log=self.stderr.write)
             if options["baseline"]:
@@ -120,6 +142,25 @@ class Command(BaseCommand):
                 corpus_file=options["corpus"], qa_file=options["qa"], limit=options["limit"], seed=options["seed"],
                 ask=ask, llm=llm, **common,
             )
+
+
+    def _sql(self, options) -> dict:
+        user = _evaluator() if not options["user"] else get_user_model().objects.filter(username=options["user"]).first()
+        if user is None:
+            raise CommandError(f"No user named {options['user']!r}")
+        llm = ask = None
+        if not options["gold"]:
+            llm = {
+                "LLM_BASE_URL": (options["llm_url"] or settings.LLM_BASE_URL).rstrip("/"),
+                "LLM_MODEL": options["llm_model"] or settings.LLM_MODEL,
+                "LLM_API_KEY": options["llm_api_key"] or settings.LLM_API_KEY,
+                "LLM_MAX_TOKENS": options["max_tokens"],
+            }
+            ask = sql.model_asker(llm)
+        return sql.sql_evaluate(
+            questions_file=options["questions"], connector_name=options["source"], user=user, ask=ask, llm=llm,
+            limit=options["limit"], timeout_s=options["timeout"], log=self.stderr.write,
+        )
 
 
 @contextmanager
