@@ -187,7 +187,7 @@ def test_a_slow_question_is_stopped_by_its_timeout(dialect, pg_chinook, my_chino
 def _running(dialect, database) -> bool:
     if dialect == "postgres":
         rows = pg_exec("postgres", "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND state = 'active' "
-                       "AND query LIKE 'WITH governed_1%%'", (database,))
+                       "AND query LIKE 'FETCH %%question_%%'", (database,))
     else:
         rows = my_exec(None, "SELECT count(*) FROM information_schema.PROCESSLIST WHERE DB = %s "
                        "AND INFO LIKE 'WITH governed_1%%'", (database,))
@@ -220,3 +220,20 @@ def test_stop_cancels_the_statement_on_the_server(dialect, pg_chinook, my_chinoo
     assert not worker.is_alive(), "Stop did not end the statement"
     assert "failed" in outcome
     assert not _running(dialect, database)
+
+
+@pytest.mark.parametrize("dialect", ["postgres", "mysql"])
+def test_a_huge_result_is_refused_before_it_is_all_read(dialect, pg_chinook, my_chinook):
+    """repeat() of a column 10,000 times on every row: each row is big, the result would be huge."""
+    name = "name" if dialect == "postgres" else "Name"
+    source = _source(dialect, pg_chinook, my_chinook, [
+        {"name": "t1", "table": "track" if dialect == "postgres" else "Track",
+         "id_columns": ["track_id" if dialect == "postgres" else "TrackId"]}])
+    datasets = source.config.datasets
+    relations = relations_for(datasets, dataset_columns(source, datasets, timeout_s=10))
+    governed = govern(f"SELECT repeat({name}, 10000) FROM t1", source.sql_dialect, relations, groups=[], row_limit=200)
+    with pytest.raises(QuestionFailed, match="larger than 2 MB"):
+        run_governed(source, governed, timeout_s=30, max_bytes=2_000_000)
+    fine = run_governed(source, govern(f"SELECT {name} FROM t1", source.sql_dialect, relations, groups=[],
+                                       row_limit=200), timeout_s=30, max_bytes=2_000_000)
+    assert len(fine.rows) == 200 and fine.truncated

@@ -15,12 +15,21 @@ from pymysql.cursors import SSCursor
 from connectors.sources.base import DestinationRefused, SourceError
 from connectors.sources.database.config import DatabaseConfig, Dataset
 from connectors.sources.database.sql import MYSQL_PAGE_SIZE, _after, _greater, _is_null, _not_null
-from connectors.sources.database.source import QuestionFailed, Rows, _DatabaseSource, _RowStream
+from connectors.sources.database.source import QuestionFailed, Rows, _DatabaseSource, _RowStream, collect_rows
 from connectors.sources.database.dialects import _MySqlDialect
 from connectors.sources.database.values import _first_line
 
 #: Column type names by PyMySQL's type code, for describing a dataset to the model.
 _FIELD_TYPES = {code: name.lower() for name, code in vars(FIELD_TYPE).items() if name.isupper()}
+
+
+def _drop_unread(session, cursor) -> None:
+    """Drop the connection with rows still unread: PyMySQL would otherwise read them all to
+    close the cursor (or, later, when the result is collected, from a closed socket)."""
+    result = getattr(cursor, "_result", None)
+    if result is not None:
+        result.unbuffered_active = False
+    session._force_close()
 
 
 class MySQLSource(_DatabaseSource):
@@ -143,24 +152,33 @@ class MySQLSource(_DatabaseSource):
         )
         return columns, rows
 
-    def _run_question(self, session, statement: str, *, timeout_s: float, max_rows: int):
+    def _run_question(self, session, statement: str, *, timeout_s: float, max_rows: int, max_bytes: int):
         """One governed SELECT (see questions.py): column names and at most `max_rows` rows.
-        No arguments: PyMySQL sends the text as is (no % formatting), one statement per call."""
+        No arguments: PyMySQL sends the text as is (no % formatting), one statement per call.
+        Unbuffered (SSCursor): rows come a few at a time, and a huge result is refused before it
+        is all read; the connection is then dropped rather than drained."""
         cursor = None
         try:
             with session.cursor() as control:
                 self._set_timeout(control, timeout_s)
                 control.execute("START TRANSACTION READ ONLY")
-            cursor = session.cursor()
+            cursor = session.cursor(SSCursor)
             cursor.execute(statement)
             columns = [(column[0], _FIELD_TYPES.get(column[1], "unknown")) for column in cursor.description or []]
-            return columns, list(cursor.fetchmany(max_rows))
+            rows = collect_rows(cursor.fetchmany, max_rows=max_rows, max_bytes=max_bytes)
+        except QuestionFailed:
+            _drop_unread(session, cursor)  # closing the cursor would read the rest of a huge result
+            raise
         except pymysql.err.MySQLError as exc:
             code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
             detail = _first_line(str(exc.args[1]) if len(exc.args) > 1 else str(exc))
-            raise QuestionFailed(self._scrub(detail), timed_out=code in (1969, 3024, 1317, 1028)) from None
-        finally:
             self._end(session, cursor)
+            raise QuestionFailed(self._scrub(detail), timed_out=code in (1969, 3024, 1317, 1028)) from None
+        if rows and len(rows) == max_rows:
+            _drop_unread(session, cursor)  # the query may have more rows: do not read them to close the cursor
+        else:
+            self._end(session, cursor)
+        return columns, rows
 
     def _cancel_running(self, session) -> None:
         """KILL QUERY from a second connection of the same account (one may kill one's own)."""

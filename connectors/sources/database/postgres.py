@@ -15,7 +15,7 @@ from psycopg import errors
 from connectors.sources.base import DestinationRefused, SourceError
 from connectors.sources.database.config import DatabaseConfig, Dataset
 from connectors.sources.database.sql import PG_ITERSIZE
-from connectors.sources.database.source import QuestionFailed, _DatabaseSource, _RowStream
+from connectors.sources.database.source import QuestionFailed, _DatabaseSource, _RowStream, collect_rows
 from connectors.sources.database.dialects import _PgDialect
 from connectors.sources.database.values import _first_line
 
@@ -124,22 +124,25 @@ class PostgresSource(_DatabaseSource):
         )
         return columns, rows
 
-    def _run_question(self, session, statement: str, *, timeout_s: float, max_rows: int):
+    def _run_question(self, session, statement: str, *, timeout_s: float, max_rows: int, max_bytes: int):
         """One governed SELECT (see questions.py): column names and at most `max_rows` rows.
-        No parameters: the text is sent as is, through the extended protocol (one statement)."""
+        No parameters: the text is sent as is, through the extended protocol (one statement); a
+        named cursor, so rows come a few at a time and a huge result is refused before it is all read."""
+        cursor = None
         try:
             if session.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                 session.rollback()
             session.execute("SELECT set_config('statement_timeout', %s, true)", [str(int(timeout_s * 1000))])
-            cursor = session.execute(statement)
+            cursor = session.cursor(name=f"question_{next(self._cursor_names)}")
+            cursor.execute(statement)
             columns = [(column.name, self._type_name(session, column.type_code)) for column in cursor.description or []]
-            return columns, cursor.fetchmany(max_rows)
+            return columns, collect_rows(cursor.fetchmany, max_rows=max_rows, max_bytes=max_bytes)
         except psycopg.Error as exc:
             raise QuestionFailed(
                 self._scrub(_first_line(str(exc))), timed_out=isinstance(exc, errors.QueryCanceled)
             ) from None
         finally:
-            self._end(session, None)
+            self._end(session, cursor)
 
     @staticmethod
     def _type_name(session, oid: int) -> str:

@@ -24,6 +24,9 @@ from connectors.sources.database.config import Dataset
 from connectors.sources.database.governed import GovernedQuery, GovernedRelation
 from connectors.sources.database.source import QuestionFailed, _DatabaseSource
 
+#: The most a question's result may weigh (its values' bytes, roughly) before it is refused.
+RESULT_MAX_BYTES = 20_000_000
+
 __all__ = ["QueryResult", "QuestionFailed", "dataset_columns", "dataset_visible", "relations_for", "run_governed"]
 
 
@@ -66,7 +69,8 @@ def dataset_columns(source: _DatabaseSource, datasets: Iterable[Dataset], *, tim
     found: dict[str, list[tuple[str, str]]] = {}
     with source._session() as session:
         for ds in datasets:
-            columns, _ = source._run_question(session, _probe_sql(source, ds), timeout_s=timeout_s, max_rows=0)
+            columns, _ = source._run_question(session, _probe_sql(source, ds), timeout_s=timeout_s, max_rows=0,
+                                              max_bytes=RESULT_MAX_BYTES)
             found[ds.name] = columns
     return found
 
@@ -90,12 +94,14 @@ def relations_for(datasets: Iterable[Dataset], columns: dict[str, list[tuple[str
 
 
 def run_governed(
-    source: _DatabaseSource, governed: GovernedQuery, *, timeout_s: float, cancelled: threading.Event | None = None
+    source: _DatabaseSource, governed: GovernedQuery, *, timeout_s: float, cancelled: threading.Event | None = None,
+    max_bytes: int = RESULT_MAX_BYTES,
 ) -> QueryResult:
     """Run the governed query; QuestionFailed (the server's reason) when it fails, times out or is cancelled."""
     started = time.monotonic()
     with source._session() as session, _cancel_when(cancelled, lambda: source._cancel_running(session)):
-        columns, rows = source._run_question(session, governed.sql, timeout_s=timeout_s, max_rows=governed.row_limit + 1)
+        columns, rows = source._run_question(session, governed.sql, timeout_s=timeout_s, max_rows=governed.row_limit + 1,
+                                             max_bytes=max_bytes)
     if cancelled is not None and cancelled.is_set():
         raise QuestionFailed("The query was stopped.")
     return QueryResult(

@@ -48,6 +48,30 @@ class QuestionFailed(Exception):
         self.timed_out = timed_out
 
 
+#: Rows read from the server at a time while a question's result is collected.
+QUESTION_BATCH = 8
+
+
+def collect_rows(fetchmany, *, max_rows: int, max_bytes: int) -> list[tuple]:
+    """At most `max_rows` rows, read a few at a time; QuestionFailed as soon as their values pass
+    `max_bytes` (one SELECT may build huge values: the rows are never all held before they are counted)."""
+    rows: list[tuple] = []
+    size = 0
+    while len(rows) < max_rows:
+        batch = fetchmany(min(QUESTION_BATCH, max_rows - len(rows)))
+        if not batch:
+            break
+        for row in batch:
+            size += sum(len(value) if isinstance(value, (str, bytes, bytearray)) else 16 for value in row)
+        if size > max_bytes:
+            raise QuestionFailed(
+                f"The result is larger than {max_bytes // 1_000_000} MB: select fewer or shorter columns, "
+                "aggregate, or add a LIMIT."
+            )
+        rows.extend(tuple(row) for row in batch)
+    return rows
+
+
 class _RowStream:
     """Rows of one SELECT as dicts, fetched in batches; `close()` ends its cursor and
     transaction whether or not reading started (a generator's `finally` would not run)."""
