@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import uuid
 
 import pytest
@@ -176,6 +177,13 @@ def test_staff_creates_a_folder_connector_through_the_generated_form(staff_clien
     assert connector.acl_group_names() == ["engineering"]
     assert connector.sync_interval == dt.timedelta(minutes=30)
     assert connector_source(connector).config.extensions == [".md", ".txt"]
+
+
+def test_the_database_form_offers_questions_in_sql_off_by_default(staff_client):
+    page = staff_client.get(reverse("connectors:create", args=["postgres"])).content.decode()
+    box = re.search(r'<input[^>]*name="sql_questions"[^>]*>', page)
+    assert box and "checkbox" in box.group(0) and "checked" not in box.group(0)
+    assert "Allow questions in SQL" in page and "Every query is audited" in page
 
 
 def test_an_invalid_path_is_reported_next_to_the_path_field(staff_client):

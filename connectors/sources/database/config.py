@@ -150,7 +150,13 @@ class DatabaseConfig(SourceConfig):
     max_rows_per_dataset: int = Field(100_000, ge=1, le=10_000_000)
     datasets: list[Dataset] = Field(min_length=1)
     #: "Allow questions in SQL": the assistant may query the datasets (governed, read-only).
-    sql_questions: bool = False
+    sql_questions: bool = Field(
+        False,
+        title="Allow questions in SQL",
+        description="Assistants given the database tools may query these datasets in SQL, as each user: only "
+        "the rows and columns that user may see (list PII columns in a dataset's denied_columns), read-only, "
+        "under a timeout. Every query is audited.",
+    )
 
     #: Which dialect's rules check names and queries (set by each kind's Config).
     mysql_rules: ClassVar[bool] = False
