@@ -24,6 +24,7 @@ def test_it_times_governance_and_compares_a_governed_aggregate_with_the_direct_o
     report = json.loads(done.stdout)
     assert report["govern"]["statements"] >= 180 and report["govern"]["calls"] == 2 * report["govern"]["statements"]
     assert 0 < report["govern"]["best_of_repeat"]["p50_ms"] <= report["govern"]["p95_ms"]
+    assert 0 < report["govern"]["cpu"]["p50_ms"] <= report["govern"]["cpu"]["p95_ms"]
     for dialect in ("postgres", "mysql"):
         execution = report["execution"][dialect]
         assert execution["governed_median_ms"] > 0 and execution["direct_median_ms"] > 0
