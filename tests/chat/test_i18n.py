@@ -206,5 +206,8 @@ def test_the_system_prompt_stays_short_for_the_small_model():
     assert "language of the question" in SYSTEM_PROMPT
     assert system_prompt_for(language="en").endswith("The user's interface is in English.")
     assert system_prompt_for(language="fr-ca").endswith("The user's interface is in French.")
+    assert system_prompt_for(language="de-ch").endswith("The user's interface is in German.")
+    assert system_prompt_for(language="es").endswith("The user's interface is in Spanish.")
+    assert system_prompt_for(language="it").endswith("The user's interface is in Italian.")
     assert system_prompt_for(language="xx") == SYSTEM_PROMPT  # an unknown code adds nothing
     assert len(system_prompt_for(language="fr")) < 600
