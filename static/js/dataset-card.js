@@ -18,6 +18,10 @@ function list(value) {
   return Array.isArray(value) ? value.filter((item) => typeof item === 'string') : [];
 }
 
+function make(tag, properties) {
+  return Object.assign(document.createElement(tag), properties);
+}
+
 function option(value, label, disabled = false) {
   const node = document.createElement('option');
   node.value = value;
@@ -152,26 +156,16 @@ export class DatasetCard {
     const names = new Set(columns.map((column) => column.name));
     const all = [...columns, ...picked.filter((name) => !names.has(name)).map((name) => ({ name, type: '' }))];
     holder.replaceChildren(...all.map((column) => {
-      const label = document.createElement('label');
-      label.className = 'check';
-      const input = document.createElement('input');
-      input.type = 'checkbox';
-      input.value = column.name;
-      input.checked = picked.includes(column.name);
-      input.disabled = disabled.has(column.name);
+      const input = make('input', {
+        type: 'checkbox', value: column.name, checked: picked.includes(column.name), disabled: disabled.has(column.name),
+      });
       input.setAttribute('form', NO_FORM);
-      const name = document.createElement('span');
-      name.textContent = column.name;
-      label.append(input, name);
-      if (column.type) {
-        const type = document.createElement('small');
-        type.className = 'column-type';
-        type.textContent = column.type;
-        label.append(type);
-      }
+      const label = make('label', { className: 'check' });
+      label.append(input, make('span', { textContent: column.name }));
+      if (column.type) label.append(make('small', { className: 'column-type', textContent: column.type }));
       return label;
     }));
-    if (!all.length) holder.append(Object.assign(document.createElement('p'), { className: 'help', textContent: t('noColumns', 'Pick a table (or read the query’s columns) first.') }));
+    if (!all.length) holder.append(make('p', { className: 'help', textContent: t('noColumns', 'Pick a table (or read the query’s columns) first.') }));
   }
 
   renderSelect(key, columns, current, empty, disabled = new Set()) {
@@ -261,7 +255,7 @@ export class DatasetCard {
     this.root.querySelectorAll('[aria-invalid]').forEach((node) => node.removeAttribute('aria-invalid'));
     for (const error of errors) {
       const slot = this.root.querySelector(`[data-error-for="${error.field || ''}"]`) || this.root.querySelector('[data-error-for=""]');
-      slot.append(Object.assign(document.createElement('p'), { textContent: error.message }));
+      slot.append(make('p', { textContent: error.message }));
       slot.hidden = false;
       const control = this.el(error.field);
       if (control) control.setAttribute('aria-invalid', 'true');
