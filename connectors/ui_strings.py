@@ -43,7 +43,7 @@ CONNECTORS_STRINGS = {
 DATASET_EDITOR_STRINGS = {
     "title-default": _("— the row's id —"),
     "title-template": _("A template…"),
-    "no-cursor": _("— none: read every row at each sync —"),
+    "no-cursor": _("— none —"),
     "pick-column": _("— pick a column —"),
     "pick-table": _("— pick a table —"),
     "connect-first": _("— test the connection to list tables —"),

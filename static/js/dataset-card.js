@@ -42,6 +42,7 @@ export class DatasetCard {
     this.context = context;
     this.prefix = `dataset-${(cards += 1)}`;
     this.queryColumns = null;
+    this.lastQuery = '';
     for (const control of this.root.querySelectorAll('[data-input]')) {
       const key = control.dataset.input;
       control.setAttribute('form', NO_FORM);
@@ -132,7 +133,7 @@ export class DatasetCard {
     this.renderSelect('title_column', columns, values.title_column, t('titleDefault', "— the row's id —"), denied);
     this.el('title_column').append(option(TEMPLATE, t('titleTemplate', 'A template…')));
     this.el('title_column').value = values.title_column;
-    this.renderSelect('updated_at_column', columns, values.updated_at_column, t('noCursor', '— none: read every row at each sync —'));
+    this.renderSelect('updated_at_column', columns, values.updated_at_column, t('noCursor', '— none —'));
     this.renderSelect('acl_column', columns, values.acl_column, t('pickColumn', '— pick a column —'));
     this.showParts();
   }

@@ -90,7 +90,17 @@ class DatasetEditor {
   changed(card) {
     this.write();
     window.clearTimeout(this.timers.get(card));
-    this.timers.set(card, window.setTimeout(() => this.preview(card), PREVIEW_DELAY_MS));
+    this.timers.set(card, window.setTimeout(() => this.refresh(card), PREVIEW_DELAY_MS));
+  }
+
+  // After a pause in typing: a changed query's columns are read again, then the preview follows.
+  async refresh(card) {
+    const query = (card.read().query || '').trim();
+    if (card.mode === 'query' && query && query !== card.lastQuery && (this.connected || this.config.saved)) {
+      await this.readColumns(card);
+      return;
+    }
+    this.preview(card);
   }
 
   showJSON(show) {
@@ -154,12 +164,14 @@ class DatasetEditor {
   }
 
   async readColumns(card) {
-    const spec = card.read();
+    const query = card.read().query || '';
+    card.lastQuery = query.trim();
     card.showErrors([]);
     try {
-      const data = await postJSON(this.config.tables_url, this.connection({ query: spec.query || '' }));
+      const data = await postJSON(this.config.tables_url, this.connection({ query }));
       if (data.columns) card.setQueryColumns(data.columns);
-      this.changed(card);
+      this.write();
+      this.preview(card);
     } catch (error) {
       this.cardError(card, error);
     }

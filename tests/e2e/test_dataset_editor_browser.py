@@ -1,7 +1,8 @@
 """Staff build a PostgreSQL connector to the Chinook sample database in a browser without typing
 JSON: "Test connection and list tables", pick a table, its id, a title template, text columns, a
-denied column and a group ACL, watch the preview (without the denied column), save; the saved
-datasets are what was picked. Screenshots (light and dark) go to docs/screenshots/."""
+denied column and a group ACL, watch the preview (without the denied column), add a SELECT dataset
+(one that writes is refused next to the query; saved anyway, the server's error comes back next to
+its field), save; the saved datasets are what was picked. Screenshots (light and dark) go to docs/screenshots/."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tests.connectors.sample_dbs import PG_HOST, PG_PORT, PG_READER
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("sample_database_servers")]
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+INVOICES = "SELECT invoice_id, billing_country, total FROM invoice"
 EXPECTED = [{
     "name": "customers",
     "table": "customer",
@@ -27,6 +29,11 @@ EXPECTED = [{
     "acl_groups": ["sales"],
     "denied_columns": ["email"],
     "description": "Customers of the store",
+}, {
+    "name": "invoices",
+    "query": INVOICES,
+    "id_columns": ["invoice_id"],
+    "title_template": "{billing_country}",
 }]
 
 
@@ -100,6 +107,33 @@ def test_staff_pick_a_table_and_its_columns_see_the_preview_and_save(server_for_
     )
     assert "visible to sales" in first.locator(".preview-meta").inner_text()
     _shots(page, page.locator("[data-editor-root]"))
+
+    # A second dataset from a SELECT: one that writes is refused next to the query, by the same parser.
+    page.click("[data-editor-add]")
+    query_card = page.locator(".dataset-card").nth(1)
+    query_card.locator('[data-input="name"]').fill("invoices")
+    query_card.locator('[data-input="mode"][value="query"]').check()
+    query_card.locator('[data-input="query"]').fill("SELECT scratch_write() AS id")
+    refused = query_card.locator('[data-error-for="query"]')
+    refused.filter(has_text="scratch_write").wait_for()
+    assert "not on the list of allowed functions" in refused.inner_text()
+
+    # Saved anyway: the server refuses it and the page comes back with its error next to the field.
+    page.get_by_role("button", name="Create connector").click()
+    page.wait_for_load_state()
+    query_card = page.locator(".dataset-card").nth(1)
+    query_card.locator('[data-error-for="id_columns"]').filter(has_text="at least 1 item").wait_for()
+    assert query_card.locator('[data-input="query"]').input_value() == "SELECT scratch_write() AS id"
+    assert not Connector.objects.exists()
+    page.click("[data-editor-connect]")
+    page.locator("[data-editor-status]").filter(has_text="Connected to").wait_for()
+    assert page.locator(".dataset-card").first.locator('[data-input="table"]').input_value() == "customer"
+    query_card.locator('[data-input="query"]').fill(INVOICES)
+    query_card.locator('[data-choices="id_columns"] input[value="invoice_id"]').check()
+    assert refused.is_hidden()
+    query_card.locator('[data-input="title_column"]').select_option("billing_country")
+    query_card.locator("[data-preview-list] li .preview-title").filter(has_text="Germany").wait_for()
+    assert "total: 1.98" in query_card.locator("[data-preview-list] li").first.inner_text()
 
     page.get_by_role("button", name="Create connector").click()
     page.wait_for_url(re.compile(r".*/connectors/[0-9a-f-]{36}/$"))
