@@ -51,7 +51,7 @@ DATASET_EDITOR_STRINGS = {
     "views": _("Views"),
     "no-columns": _("Pick a table (or read the query’s columns) first."),
     "new-dataset": _("New dataset"),
-    "not-a-list": _("The datasets below are not a JSON list; fix them as JSON, or empty the field to start again."),
+    "not-a-list": _("The datasets above are not a JSON list; fix them as JSON, or empty the field to start again."),
     "connecting": _("Connecting…"),
     "connected": _("✓ Connected to {server}, database {database}: {tables} tables and {views} views."),
     "truncated": _("Only the first ones are listed."),

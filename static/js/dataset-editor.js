@@ -56,8 +56,10 @@ class DatasetEditor {
     } catch {
       datasets = null;
     }
+    const problem = this.holder.querySelector('[data-editor-json-error]');
+    problem.hidden = Array.isArray(datasets);
     if (!Array.isArray(datasets)) {
-      this.showMessage(t('notAList', 'The datasets below are not a JSON list; fix them as JSON, or empty the field to start again.'), true);
+      problem.textContent = t('notAList', 'The datasets above are not a JSON list; fix them as JSON, or empty the field to start again.');
       return false;
     }
     this.cards.forEach((card) => card.root.remove());

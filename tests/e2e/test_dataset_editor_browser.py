@@ -6,6 +6,7 @@ its field), save; the saved datasets are what was picked. Screenshots (light and
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -146,3 +147,15 @@ def test_staff_pick_a_table_and_its_columns_see_the_preview_and_save(server_for_
     assert card.locator('[data-input="table"]').input_value() == "customer"
     assert card.locator('[data-choices="denied_columns"] input[value="email"]').is_checked()
     card.locator("[data-preview-list] li").nth(1).wait_for()
+    page.locator(".dataset-card").nth(1).locator("[data-preview-list] li").nth(1).wait_for()  # layout settled
+
+    # "Edit as JSON" shows the very JSON that is saved; a broken edit keeps the JSON field open.
+    page.click("[data-editor-json]")
+    assert json.loads(page.locator("#id_datasets").input_value()) == EXPECTED
+    page.fill("#id_datasets", "{broken")
+    page.click("[data-editor-back]")
+    page.locator("[data-editor-json-error]").filter(has_text="not a JSON list").wait_for()
+    assert page.locator("#id_datasets").is_visible()
+    page.fill("#id_datasets", json.dumps(EXPECTED[:1]))
+    page.click("[data-editor-back]")
+    assert page.locator(".dataset-card").count() == 1 and page.locator("#id_datasets").is_hidden()
