@@ -54,6 +54,7 @@ DOCUMENTS_PER_PAGE = 50
 FAILURES_SHOWN = 500
 PREVIEW_ITEMS = 5
 USERS_LISTED = 1000  # suggestions in the "why can this user see it?" picker
+GROUPS_LISTED = 1000  # groups offered to a dataset's ACL in the dataset editor
 AUDIT_PER_PAGE = 50
 
 
@@ -283,7 +284,7 @@ def _dataset_editor(form: ConnectorForm, kind: str, connector: Connector | None)
         "saved": saved,
         "dialect": SOURCES[kind].sql_dialect,
         "connection_fields": connection_fields(kind),
-        "groups": list(Group.objects.order_by("name").values_list("name", flat=True)[:USERS_LISTED]),
+        "groups": list(Group.objects.order_by("name").values_list("name", flat=True)[:GROUPS_LISTED]),
         "errors": form.dataset_errors,
     }
 
