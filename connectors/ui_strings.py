@@ -53,7 +53,7 @@ DATASET_EDITOR_STRINGS = {
     "new-dataset": _("New dataset"),
     "not-a-list": _("The datasets above are not a JSON list; fix them as JSON, or empty the field to start again."),
     "connecting": _("Connecting…"),
-    "connected": _("✓ Connected to {server}, database {database}: {tables} tables and {views} views."),
+    "connected": _("✓ Connected to {server}, database {database}. Tables and views: {count}."),
     "truncated": _("Only the first ones are listed."),
     "preview-waits": _("Pick a table (or write a query) and its id columns to see two rows here."),
     "previewing": _("Reading two rows…"),

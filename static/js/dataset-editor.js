@@ -139,8 +139,8 @@ class DatasetEditor {
       const data = await postJSON(this.config.tables_url, this.connection());
       this.relations = new Map(data.relations.map((relation) => [relation.name, relation]));
       this.connected = true;
-      const said = t('connected', '✓ Connected to {server}, database {database}: {tables} tables and {views} views.', {
-        server: data.server, database: data.database, tables: data.counts.tables, views: data.counts.views,
+      const said = t('connected', '✓ Connected to {server}, database {database}. Tables and views: {count}.', {
+        server: data.server, database: data.database, count: data.counts.tables + data.counts.views,
       });
       this.showMessage(data.truncated ? `${said} ${t('truncated', 'Only the first ones are listed.')}` : said);
       this.cards.forEach((card) => { card.refreshTables(); this.preview(card); });
