@@ -20,6 +20,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth.models import Group
 
+from connectors.dataset_editor import dataset_error_place
 from connectors.models import Connector
 from connectors.request_input import RequestInvalid, check_json_value
 from connectors.sources.base import Source
@@ -146,6 +147,8 @@ class ConnectorForm(forms.Form):
         self.secret_names = tuple(source_class.secret_fields)
         #: form field name -> (setting name, kind, schema)
         self.setting_fields: dict[str, tuple[str, str, dict]] = {}
+        #: Errors about datasets, placed for the dataset editor (dataset_editor.dataset_error_place).
+        self.dataset_errors: list[dict] = []
         self._add_setting_fields()
 
     # --- building ------------------------------------------------------------------------
@@ -274,6 +277,9 @@ class ConnectorForm(forms.Form):
                 return name
         return None
 
+    def _submitted_json(self, name: str) -> Any:
+        return _json_or_none(self.data.get(name))
+
     def _add_settings_error(self, message: str) -> None:
         body = _SETTINGS_PREFIX.sub("", message.strip())
         placed = False
@@ -287,6 +293,8 @@ class ConnectorForm(forms.Form):
                     continue
                 top, _, rest = loc.partition(".")
                 target = self._field_for_setting(top)
+                if target and top == "datasets":
+                    self.dataset_errors.append(dataset_error_place(rest, text, self._submitted_json(target)))
                 if target:
                     self.add_error(target, f"{_describe_loc(rest)}: {_tidy(text)}" if rest else _tidy(text))
                     placed = True
@@ -296,6 +304,13 @@ class ConnectorForm(forms.Form):
                 placed = True
         if not placed:
             self.add_error(None, _tidy(message))
+
+
+def _json_or_none(text) -> Any:
+    try:
+        return json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
 
 
 def _describe_loc(loc: str) -> str:

@@ -38,3 +38,27 @@ CONNECTORS_STRINGS = {
     "too-large": _("too large (limit {limit})"),
     "uploading": _("Uploading…"),
 }
+
+#: static/js/dataset-editor.js and dataset-card.js: the dataset editor of database connectors.
+DATASET_EDITOR_STRINGS = {
+    "title-default": _("— the row's id —"),
+    "title-template": _("A template…"),
+    "no-cursor": _("— none —"),
+    "pick-column": _("— pick a column —"),
+    "pick-table": _("— pick a table —"),
+    "connect-first": _("— test the connection to list tables —"),
+    "tables": _("Tables"),
+    "views": _("Views"),
+    "no-columns": _("Pick a table (or read the query’s columns) first."),
+    "new-dataset": _("New dataset"),
+    "not-a-list": _("The datasets above are not a JSON list; fix them as JSON, or empty the field to start again."),
+    "connecting": _("Connecting…"),
+    "connected": _("✓ Connected to {server}, database {database}. Tables and views: {count}."),
+    "truncated": _("Only the first ones are listed."),
+    "preview-waits": _("Pick a table (or write a query) and its id columns to see two rows here."),
+    "previewing": _("Reading two rows…"),
+    "left-out": _("Left out: {columns}."),
+    "preview-ready": _("The documents of the first rows, by id."),
+    "no-rows": _("The dataset has no rows yet."),
+    "preview-failed": _("No preview: fix the problem marked above."),
+}

@@ -2,19 +2,23 @@
 
 from django.urls import path, re_path
 
-from connectors import upload_views, views
+from connectors import dataset_views, upload_views, views
 
 app_name = "connectors"
 
 urlpatterns = [
     path("", views.connector_list, name="list"),
     path("new/<slug:kind>/", views.connector_create, name="create"),
+    path("new/<slug:kind>/tables/", dataset_views.new_tables, name="new_tables"),
+    path("new/<slug:kind>/preview/", dataset_views.new_preview, name="new_preview"),
     path("runs/<uuid:run_id>/", views.run_detail, name="run"),
     path("audit/", views.audit_log, name="audit"),
     path("documents/<uuid:document_id>/", views.document_detail, name="document"),
     path("<uuid:connector_id>/", views.connector_detail, name="detail"),
     path("<uuid:connector_id>/edit/", views.connector_edit, name="edit"),
     path("<uuid:connector_id>/test/", views.connector_test, name="test"),
+    path("<uuid:connector_id>/tables/", dataset_views.saved_tables, name="tables"),
+    path("<uuid:connector_id>/preview/", dataset_views.saved_preview, name="preview"),
     path("<uuid:connector_id>/progress/", views.connector_progress, name="progress"),
     path("<uuid:connector_id>/documents/", views.document_list, name="documents"),
     path("<uuid:connector_id>/why/", views.why_missing, name="why"),

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q
 from django.http import Http404, HttpRequest, HttpResponsePermanentRedirect, JsonResponse
@@ -26,7 +27,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from connectors import uploads
 from connectors.upload_storage import UPLOAD_KIND, upload_dir_ensure, upload_dir_for
 from connectors.diagnostics import explain_missing
+from connectors.dataset_editor import connection_fields, editor_kinds
 from connectors.forms import ConnectorForm
+from connectors.previews import preview_item, scrub
 from connectors.access import document_access_explain
 from connectors.models import AuditEvent, Chunk, Connector, Document, SyncRun
 from connectors.request_input import answers_bad_input, query_text
@@ -50,8 +53,8 @@ RUNS_SHOWN = 20
 DOCUMENTS_PER_PAGE = 50
 FAILURES_SHOWN = 500
 PREVIEW_ITEMS = 5
-PREVIEW_CHARS = 600
 USERS_LISTED = 1000  # suggestions in the "why can this user see it?" picker
+GROUPS_LISTED = 1000  # groups offered to a dataset's ACL in the dataset editor
 AUDIT_PER_PAGE = 50
 
 
@@ -185,13 +188,6 @@ def _secret_values(connector: Connector) -> list[str]:
         return []
 
 
-def _scrub(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        if len(secret) >= 3:
-            text = text.replace(secret, "••••")
-    return text
-
-
 # --- pages -----------------------------------------------------------------------------------
 
 
@@ -268,8 +264,29 @@ def _form_page(request: HttpRequest, *, kind: str, connector: Connector | None):
         "access_fields": [form[name] for name in ("is_public", "groups")],
         "schedule_fields": [form[name] for name in ("sync_interval", "is_paused")],
         "is_upload": kind == uploads.UPLOAD_KIND,
+        "dataset_editor": _dataset_editor(form, kind, connector),
     }
+    if context["dataset_editor"]:  # the editor reads the connection settings above it
+        context["setting_fields"].sort(key=lambda field: field.name == "datasets")
     return render(request, "connectors/form.html", context, status=400 if form.errors else 200)
+
+
+def _dataset_editor(form: ConnectorForm, kind: str, connector: Connector | None) -> dict | None:
+    """What the dataset editor of a database form needs (its script reads it); None for other kinds."""
+    if kind not in editor_kinds():
+        return None
+    saved = connector is not None
+    return {
+        "tables_url": reverse("connectors:tables", args=[connector.id]) if saved else reverse(
+            "connectors:new_tables", args=[kind]),
+        "preview_url": reverse("connectors:preview", args=[connector.id]) if saved else reverse(
+            "connectors:new_preview", args=[kind]),
+        "saved": saved,
+        "dialect": SOURCES[kind].sql_dialect,
+        "connection_fields": connection_fields(kind),
+        "groups": list(Group.objects.order_by("name").values_list("name", flat=True)[:GROUPS_LISTED]),
+        "errors": form.dataset_errors,
+    }
 
 
 @staff_required
@@ -351,7 +368,7 @@ def connector_test(request: HttpRequest, connector_id):
         source = connector_source(connector)
         message = source.check()
         if hasattr(source, "preview"):
-            preview = [_preview_item(item) for item in source.preview(PREVIEW_ITEMS)]
+            preview = [preview_item(item) for item in source.preview(PREVIEW_ITEMS)]
         ok = True
     except SourceError as exc:
         ok, message = False, str(exc)
@@ -360,33 +377,8 @@ def connector_test(request: HttpRequest, connector_id):
         ok, message = False, f"The test failed unexpectedly ({exc.__class__.__name__}); see the server log."
     for item in preview:
         for key in ("title", "text", "location"):
-            item[key] = _scrub(item[key], secrets)
-    return JsonResponse({"ok": ok, "message": _scrub(str(message), secrets), "preview": preview})
-
-
-def _preview_item(item) -> dict:
-    text = item.text
-    if text is None and item.content:
-        from connectors.parsing import ParseError, parse_document
-
-        try:
-            text = parse_document(item.content, filename=item.external_id, media_type=item.media_type).text
-        except ParseError as exc:
-            text = f"(cannot be read: {exc})"
-    text = (text or "").strip()
-    if len(text) > PREVIEW_CHARS:
-        text = text[:PREVIEW_CHARS].rstrip() + "…"
-    return {
-        "title": item.title or item.external_id,
-        "external_id": item.external_id,
-        "text": text,
-        "location": item.location or item.url or "",
-        "acl": {
-            "from_source": item.acl_groups is not None or item.acl_public is not None,
-            "public": bool(item.acl_public),
-            "groups": sorted(item.acl_groups or ()),
-        },
-    }
+            item[key] = scrub(item[key], secrets)
+    return JsonResponse({"ok": ok, "message": scrub(str(message), secrets), "preview": preview})
 
 
 @staff_required

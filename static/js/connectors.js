@@ -1,6 +1,9 @@
 // The connectors pages: live sync progress, "Test connection" without a reload, and file
-// uploads by drag and drop. Every page works without this script; it only makes them livelier.
+// uploads by drag and drop, the dataset editor of database connectors. Every page works without this script; it only makes them livelier.
 import { csrfToken } from './net.js';
+import { wireDatasetEditor } from './dataset-editor.js';
+import { renderPreviewList } from './connector-preview.js';
+import { wordsFrom } from './words.js';
 
 const POLL_MS = 1500;
 const RETRY_MS = 5000;
@@ -17,13 +20,8 @@ function formatBytes(bytes) {
   return unit === 0 ? `${value} ${units[0]}` : `${value.toFixed(1).replace(/\.0$/, '')} ${units[unit]}`;
 }
 
-// Words shown to the user, translated by the server into <template id="connectors-strings">;
-// "{name}" placeholders are filled in here.
-function t(key, fallback, params = {}) {
-  const holder = document.getElementById('connectors-strings');
-  const text = (holder && holder.dataset[key]) || fallback;
-  return text.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
-}
+// Words shown to the user, translated by the server into <template id="connectors-strings">.
+const t = wordsFrom('connectors-strings');
 
 const STATUS_LABELS = {
   idle: t('idle', 'Idle'),
@@ -107,33 +105,12 @@ function watchProgress(root) {
 
 // --- test connection ---------------------------------------------------------------------
 
-function aclText(acl) {
-  if (!acl || !acl.from_source) return t('connectorAccess', "the connector's access");
-  if (acl.public) return t('everyone', 'everyone');
-  return acl.groups && acl.groups.length ? acl.groups.join(', ') : t('nobody', 'nobody');
-}
-
 function renderTest(panel, data) {
   panel.hidden = false;
   panel.classList.toggle('is-ok', Boolean(data.ok));
   panel.classList.toggle('is-error', !data.ok);
   panel.querySelector('[data-test-message]').textContent = `${data.ok ? '✓' : '✗'} ${data.message || ''}`;
-  const list = panel.querySelector('[data-test-preview]');
-  list.replaceChildren();
-  for (const item of data.preview || []) {
-    const li = document.createElement('li');
-    const title = document.createElement('p');
-    title.className = 'preview-title';
-    title.textContent = item.title || item.external_id || '';
-    const meta = document.createElement('p');
-    meta.className = 'preview-meta';
-    meta.textContent = [item.location, t('visibleTo', 'visible to {who}', { who: aclText(item.acl) })].filter(Boolean).join(' · ');
-    const text = document.createElement('p');
-    text.className = 'preview-text';
-    text.textContent = item.text || '';
-    li.append(title, meta, text);
-    list.append(li);
-  }
+  renderPreviewList(panel.querySelector('[data-test-preview]'), data.preview);
 }
 
 function wireTest() {
@@ -242,6 +219,7 @@ function init() {
   wireTest();
   wireUpload();
   wireConfirms();
+  wireDatasetEditor();
 }
 
 if (document.readyState === 'loading') {

@@ -2,9 +2,10 @@
 // own error messages. Every module that talks to the server imports from here.
 
 export class RequestError extends Error {
-  constructor(message, status) {
+  constructor(message, status, data = null) {
     super(message);
     this.status = status;
+    this.data = data; // the server's JSON answer, when it gave one
   }
 }
 
@@ -57,7 +58,7 @@ export async function requestJSON(url, { method = 'GET', body = undefined, form 
       || (response.status === 401 || response.status === 403 || response.redirected
         ? message('session', 'Your session has expired. Reload the page and sign in again.')
         : message('server', 'Something went wrong. Please try again.'));
-    throw new RequestError(explanation, response.status);
+    throw new RequestError(explanation, response.status, data);
   }
   return data;
 }

@@ -2,10 +2,11 @@
 
 A connector holds connection settings and one or more *datasets*. A dataset is a table
 (or view) or a single read-only SELECT; each row becomes one document whose title and
-text come from templates over the row's columns (or "name: value" lines of every
-column), with id columns for identity, an optional updated-at column for incremental
+text come from templates over the row's columns (or "name: value" lines of the chosen text
+columns, or of every column), with id columns for identity, an optional updated-at column for incremental
 syncs, metadata columns kept as filterable metadata, and an ACL (the connector's, public,
-fixed groups, or a column holding group names).
+fixed groups, or a column holding group names). Denied columns (PII) never reach the
+assistant: left out of the documents' text and of what SQL questions may query.
 
 Safety, in layers:
 - where it connects (connectors.sources.db_guard): a host name or IP over TCP, never a

@@ -19,6 +19,10 @@ from connectors.sources.database.sql import (
 )
 
 
+#: The uses of a column that put its values in documents (a denied column may have none of them).
+SHOWN_ROLES = frozenset({"title template", "text template", "text column", "metadata column"})
+
+
 class Dataset(BaseModel):
     """One table/view or SELECT whose rows become documents."""
 
@@ -30,13 +34,16 @@ class Dataset(BaseModel):
     id_columns: list[str] = Field(min_length=1)
     updated_at_column: str | None = None
     title_template: str | None = None
-    #: None: every column as "name: value" lines (NULL and binary columns left out).
+    #: None: "name: value" lines of the text columns (of every column when there are none), NULL,
+    #: binary and denied columns left out.
     text_template: str | None = None
+    text_columns: list[str] = []
     metadata_columns: list[str] = []
     acl: Literal["connector", "public", "groups", "column"] = "connector"
     acl_groups: list[str] = []
     acl_column: str | None = None
-    #: Columns never shown to SQL questions (PII): left out of what the model may query.
+    #: Columns never shown to the assistant (PII): left out of what SQL questions may query and of
+    #: the documents' text; no template or metadata column may use one.
     denied_columns: list[str] = []
     #: What the dataset holds, for the model choosing what to query.
     description: str = Field("", max_length=500)
@@ -66,7 +73,7 @@ class Dataset(BaseModel):
             _check_identifier(part, "table name")
         return value
 
-    @field_validator("id_columns", "metadata_columns", "denied_columns")
+    @field_validator("id_columns", "metadata_columns", "denied_columns", "text_columns")
     @classmethod
     def _columns(cls, value: list[str]) -> list[str]:
         for name in value:
@@ -106,6 +113,9 @@ class Dataset(BaseModel):
             raise ValueError(f"dataset {self.name}: acl 'column' needs acl_column")
         if self.acl != "column" and self.acl_column:
             raise ValueError(f"dataset {self.name}: acl_column is only used with acl 'column'")
+        if self.text_template and self.text_columns:
+            raise ValueError(f"dataset {self.name}: use text_columns or text_template, not both")
+        self._check_denied()
         clash = RESERVED_METADATA.intersection(self.metadata_columns)
         if clash:
             raise ValueError(
@@ -113,6 +123,16 @@ class Dataset(BaseModel):
                 "rename it with AS in a query dataset"
             )
         return self
+
+    def _check_denied(self) -> None:
+        """A denied column must not reach the documents through a template or a column list."""
+        denied = {c.lower() for c in self.denied_columns}
+        for column, role in self.referenced_columns():
+            if column.lower() in denied and role in SHOWN_ROLES:
+                raise ValueError(
+                    f"dataset {self.name}: the {role} uses column {column}, which is in denied_columns; "
+                    "take it out of one or the other"
+                )
 
     # --- helpers ---
     @property
@@ -131,6 +151,7 @@ class Dataset(BaseModel):
             refs += [(c, "title template") for c in template_fields(self.title_template)]
         if self.text_template:
             refs += [(c, "text template") for c in template_fields(self.text_template)]
+        refs += [(c, "text column") for c in self.text_columns]
         refs += [(c, "metadata column") for c in self.metadata_columns]
         if self.acl_column:
             refs.append((self.acl_column, "ACL column"))

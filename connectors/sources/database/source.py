@@ -399,10 +399,11 @@ class _DatabaseSource(Source):
         if ds.text_template:
             text = render_template(ds.text_template, row)
         else:
+            denied = {c.lower() for c in ds.denied_columns}
             text = "\n".join(
-                f"{column}: {_display(value)}"
-                for column, value in row.items()
-                if value is not None and not isinstance(value, _BINARY)
+                f"{column}: {_display(row[column])}"
+                for column in (ds.text_columns or row.keys())
+                if column.lower() not in denied and row[column] is not None and not isinstance(row[column], _BINARY)
             )
         located = ", ".join(f"{c}={v}" for c, v in zip(ds.id_columns, ids, strict=True))
         location = f"{self.config.database}.{ds.table or ds.name} ({located})"[:2048]

@@ -147,8 +147,12 @@ def _fingerprint(config: DatabaseConfig, ds: Dataset) -> str:
     """Changes whenever the rows a dataset selects or the documents they become change."""
     basis = {
         "server": [config.host, config.port, config.database],
-        # Not what SQL questions may see (denied columns, description): the documents do not change.
-        "dataset": ds.model_dump(mode="json", exclude={"name", "denied_columns", "description"}),
+        # Not the description (the documents do not change); the newer keys only when set, so
+        # datasets that do not use them keep their fingerprint.
+        "dataset": ds.model_dump(
+            mode="json",
+            exclude={"name", "description"} | {key for key in ("denied_columns", "text_columns") if not getattr(ds, key)},
+        ),
     }
     return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
 
