@@ -40,6 +40,34 @@ def _split_secrets(kind: str, config: dict, secrets: dict | None, current: dict)
     return plain, {k: v for k, v in merged.items() if k in secret_fields}
 
 
+def _setting(source, config: dict, name: str):
+    """A setting as the source reads it (defaults filled in); the raw value when the rest is invalid."""
+    try:
+        value = getattr(source.Config.model_construct(**config), name, config.get(name))
+    except Exception:  # noqa: BLE001 - compared only; validation reports the problem itself
+        value = config.get(name)
+    return str(value).strip().lower() if value is not None else ""
+
+
+def _refuse_moved_secrets(kind: str, connector: Connector | None, config: dict, secrets: dict | None,
+                          current: dict) -> None:
+    """A stored secret goes only where it was given for: when the host, port or account changes,
+    an empty secret field does not carry the stored one over (else a staff account could point the
+    connector at its own server and receive the password at the next sync)."""
+    source = SOURCES[kind]
+    if connector is None or not current or not source.destination_fields:
+        return
+    moved = [f for f in source.destination_fields if _setting(source, config, f) != _setting(source, connector.config, f)]
+    if not moved:
+        return
+    for name in source.secret_fields:
+        if name in current and (secrets or {}).get(name, config.get(name)) in (None, ""):
+            raise ConnectorInvalid({name: (
+                f"The {', '.join(moved)} changed: type the {name} again. A stored {name} is only sent "
+                "to the server it was given for."
+            )})
+
+
 @transaction.atomic
 def connector_save(
     *,
@@ -71,6 +99,7 @@ def connector_save(
     if Connector.objects.filter(name=name).exclude(pk=getattr(connector, "pk", None)).exists():
         raise ConnectorInvalid({"name": f"A connector named {name!r} already exists."})
     current = decrypt_secrets(connector.encrypted_secrets) if connector and connector.encrypted_secrets else {}
+    _refuse_moved_secrets(kind, connector, config or {}, secrets, current)
     plain, secret_values = _split_secrets(kind, config or {}, secrets, current)
     try:
         # Where it points is checked too (database host, folder): the operator's policy, not

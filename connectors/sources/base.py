@@ -96,6 +96,9 @@ class Source:
     #: Names of config fields that hold secrets (passwords, tokens): stored encrypted,
     #: never rendered back into a form, a log or an error.
     secret_fields: ClassVar[tuple[str, ...]] = ()
+    # Settings that say where the secrets are sent (host, port, account): when one changes, a
+    # stored secret is not carried over to the new place; the admin types it again.
+    destination_fields: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: SourceConfig):
         self.config = config

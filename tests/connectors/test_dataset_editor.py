@@ -296,3 +296,23 @@ def test_a_template_or_column_list_using_a_denied_column_is_refused(pg_chinook):
         pg_source(pg_chinook, [{**CUSTOMERS_PG, "text_columns": ["city"], "text_template": "{city}"}])
     with pytest.raises(SourceError, match="text column uses column nope"):
         pg_source(pg_chinook, [{**CUSTOMERS_PG, "text_columns": ["nope"]}]).preview(1)
+
+
+def test_saving_a_new_host_without_the_password_is_refused_and_keeps_the_stored_one(databases, saved_mysql):
+    """Else a staff account could point the connector at its own server and receive the stored
+    password at the next sync; the same host with the password left empty keeps it."""
+    from connectors.services import ConnectorInvalid, connector_source
+
+    mysql = databases["mysql"]
+    config = {"host": mysql["host"], "port": int(mysql["port"]), "database": mysql["database"],
+              "user": mysql["user"], "datasets": [CUSTOMERS_MY]}
+    for moved in ({"host": "db.example.com"}, {"port": 3307}, {"user": "someone_else"}):
+        with pytest.raises(ConnectorInvalid) as refused:
+            connector_save(connector=saved_mysql, name=saved_mysql.name, kind="mysql", config={**config, **moved},
+                           secrets={"password": ""})
+        assert "type the password again" in refused.value.errors["password"]
+    saved_mysql.refresh_from_db()
+    assert saved_mysql.config["host"] == mysql["host"]
+    kept = connector_save(connector=saved_mysql, name=saved_mysql.name, kind="mysql",
+                          config={**config, "port": str(mysql["port"])}, secrets={"password": ""})
+    assert connector_source(kept).config.password.get_secret_value() == MY_READER_PASSWORD  # same place: kept

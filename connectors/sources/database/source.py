@@ -114,6 +114,7 @@ class _DatabaseSource(Source):
     """What PostgreSQL and MySQL share: datasets, documents, checkpoints, checks."""
 
     secret_fields = ("password",)
+    destination_fields = ("host", "port", "user")
     server_label: ClassVar[str] = ""
     #: The sqlglot dialect of its SQL (sql_policy.Dialect).
     sql_dialect: ClassVar[str] = ""
