@@ -63,3 +63,12 @@ def query_shown(entry: dict, message_id) -> dict:
     the CSV download."""
     shown = {key: entry[key] for key in SHOWN_KEYS if key in entry}
     return {**shown, "kind": QUERY, "url": download_url(message_id, entry.get("query_id"))}
+
+
+def step_streamed(step: dict) -> dict:
+    """A step as it streams to the asking reader: a query source in it without what it is
+    re-checked against (the datasets' ACLs, the reader's groups)."""
+    sources = step.get("sources") or []
+    if not any(is_query(s) for s in sources):
+        return step
+    return {**step, "sources": [{k: s[k] for k in SHOWN_KEYS if k in s} if is_query(s) else s for s in sources]}

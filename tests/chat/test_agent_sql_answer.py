@@ -61,6 +61,8 @@ def test_the_answer_cites_the_query_result_and_keeps_it_as_a_source(chinook, own
 
     assert answer.status == Message.Status.COMPLETE
     assert [s["tool"] for s in steps_of(events) if s["status"] == "done"] == ["describe_database", "query_database"]
+    [streamed] = steps_of(events)[-1]["sources"]  # the query step, as the page received it live
+    assert streamed["kind"] == "query" and "access" not in streamed and "connector_id" not in streamed
     described, queried = (content for _name, content in model.tool_results(2))
     assert "## invoices" in described and "## customers" in described
     assert queried.startswith(f"[1] {connector.name}: invoices") and "| USA | 523.06 |" in queried
