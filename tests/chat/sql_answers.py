@@ -14,11 +14,12 @@ from connectors.services import connector_save
 from tests.agent.conftest import context_for
 from tests.connectors.sample_dbs import MY_HOST, MY_PORT, MY_READER, MY_READER_PASSWORD, PG_HOST, PG_PORT, PG_READER
 
-#: Customers for every reader of the connector; invoices for finance only.
+#: Customers for every reader of the connector; invoices for finance only; docs by a per-row group column.
 DATASETS = [
     {"name": "customers", "table": "customer", "id_columns": ["customer_id"], "denied_columns": ["email"],
      "description": "Customers of the store"},
     {"name": "invoices", "table": "invoice", "id_columns": ["invoice_id"], "acl": "groups", "acl_groups": ["finance"]},
+    {"name": "docs", "table": "doc_acl", "id_columns": ["id"], "acl": "column", "acl_column": "groups"},
 ]
 MY_DATASETS = [
     {"name": "customers", "table": "Customer", "id_columns": ["CustomerId"], "denied_columns": ["Email"]},

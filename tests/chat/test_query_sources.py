@@ -14,9 +14,13 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from assistant.accounts import ratelimit
-from assistant.agent.registry import ToolError
+from assistant.agent.registry import PassageBook, ToolError
+from assistant.agent.tools.query_result import json_value
 from assistant.chat.answering import message_payload
+from assistant.chat.api import messages_json
 from assistant.chat.selectors import citations_shown, steps_and_sources_shown
+from assistant.rag.query_sources import query_passage
+from assistant.rag.retrieval import Passage
 from connectors.models import AuditEvent
 from tests.chat.sql_answers import SALES_BY_COUNTRY, answer_with_query, chinook_postgres
 
@@ -163,3 +167,38 @@ def test_a_chart_that_names_a_missing_or_text_column_is_a_tool_error(chinook, fi
     with pytest.raises(ToolError, match="a pie chart plots one y column"):
         answer_with_query(finance_owner, SALES_BY_COUNTRY, "",
                           chart={"type": "pie", "x": "country", "y": ["total", "invoices"]})
+
+
+def test_rows_read_for_a_group_are_withheld_once_the_reader_leaves_it(chinook, finance_owner, sales):
+    finance_owner.groups.add(sales)  # docs rows: Roadmap (engineering, sales), Salaries (hr)
+    answer = answer_with_query(finance_owner, "SELECT title FROM docs ORDER BY id", "The roadmap [1].")
+    assert answer.sources[0]["rows"] == [["Roadmap"]]
+    assert answer.sources[0]["access"]["groups"] == ["engineering", "finance", "sales"]
+    finance_owner.groups.remove(sales)  # still in engineering: the connector and dataset stay theirs
+    assert message_payload(answer, finance_owner)["sources"] == []
+
+
+def test_the_json_api_gives_the_query_with_an_absolute_download_link(rf, answer, finance_owner):
+    [message] = messages_json(rf.get("/api/v1/"), finance_owner, [answer])
+    [source] = message["sources"]
+    assert source["kind"] == "query" and source["url"].startswith("http://testserver/chat/answers/")
+    assert source["rows"][0] == ["USA", 91, "523.06"] and "access" not in source
+
+
+def test_a_query_is_numbered_after_the_passages_and_each_query_apart():
+    book = PassageBook()
+    book.add([Passage(n=1, chunk_id=7, document_id="d", title="Doc", location="", url="", connector="c",
+                      text="text", start_char=0, end_char=4)])
+    first = query_passage({"query_id": "q1", "title": "Chinook: invoices", "connector": "Chinook"}, "SELECT 1")
+    second = query_passage({"query_id": "q2", "title": "Chinook: invoices", "connector": "Chinook"}, "SELECT 2")
+    assert [p.n for p in book.add([first, second])] == [2, 3]
+    assert [p.n for p in book.add([first])] == [2] and first.document_url == "#query-q1"
+
+
+def test_cells_are_stored_as_the_browser_can_sort_and_plot_them():
+    import datetime as dt
+    import decimal
+
+    assert [json_value(v) for v in (None, True, 3, 2**60, 1.5, float("nan"), decimal.Decimal("1.10"),
+                                    dt.date(2024, 1, 2), b"\x00\x01", "x" * 600)] == [
+        None, True, 3, str(2**60), 1.5, "nan", "1.10", "2024-01-02", "<2 bytes>", "x" * 499 + "…"]
