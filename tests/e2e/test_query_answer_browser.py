@@ -120,8 +120,9 @@ def screenshots(page, source, name: str) -> None:
 def test_the_answer_shows_the_query_as_a_table_a_chart_and_a_csv(sql_app, browser, engineering):
     analyst(engineering)
     page = browser.new_page(viewport={"width": 1280, "height": 1000}, accept_downloads=True)
-    errors = []  # a script or style the page's CSP refused, or a script that failed
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    errors = []  # a script or style the page's CSP refused, a script that failed, a file missing
+    page.on("console", lambda message: errors.append(f"{message.text} {message.location['url']}")
+            if message.type == "error" and not message.location["url"].endswith("/favicon.ico") else None)
     page.on("pageerror", lambda error: errors.append(str(error)))
     log_in(page, sql_app, "analyst", "analyst-pass-123")
     page.fill("#prompt", "Which countries bought the most from us?")
