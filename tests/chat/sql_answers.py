@@ -19,6 +19,9 @@ DATASETS = [
     {"name": "customers", "table": "customer", "id_columns": ["customer_id"], "denied_columns": ["email"],
      "description": "Customers of the store"},
     {"name": "invoices", "table": "invoice", "id_columns": ["invoice_id"], "acl": "groups", "acl_groups": ["finance"]},
+    {"name": "invoice_lines", "table": "invoice_line", "id_columns": ["invoice_line_id"]},
+    {"name": "tracks", "table": "track", "id_columns": ["track_id"]},
+    {"name": "genres", "table": "genre", "id_columns": ["genre_id"]},
     {"name": "docs", "table": "doc_acl", "id_columns": ["id"], "acl": "column", "acl_column": "groups"},
 ]
 MY_DATASETS = [

@@ -68,7 +68,7 @@ def sql_app(transactional_db, settings, pg_chinook, engineering):
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(f"{url}/healthz", timeout=60, process=process, log=log)
-        yield url
+        yield url, model
     finally:
         stop_process(process)
         model.close()
@@ -118,6 +118,7 @@ def screenshots(page, source, name: str) -> None:
 
 
 def test_the_answer_shows_the_query_as_a_table_a_chart_and_a_csv(sql_app, browser, engineering):
+    sql_app, model = sql_app
     analyst(engineering)
     page = browser.new_page(viewport={"width": 1280, "height": 1000}, accept_downloads=True)
     errors = []  # a script or style the page's CSP refused, a script that failed, a file missing
@@ -158,4 +159,23 @@ def test_the_answer_shows_the_query_as_a_table_a_chart_and_a_csv(sql_app, browse
     assert again.locator(".query-chart canvas").evaluate(PAINTED) > 1000
     assert again.locator("tbody tr").count() == 6
     check_sorting(again.locator(".query-table"))
+    ask_for_a_pie(page, model)
     assert errors == []
+
+
+def ask_for_a_pie(page, model) -> None:
+    """A second question in the same conversation: its query asks for a pie, drawn in the theme's colours."""
+    pie = {"type": "pie", "x": "genre", "y": "tracks", "title": "Tracks bought by genre"}
+    sql = ("SELECT g.name AS genre, count(*) AS tracks FROM invoice_lines l JOIN tracks t ON t.track_id = l.track_id "
+           "JOIN genres g ON g.genre_id = t.genre_id GROUP BY g.name ORDER BY tracks DESC LIMIT 5")
+    model.replay([Call.of(("query_database", {"source": "Chinook", "sql": sql, "chart": pie})),
+                  Say("Rock leads with 835 tracks sold [1].")])
+    page.fill("#prompt", "Which genres sell the most tracks?")
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "() => document.querySelectorAll(\"article.message-assistant[data-status='complete']\").length === 2", timeout=120_000)
+    source = page.locator(f"{LAST} .answer-sources li.source-query")
+    source.locator(".query-chart[data-drawn='true']").wait_for(timeout=30_000)
+    assert source.locator(".query-chart canvas").evaluate(PAINTED) > 1000
+    assert source.locator("tbody tr td:first-child").first.inner_text() == "Rock"
+    screenshots(page, source, "chat-query-pie")
