@@ -21,8 +21,7 @@ from django.views.decorators.http import require_GET
 
 from assistant.accounts.ratelimit import sql_query_allowed, too_many_requests, wait_phrase
 from assistant.chat.models import Message
-from assistant.chat.selectors import message_get, queries_shown
-from assistant.rag.query_sources import is_query
+from assistant.chat.selectors import message_get, queries_shown, stored_queries
 from connectors.selectors import acl_groups_of
 from connectors.sql_questions import SqlQuestionError, database_answer
 
@@ -57,11 +56,7 @@ def csv_lines(columns: list[str], rows: list[tuple]) -> Iterator[str]:
 
 
 def _stored_query(message: Message, query_id: str) -> dict | None:
-    for source in [*(message.sources or []), *(s for step in message.steps or [] if isinstance(step, dict)
-                                                for s in step.get("sources") or [])]:
-        if is_query(source) and str(source.get("query_id")) == query_id:
-            return source
-    return None
+    return next((q for q in stored_queries(message) if str(q.get("query_id")) == query_id), None)
 
 
 def _filename(entry: dict) -> str:
@@ -85,8 +80,9 @@ def query_csv(request: HttpRequest, message_id, query_id):
         raise PermissionDenied(_("You may no longer query this data."))
     verdict = sql_query_allowed(user_id=request.user.pk)
     if not verdict.allowed:
-        message_text = _("Too many database queries: try again in %(wait)s.") % {"wait": wait_phrase(verdict.retry_after)}
-        return too_many_requests(request, message_text, verdict.retry_after)
+        wait = wait_phrase(verdict.retry_after)
+        return too_many_requests(request, _("Too many database queries: try again in %(wait)s.") % {"wait": wait},
+                                 verdict.retry_after)
     try:
         answer = database_answer(
             user=request.user, groups=acl_groups_of(request.user), connector_id=entry.get("connector_id"),

@@ -358,7 +358,8 @@ def citations_shown(*, user, messages) -> dict:
         for c in citations:
             ref = str(_uuid_or_none(c.get("document_id")))
             if is_query(c):  # a query result: its SQL and rows are under the answer
-                shown[message_id].append({**c, "available": True} if ref in queries else {"n": c.get("n"), "available": False})
+                hidden = {"n": c.get("n"), "available": False}
+                shown[message_id].append({**c, "available": True} if ref in queries else hidden)
             elif citation_is_attachment(c) and ref in files:
                 shown[message_id].append({**c, "available": True})
             elif not citation_is_attachment(c) and ref in kinds:
@@ -419,12 +420,15 @@ def queries_shown(*, user, messages) -> set[str]:
     """The ids of the query results stored with `messages` (their sources and their steps') that
     `user` may still see: they may still query the connector and every dataset read, under the same
     ACL (connectors.sql_questions.queries_permitted). Read from the index's side only."""
-    queries = [
-        s for m in messages
-        for s in [*(m.sources or []), *(x for step in m.steps or [] if isinstance(step, dict) for x in step.get("sources") or [])]
-        if is_query(s)
-    ]
+    queries = [s for m in messages for s in stored_queries(m)]
     return queries_permitted(groups=acl_groups_of(user), queries=queries) if queries else set()
+
+
+def stored_queries(message: Message) -> list[dict]:
+    """The query results stored with an answer: among its sources and its steps' sources."""
+    steps = [s for s in message.steps or [] if isinstance(s, dict)]
+    sources = [*(message.sources or []), *(x for step in steps for x in step.get("sources") or [])]
+    return [s for s in sources if is_query(s)]
 
 
 def _source_shown(source: dict, kinds: dict, files: set, queries: tuple = (set(), None)) -> dict | None:
