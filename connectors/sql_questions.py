@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,8 +68,23 @@ def sql_connectors_visible(*, groups: list[str], connector_ids: tuple = ()) -> Q
     return connectors.distinct().order_by("name")
 
 
-def _connector(*, name: str, groups: list[str], connector_ids: tuple) -> Connector:
-    connector = sql_connectors_visible(groups=groups, connector_ids=connector_ids).filter(name=name).first()
+@dataclass(frozen=True)
+class SqlAnswer:
+    """A governed query's result and where it came from: what a stored copy of it is re-checked
+    against before it is shown again (`queries_permitted`)."""
+
+    result: QueryResult
+    connector_id: str
+    connector_name: str
+    datasets: tuple[str, ...]  # the datasets it read, by name
+    access: dict  # query_access: the datasets' ACLs as they were, and the groups the rows were read for
+
+
+def _connector(*, name: str, groups: list[str], connector_ids: tuple, connector_id=None) -> Connector:
+    visible = sql_connectors_visible(groups=groups, connector_ids=connector_ids)
+    connector = visible.filter(id=connector_id).first() if connector_id else visible.filter(name=name).first()
+    if connector is None and connector_id:
+        raise SqlQuestionError("This database source no longer allows you to query it in SQL.")
     if connector is None:  # missing, not allowed or not visible: the same answer
         names = list(sql_connectors_visible(groups=groups, connector_ids=connector_ids).values_list("name", flat=True))
         raise SqlQuestionError(
@@ -137,14 +153,20 @@ def _quietly(source, relation: GovernedRelation, groups: list[str], select: exp.
         return None
 
 
-def database_query(
-    *, user, groups: list[str], connector_name: str, sql: str, connector_ids: tuple = (),
-    row_limit: int | None = None, cancelled: threading.Event | None = None,
-) -> QueryResult:
+def database_query(*, user, groups: list[str], connector_name: str, sql: str, **options) -> QueryResult:
     """Run the reader's SELECT governed; SqlQuestionError says what to fix. Every attempt is audited."""
-    connector = _connector(name=connector_name, groups=groups, connector_ids=connector_ids)
+    return database_answer(user=user, groups=groups, connector_name=connector_name, sql=sql, **options).result
+
+
+def database_answer(
+    *, user, groups: list[str], sql: str, connector_name: str = "", connector_id=None, connector_ids: tuple = (),
+    row_limit: int | None = None, cancelled: threading.Event | None = None, action: str = "sql.query",
+) -> SqlAnswer:
+    """database_query with where the result came from; `connector_id` instead of a name runs a stored
+    query again (a download: `action` "sql.download", `row_limit` SQL_TOOL_DOWNLOAD_ROWS)."""
+    connector = _connector(name=connector_name, groups=groups, connector_ids=connector_ids, connector_id=connector_id)
     source = _source(connector)
-    relations, _datasets, _columns_read = _relations(connector, source, groups)
+    relations, datasets, _columns_read = _relations(connector, source, groups)
     started = time.monotonic()
     details: dict[str, Any] = {"sql": sql[:5000]}
     try:
@@ -170,7 +192,77 @@ def database_query(
             details["failed"] = str(exc)
             raise SqlQuestionError(f"The database {connector.name} cannot be reached now: {exc}") from None
         details.update(rows=len(result.rows), truncated=result.truncated)
-        return result
+        return SqlAnswer(result=result, connector_id=str(connector.pk), connector_name=connector.name,
+                         datasets=governed.relations, access=query_access(datasets, governed.relations, groups))
     finally:
         details["ms"] = int((time.monotonic() - started) * 1000)
-        audit_record(actor=user, action="sql.query", target=connector, details=details)
+        audit_record(actor=user, action=action, target=connector, details=details)
+
+
+# --- a stored result, shown again ------------------------------------------------------------------
+
+
+def _dataset_access(ds: Dataset) -> dict:
+    return {"acl": ds.acl, "acl_column": ds.acl_column or "", "denied": sorted({c.lower() for c in ds.denied_columns})}
+
+
+def query_access(datasets: list[Dataset], used: tuple[str, ...], groups: list[str]) -> dict:
+    """What a result was read under: each dataset's ACL and denied columns, and (where rows are
+    filtered by a group column) the reader's groups."""
+    read = [ds for ds in datasets if ds.name in used]
+    by_row = any(ds.acl == "column" for ds in read)
+    return {"datasets": {ds.name: _dataset_access(ds) for ds in read}, "groups": sorted(groups) if by_row else []}
+
+
+def _still_allowed(access: dict, datasets: dict[str, Dataset], groups: set[str]) -> bool:
+    """Whether a reader in `groups` may still see a result read under `access`: every dataset it
+    read still exists and is theirs to query, under the same ACL, with no column denied since,
+    and rows filtered by group were read for groups the reader still has."""
+    if not isinstance(access, dict) or not isinstance(access.get("datasets"), dict):
+        return False
+    for name, then in access["datasets"].items():
+        ds = datasets.get(name)
+        if ds is None or not isinstance(then, dict) or not dataset_visible(ds, groups, connector_visible=True):
+            return False
+        now = _dataset_access(ds)
+        if (now["acl"], now["acl_column"]) != (then.get("acl"), then.get("acl_column")):
+            return False
+        if set(now["denied"]) - set(then.get("denied") or []):
+            return False
+        if ds.acl == "column" and not set(access.get("groups") or []) <= groups:
+            return False
+    return True
+
+
+def _config_datasets(connector: Connector) -> dict[str, Dataset]:
+    found = {}
+    for raw in (connector.config or {}).get("datasets") or []:
+        try:
+            ds = Dataset.model_validate(raw)
+        except ValueError:  # a dataset that no longer validates is no longer queried
+            continue
+        found[ds.name] = ds
+    return found
+
+
+def queries_permitted(*, groups: list[str], queries: list[dict]) -> set[str]:
+    """The ids of the stored queries (each {"query_id", "connector_id", "access"}) that a reader in
+    `groups` may still see: the connector still allows questions in SQL and is theirs to see, and
+    every dataset read passes `_still_allowed`. One query for all of them; the databases are not read."""
+    ids = {str(q.get("connector_id")) for q in queries if _is_uuid(q.get("connector_id"))}
+    connectors = {str(c.pk): c for c in sql_connectors_visible(groups=groups).filter(id__in=ids)} if ids else {}
+    datasets = {key: _config_datasets(c) for key, c in connectors.items()}
+    reader = set(groups)
+    return {
+        str(q.get("query_id")) for q in queries
+        if str(q.get("connector_id")) in connectors
+        and _still_allowed(q.get("access"), datasets[str(q.get("connector_id"))], reader)
+    }
+
+
+def _is_uuid(value) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True

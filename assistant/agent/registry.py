@@ -8,6 +8,7 @@ so a new tool (the governed SQL tools, say) plugs in by registering itself, with
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
@@ -25,19 +26,26 @@ class PassageBook:
     """The passages an answer has seen, numbered once across every step, so `[n]` citations in
     the final answer point at what the model was shown whichever tool showed it."""
 
-    passages: list = field(default_factory=list)  # assistant.rag.retrieval.Passage
+    passages: list = field(default_factory=list)  # assistant.rag.retrieval.Passage (or a query's)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    @staticmethod
+    def _key(p) -> tuple:
+        return (p.kind, str(p.document_id), p.chunk_id, p.start_char, p.end_char)
 
     def add(self, passages: list) -> list:
-        """Number `passages` after those already seen (a chunk seen before keeps its number)."""
-        known = {(p.kind, p.chunk_id, p.start_char, p.end_char): p for p in self.passages}
-        numbered = []
-        for p in passages:
-            key = (p.kind, p.chunk_id, p.start_char, p.end_char)
-            if key not in known:
-                known[key] = replace(p, n=len(self.passages) + 1)
-                self.passages.append(known[key])
-            numbered.append(known[key])
-        return numbered
+        """Number `passages` after those already seen (a chunk seen before keeps its number). Calls of
+        one round run at once, in threads: numbering is one at a time."""
+        with self._lock:
+            known = {self._key(p): p for p in self.passages}
+            numbered = []
+            for p in passages:
+                key = self._key(p)
+                if key not in known:
+                    known[key] = replace(p, n=len(self.passages) + 1)
+                    self.passages.append(known[key])
+                numbered.append(known[key])
+            return numbered
 
 
 @dataclass

@@ -20,11 +20,12 @@ from assistant.agent.loop import AgentRun
 from assistant.agent.registry import PassageBook, ToolContext
 from assistant.chat.answer_setup import AnswerSetup
 from assistant.chat.models import Message
+from assistant.rag.query_sources import step_streamed
 
 TOOLS_NOTE = (
     "You may call the tools offered to search and read the company's documents when the sources "
-    "above are not enough. Their results number passages the same way as the sources; cite them "
-    "like [3]. Answer as soon as you have what you need."
+    "above are not enough. Their results number passages, and the results of database queries, the "
+    "same way as the sources; cite them like [3]. Answer as soon as you have what you need."
 )
 
 
@@ -61,7 +62,7 @@ async def agent_events(
                 written.parts.append(value)
                 yield "token", {"text": value}
             else:
-                yield "step", value
+                yield "step", step_streamed(value)
                 if value["status"] != "running":
                     await save(message, steps=run.step_dicts())
     written.stopped = run.stopped

@@ -22,7 +22,9 @@ from django.utils.translation import gettext as _
 
 from assistant.chat.models import Attachment, Conversation, Message
 from assistant.rag.prompts import SERVER_PATH
-from connectors.selectors import documents_visible
+from assistant.rag.query_sources import is_query, query_shown
+from connectors.selectors import acl_groups_of, documents_visible
+from connectors.sql_questions import queries_permitted
 
 SEARCH_MAX_CHARS = 200
 SEARCH_LIMIT = 30
@@ -348,13 +350,17 @@ def citations_shown(*, user, messages) -> dict:
     `{"n": n, "available": False}`, with no title, location or passage.
     """
     stored = {m.id: [c for c in (m.citations or []) if isinstance(c, dict)] for m in messages}
-    kinds, files = _readable(user=user, citations=[c for cs in stored.values() for c in cs])
+    kinds, files = _readable(user=user, citations=[c for cs in stored.values() for c in cs if not is_query(c)])
+    queries = queries_shown(user=user, messages=[m for m in messages if any(is_query(c) for c in stored[m.id])])
     shown = {}
     for message_id, citations in stored.items():
         shown[message_id] = []
         for c in citations:
             ref = str(_uuid_or_none(c.get("document_id")))
-            if citation_is_attachment(c) and ref in files:
+            if is_query(c):  # a query result: its SQL and rows are under the answer
+                hidden = {"n": c.get("n"), "available": False}
+                shown[message_id].append({**c, "available": True} if ref in queries else hidden)
+            elif citation_is_attachment(c) and ref in files:
                 shown[message_id].append({**c, "available": True})
             elif not citation_is_attachment(c) and ref in kinds:
                 location = location_shown(user=user, location=str(c.get("location") or ""), connector_kind=kinds[ref])
@@ -410,9 +416,28 @@ def _is_attachment_source(source: dict) -> bool:
     return source.get("kind") == "attachment" or str(source.get("url") or "").startswith(_attachment_url_prefix())
 
 
-def _source_shown(source: dict, kinds: dict, files: set) -> dict | None:
+def queries_shown(*, user, messages) -> set[str]:
+    """The ids of the query results stored with `messages` (their sources and their steps') that
+    `user` may still see: they may still query the connector and every dataset read, under the same
+    ACL (connectors.sql_questions.queries_permitted). Read from the index's side only."""
+    queries = [s for m in messages for s in stored_queries(m)]
+    return queries_permitted(groups=acl_groups_of(user), queries=queries) if queries else set()
+
+
+def stored_queries(message: Message) -> list[dict]:
+    """The query results stored with an answer: among its sources and its steps' sources."""
+    steps = [s for s in message.steps or [] if isinstance(s, dict)]
+    sources = [*(message.sources or []), *(x for step in steps for x in step.get("sources") or [])]
+    return [s for s in sources if is_query(s)]
+
+
+def _source_shown(source: dict, kinds: dict, files: set, queries: tuple = (set(), None)) -> dict | None:
     """The entry with only its known keys and a link to our own viewer, or None when the
-    reader may not see its document (or attachment) now."""
+    reader may not see its document (or attachment, or query result: `queries` is the ids the
+    reader may see, and the message's id) now."""
+    if is_query(source):
+        allowed, message_id = queries
+        return query_shown(source, message_id) if str(source.get("query_id")) in allowed else None
     ref = str(_uuid_or_none(source.get("document_id")))
     attachment = _is_attachment_source(source)
     if ref not in (files if attachment else kinds):
@@ -437,9 +462,9 @@ def _redacted(value, titles: set[str]):
     return value
 
 
-def _step_shown(step: dict, kinds: dict, files: set) -> dict:
+def _step_shown(step: dict, kinds: dict, files: set, queries: tuple) -> dict:
     sources = [s for s in step.get("sources") or [] if isinstance(s, dict)]
-    checked = [(s, _source_shown(s, kinds, files)) for s in sources]
+    checked = [(s, _source_shown(s, kinds, files, queries)) for s in sources]
     shown = [x for _, x in checked if x is not None]
     lost = {str(s["title"]) for s, x in checked if x is None and s.get("title")} - {x.get("title") for x in shown}
     step = {**step, "sources": shown}
@@ -466,10 +491,13 @@ def steps_and_sources_shown(*, user, messages) -> dict:
             if ref is not None:
                 (files if _is_attachment_source(s) else documents).add(ref)
     kinds, readable_files = _readable_ids(user=user, documents=documents, files=files)
+    allowed = queries_shown(user=user, messages=messages)
     return {
         message_id: {
-            "steps": [_step_shown(step, kinds, readable_files) for step in steps],
-            "sources": [x for s in sources if (x := _source_shown(s, kinds, readable_files)) is not None],
+            "steps": [_step_shown(step, kinds, readable_files, (allowed, message_id)) for step in steps],
+            "sources": [
+                x for s in sources if (x := _source_shown(s, kinds, readable_files, (allowed, message_id))) is not None
+            ],
         }
         for message_id, (steps, sources) in stored.items()
     }

@@ -34,6 +34,15 @@ STRINGS = {
     "cited": _("Cited"),
     "show-all-sources": _("Show all {n} sources"),
     "show-fewer-sources": _("Show fewer sources"),
+    # a query result under an answer (chat-query.js)
+    "query-sql": _("SQL query"),
+    "download-csv": _("Download CSV"),
+    "sort-by": _("Sort by {column}"),
+    "chart": _("Chart of the query result"),
+    "rows-one": _("{n} row"),
+    "rows-other": _("{n} rows"),
+    "rows-first": _("The first {shown} of {count} rows"),
+    "rows-more": _("The first {shown} rows; the query returned more than {count}"),
 }
 
 #: <template id="ux-strings">, read by sidebar.js and messages.js: the sidebar, copy buttons, versions, editing.

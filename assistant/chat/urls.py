@@ -1,6 +1,6 @@
 from django.urls import path
 
-from assistant.chat import feature_views, views
+from assistant.chat import feature_views, query_download, views
 
 app_name = "chat"
 
@@ -17,6 +17,7 @@ urlpatterns = [
     path("api/messages/<uuid:message_id>/activate/", views.api_message_activate, name="api_message_activate"),
     path("documents/<uuid:document_id>/", views.document_detail, name="document"),
     path("attachments/<uuid:attachment_id>/", views.attachment_detail, name="attachment"),
+    path("answers/<uuid:message_id>/queries/<uuid:query_id>.csv", query_download.query_csv, name="query_csv"),
     path("api/conversations/", views.api_conversation_create, name="api_conversation_create"),
     path("api/c/<uuid:conversation_id>/messages/", views.api_question_submit, name="api_question_submit"),
     path("api/c/<uuid:conversation_id>/attachments/", views.api_attachment_add, name="api_attachment_add"),

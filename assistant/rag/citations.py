@@ -193,6 +193,8 @@ def cited_span(p: Passage, answer: str) -> tuple[int, int, int]:
 def citation_record(p: Passage, *, inferred: bool, answer: str = "") -> dict:
     from assistant.rag.retrieval import chunk_url
 
+    if p.kind == "query":  # a query result: its SQL and rows, under the answer (assistant.rag.query_sources)
+        return _query_citation(p, inferred=inferred)
     chunk_id, start, end = cited_span(p, answer)
     quote = p.text[start - p.start_char : end - p.start_char]
     return {
@@ -208,6 +210,15 @@ def citation_record(p: Passage, *, inferred: bool, answer: str = "") -> dict:
         "quote": quote if len(quote) <= QUOTE_CHARS else quote[:QUOTE_CHARS].rstrip() + "…",
         "document_url": chunk_url(p.document_id, chunk_id, kind=p.kind),
         "inferred": inferred,
+    }
+
+
+def _query_citation(p: Passage, *, inferred: bool) -> dict:
+    return {
+        "n": p.n, "kind": "query", "document_id": p.document_id, "chunk_ids": [], "title": p.title, "location": "",
+        "url": "", "connector": p.connector, "start": 0, "end": 0,
+        "quote": p.text if len(p.text) <= QUOTE_CHARS else p.text[:QUOTE_CHARS].rstrip() + "…",
+        "document_url": p.document_url, "inferred": inferred,
     }
 
 

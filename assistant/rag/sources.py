@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from assistant.rag.query_sources import QueryPassage, query_entry
 from assistant.rag.retrieval import Passage
 
 #: The passage shown under a source's title: enough to recognise it, short enough for a list.
@@ -59,7 +60,7 @@ def sources_record(passages: list[Passage], citations: list[dict]) -> list[dict]
 
     Each entry: {"n", "title", "url" (the document viewer, at the passage), "connector",
     "document_id", "kind" ("document" or "attachment"), "passage" (at most PASSAGE_CHARS
-    characters), "cited"}."""
+    characters), "cited"}; a query result is one entry of its own (assistant.rag.query_sources)."""
     by_n = {p.n: p for p in passages}
     first_citation: dict[tuple, dict] = {}
     for citation in citations:
@@ -70,6 +71,7 @@ def sources_record(passages: list[Passage], citations: list[dict]) -> list[dict]
     for p in passages:
         key = (p.kind, str(p.document_id))
         if key not in entries:
-            entries[key] = _entry(p, first_citation.get(key))
+            cited = first_citation.get(key)
+            entries[key] = query_entry(p, cited is not None) if isinstance(p, QueryPassage) else _entry(p, cited)
     cited = [entries[key] for key in first_citation]
     return cited + [e for e in entries.values() if not e["cited"]]

@@ -43,6 +43,14 @@ const DEFAULT_STRINGS = {
   cited: 'Cited',
   showAllSources: 'Show all {n} sources',
   showFewerSources: 'Show fewer sources',
+  querySql: 'SQL query',
+  downloadCsv: 'Download CSV',
+  sortBy: 'Sort by {column}',
+  chart: 'Chart of the query result',
+  rowsOne: '{n} row',
+  rowsOther: '{n} rows',
+  rowsFirst: 'The first {shown} of {count} rows',
+  rowsMore: 'The first {shown} rows; the query returned more than {count}',
 };
 
 export const S = { ...DEFAULT_STRINGS };

@@ -4,6 +4,7 @@
 
 import { S } from './chat-core.js';
 import { renderSources } from './chat-render.js';
+import { drawQuery } from './chat-query.js';
 
 // As many as the template shows before "Show all" (sources_shown in chat.html).
 const SHOWN = 3;
@@ -15,9 +16,10 @@ function sourceItem(s, index) {
   li.dataset.n = String(s.n ?? '');
   li.dataset.cited = s.cited ? 'true' : 'false';
   li.hidden = index >= SHOWN;
-  const a = document.createElement('a');
+  const query = s.kind === 'query'; // a query result: its table, chart and download below (chat-query.js)
+  const a = document.createElement(query ? 'span' : 'a');
   a.className = 'source-title';
-  if (typeof s.url === 'string' && s.url.startsWith('/')) a.setAttribute('href', s.url);
+  if (!query && typeof s.url === 'string' && s.url.startsWith('/')) a.setAttribute('href', s.url);
   a.textContent = s.title || '';
   const meta = document.createElement('span');
   meta.className = 'source-meta';
@@ -40,6 +42,15 @@ function sourceItem(s, index) {
     p.className = 'source-passage';
     p.textContent = s.passage;
     li.append(p);
+  }
+  if (query) {
+    li.classList.add('source-query');
+    li.id = `query-${s.query_id}`;
+    const result = document.createElement('div');
+    result.className = 'query-result';
+    result.dataset.query = JSON.stringify(s);
+    li.append(result);
+    drawQuery(result);
   }
   return li;
 }

@@ -15,6 +15,7 @@ import { forgetItem, wireAttachments } from './chat-attachments.js';
 import { wireSidebarControls } from './chat-rename.js';
 import { openStream, stopStreaming } from './chat-stream.js';
 import { wireSources } from './chat-sources.js';
+import { wireQueries } from './chat-query.js';
 import { wireSteps } from './chat-steps.js';
 
 async function send(rawText) {
@@ -152,6 +153,7 @@ function init() {
   wireComposer();
   wireSteps(els.messages);
   wireSources(els.messages);
+  wireQueries(els.messages);
   wireAttachments();
   autogrow();
   scrollToBottom();

@@ -58,8 +58,10 @@ def test_describe_then_query_as_the_model_would(chinook, django_user_model):
     result = call("query_database", bob, {"source": "Chinook",
                                           "sql": "SELECT country, count(*) AS n FROM customers GROUP BY country "
                                                  "ORDER BY n DESC, country LIMIT 3"})
-    assert result.content.splitlines()[:3] == ["| country | n |", "|---|---|", "| USA | 13 |"]
+    assert result.content.splitlines()[:5] == ["[1] Chinook: customers", "", "| country | n |", "|---|---|", "| USA | 13 |"]
+    assert "Cite this result as [1]." in result.content
     assert result.summary == "3 rows" and not result.truncated
+    assert [s["kind"] for s in result.sources] == ["query"]
     assert AuditEvent.objects.filter(action="sql.query", actor=bob).count() == 1
 
 

@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from assistant.accounts.ratelimit import sql_query_allowed
 from assistant.agent.registry import Tool, ToolContext, ToolError, ToolResult, argument, register
 from assistant.agent.tools.common import allowed_connector_ids, cut_to_tokens, reader_groups, tokens_of
-from connectors.sql_questions import SqlQuestionError, database_describe, database_query
+from assistant.agent.tools.query_result import ChartArguments, chart_checked, query_source
+from connectors.sql_questions import SqlQuestionError, database_answer, database_describe
 
 #: Characters of one cell given to the model (long text is cut with …).
 CELL_CHARS = 200
@@ -36,6 +37,11 @@ class QueryArguments(BaseModel):
         min_length=1, max_length=20_000,
         description="One read-only SELECT over the datasets describe_database lists, by their names "
         "(no schema names). CTEs, joins, aggregates and window functions are fine.",
+    )
+    chart: ChartArguments | None = Field(
+        default=None,
+        description="Optional: a chart of the result, shown beside its table, when a picture says it better "
+        "than numbers (a trend, a comparison, shares). x and y name columns of the result.",
     )
 
 
@@ -101,7 +107,9 @@ class QueryDatabase(Tool):
     name = "query_database"
     description = (
         "Run one read-only SQL SELECT on a company database, over the datasets describe_database lists. "
-        "Returns the rows (capped), the column names and the SQL. Aggregate in SQL rather than reading many rows."
+        "Returns the rows (capped) as a numbered source: cite it as [n] like a passage. The user sees the SQL, "
+        "the rows as a table and, if you ask for one with 'chart', a chart. Aggregate in SQL rather than reading "
+        "many rows."
     )
     Arguments = QueryArguments
     concurrent = True
@@ -116,22 +124,29 @@ class QueryDatabase(Tool):
             raise ToolError(_("Too many database queries: wait %(seconds)d s before the next one.")
                             % {"seconds": verdict.retry_after})
         try:
-            result = database_query(
+            answer = database_answer(
                 user=_user(context), groups=groups, connector_name=arguments.source, sql=arguments.sql,
                 connector_ids=allowed_connector_ids(context), cancelled=context.cancelled,
             )
         except SqlQuestionError as exc:
             raise ToolError(str(exc)) from None
-        table = markdown_table(result.columns, result.rows)
-        content = cut_to_tokens(table, context.result_tokens)
-        shown = content.count("\n") - 1
-        notes = []
-        if result.truncated or shown < len(result.rows):
+        result = answer.result
+        chart = chart_checked(arguments.chart, result.columns, result.rows)
+        table = cut_to_tokens(markdown_table(result.columns, result.rows), context.result_tokens)
+        shown = max(0, min(table.count("\n") - 1, len(result.rows)))
+        [source] = context.book.add([query_source(answer, sql=arguments.sql, shown=shown, chart=chart, table=table)])
+        notes = [_("Cite this result as [%(n)d].") % {"n": source.n}]
+        truncated = result.truncated or shown < len(result.rows)
+        if truncated:
             notes.append(_("Only the first %(shown)d rows are shown: aggregate, filter or add LIMIT to see the rest.")
-                         % {"shown": max(0, min(shown, len(result.rows)))})
-        content = "\n\n".join([content, *notes])
+                         % {"shown": shown})
+        if chart:
+            notes.append(_("The user sees a %(type)s chart of it beside the table.") % {"type": chart["type"]})
+        content = "\n\n".join([f"[{source.n}] {source.title}", table, *notes])
         summary = ngettext("%(count)d row", "%(count)d rows", len(result.rows)) % {"count": len(result.rows)}
-        return ToolResult(content=content, summary=summary, truncated=bool(notes))
+        step_source = {key: source.record[key] for key in ("kind", "query_id", "title", "connector", "connector_id",
+                                                           "access")}
+        return ToolResult(content=content, summary=summary, sources=[step_source], truncated=truncated)
 
 
 def _user(context: ToolContext):

@@ -36,3 +36,10 @@ def step_arguments(arguments) -> list[tuple[str, str]]:
         (str(name), value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
         for name, value in arguments.items()
     ]
+
+
+@register.filter
+def query_json(source) -> str:
+    """A query source (selectors.steps_and_sources_shown) as JSON for its data-query attribute,
+    which static/js/chat-query.js draws; escaped as any attribute value is."""
+    return json.dumps(source, ensure_ascii=False, separators=(",", ":"), default=str)
