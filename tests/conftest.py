@@ -204,15 +204,15 @@ def purge_queues():
     app.control.purge()
 
 
-def spawn_celery_worker(**extra_env: str) -> subprocess.Popen:
+def spawn_celery_worker(queues: str = "default,sync,index", pool: str = "solo", **extra_env: str) -> subprocess.Popen:
     """Start a real Celery worker process (its own process group) and wait until it answers pings."""
     from assistant.celery import app
 
     ARTIFACTS.mkdir(exist_ok=True)
     log = ARTIFACTS / "celery-worker.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "assistant", "worker", "-Q", "default,sync,index",
-         "--pool", "solo", "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        [sys.executable, "-m", "celery", "-A", "assistant", "worker", "-Q", queues,
+         "--pool", pool, "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
         cwd=ROOT, env=service_env(**extra_env), stdout=log.open("ab"), stderr=subprocess.STDOUT,
         start_new_session=True,
     )

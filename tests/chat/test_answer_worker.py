@@ -1,0 +1,202 @@
+"""Answers written by a worker (ANSWER_RUNNER=worker) outlive the request that asked: two uvicorn
+processes, a real Celery worker on queue "answer", real Redis and a model server that writes
+slowly. The stream is resumed on the other web process from the last event seen; Stop works from
+any client; a worker killed mid-answer leaves a failed answer with Retry, never one "in progress"."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from http.server import ThreadingHTTPServer
+
+import httpx
+import pytest
+
+from assistant.chat.models import Message
+from tests.chat.fake_llm import _Handler
+from tests.conftest import ARTIFACTS, ROOT, free_port, service_env, spawn_celery_worker, stop_process, wait_for_http
+from tests.e2e.sse import login
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TITLE_TOKENS = 16  # the conversation's title is asked for with at most this many tokens
+ANSWER = " ".join(f"word{i}" for i in range(60)) + "."
+
+
+class _SlowHandler(_Handler):
+    """Streams ANSWER a word at a time, `server.delay` seconds apart; other requests (titles) at once."""
+
+    def do_POST(self):  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+        self.server.requests.append(body)
+        if not body.get("stream"):
+            self._json(200, {"choices": [{"index": 0, "message": {"role": "assistant", "content": "A title"},
+                                          "finish_reason": "stop"}]})
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        try:
+            for word in re.findall(r"\S+\s*", ANSWER):
+                chunk = {"choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]}
+                self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                self.wfile.flush()
+                time.sleep(self.server.delay)
+            end = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+            self.wfile.write(f"data: {json.dumps(end)}\n\ndata: [DONE]\n\n".encode())
+            self.wfile.flush()
+        except OSError:  # the worker hung up (Stop) or died
+            pass
+
+
+@pytest.fixture
+def slow_model():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowHandler)
+    server.requests, server.delay = [], 0.05
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def stack(slow_model, purge_queues, owner):
+    """Two web processes and one answer worker, all ANSWER_RUNNER=worker, on the slow model."""
+    env = dict(ANSWER_RUNNER="worker", LLM_BASE_URL=f"http://127.0.0.1:{slow_model.server_address[1]}/v1",
+               LLM_MODEL="slow", ALLOWED_HOSTS="127.0.0.1,localhost")
+    processes, urls = [], []
+    try:
+        for name in ("web-a", "web-b"):
+            port, log = free_port(), ARTIFACTS / f"{name}.log"
+            ARTIFACTS.mkdir(exist_ok=True)
+            process = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "assistant.asgi:application", "--host", "127.0.0.1",
+                 "--port", str(port), "--no-access-log"],
+                cwd=ROOT, env=service_env(**env), stdout=log.open("ab"), stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            processes.append(process)
+            urls.append(f"http://127.0.0.1:{port}")
+            wait_for_http(f"{urls[-1]}/healthz", timeout=60, process=process, log=log)
+        worker = spawn_celery_worker(queues="answer", pool="threads", **env)
+        processes.append(worker)
+        yield {"a": urls[0], "b": urls[1], "worker": worker, "model": slow_model}
+    finally:
+        for process in processes:
+            stop_process(process)
+
+
+def _submit(client: httpx.Client, question: str) -> str:
+    headers = {"X-CSRFToken": client.cookies["csrftoken"], "Referer": str(client.base_url)}
+    created = client.post("/chat/api/conversations/", json={}, headers=headers)
+    assert created.status_code == 201, created.text
+    submitted = client.post(f"/chat/api/c/{created.json()['id']}/messages/", json={"content": question},
+                            headers=headers)
+    assert submitted.status_code == 201, submitted.text
+    return submitted.json()["stream_url"]
+
+
+def _events(client: httpx.Client, url: str, *, last_id: str = "", stop_after_tokens: int | None = None):
+    """(id, event, data) as they arrive; hangs up after `stop_after_tokens` tokens when given."""
+    headers = {"Accept": "text/event-stream", **({"Last-Event-ID": last_id} if last_id else {})}
+    found, entry = [], {}
+    with client.stream("GET", url, headers=headers, timeout=60) as response:
+        assert response.status_code == 200, response.read()
+        for line in response.iter_lines():
+            if line.startswith("id:"):
+                entry["id"] = line[3:].strip()
+            elif line.startswith("event:"):
+                entry["event"] = line[6:].strip()
+            elif line.startswith("data:"):
+                entry["data"] = json.loads(line[5:])
+            elif not line and entry:
+                found.append((entry.get("id", ""), entry.get("event"), entry.get("data")))
+                entry = {}
+                tokens = sum(1 for _i, e, _d in found if e == "token")
+                if stop_after_tokens is not None and tokens >= stop_after_tokens:
+                    break
+    return found
+
+
+def _text(events) -> str:
+    return "".join(d["text"] for _i, e, d in events if e == "token")
+
+
+def test_an_answer_started_on_one_web_process_is_resumed_on_another_from_the_last_event(stack, owner):
+    a = login(stack["a"], "owner", "owner-pass-123")
+    b = login(stack["b"], "owner", "owner-pass-123")
+    b.cookies = a.cookies  # the same browser session, now served by the other process
+    url = _submit(a, "Tell me a long story")
+
+    first = _events(a, url, stop_after_tokens=5)  # then the tab goes away
+    assert all(i for i, _e, _d in first), "every event carries an id to resume from"
+    rest = _events(b, url, last_id=first[-1][0])
+
+    assert _text(first) + _text(rest) == ANSWER  # nothing lost, nothing twice
+    done = [d for _i, e, d in rest if e == "done"]
+    assert done and done[0]["status"] == "complete"
+    answers = [r for r in stack["model"].requests if r.get("max_tokens", 0) > TITLE_TOKENS]
+    assert len(answers) == 1  # written once, whoever read it
+
+
+def test_the_answer_goes_on_without_a_reader_and_a_reload_replays_it_whole(stack, owner):
+    a = login(stack["a"], "owner", "owner-pass-123")
+    url = _submit(a, "Tell me a long story")
+    _events(a, url, stop_after_tokens=2)
+    message_id = url.rstrip("/").split("/")[-2]
+    deadline = time.monotonic() + 60
+    while Message.objects.get(id=message_id).status != Message.Status.COMPLETE:
+        assert time.monotonic() < deadline, "the answer stopped when its reader left"
+        time.sleep(0.2)
+    assert Message.objects.get(id=message_id).content == ANSWER
+
+    replay = _events(login(stack["b"], "owner", "owner-pass-123"), url)
+    assert _text(replay) == ANSWER
+    assert [e for _i, e, _d in replay if e == "done"] == ["done"]
+
+
+def test_stop_from_another_client_ends_the_answer_everywhere(stack, owner):
+    stack["model"].delay = 0.2
+    a = login(stack["a"], "owner", "owner-pass-123")
+    b = login(stack["b"], "owner", "owner-pass-123")
+    url = _submit(a, "Tell me a long story")
+    message_id = url.rstrip("/").split("/")[-2]
+    first = _events(a, url, stop_after_tokens=2)
+    stopped = b.post(f"/chat/api/messages/{message_id}/stop/", json={},
+                     headers={"X-CSRFToken": b.cookies["csrftoken"], "Referer": stack["b"]})
+    assert stopped.status_code == 200, stopped.text
+
+    rest = _events(a, url, last_id=first[-1][0])
+    done = [d for _i, e, d in rest if e == "done"]
+    assert done and done[0]["status"] == "stopped"
+    assert len(_text(first) + _text(rest)) < len(ANSWER)
+
+
+def test_a_worker_killed_mid_answer_leaves_a_failed_answer_with_retry(stack, owner):
+    stack["model"].delay = 0.3
+    a = login(stack["a"], "owner", "owner-pass-123")
+    url = _submit(a, "Tell me a long story")
+    message_id = url.rstrip("/").split("/")[-2]
+    first = _events(a, url, stop_after_tokens=2)
+    os.killpg(stack["worker"].pid, signal.SIGKILL)
+    stack["worker"].wait(timeout=10)
+
+    rest = _events(a, url, last_id=first[-1][0])
+    errors = [d for _i, e, d in rest if e == "error"]
+    assert errors and errors[0]["retryable"] is True
+    message = Message.objects.get(id=message_id)
+    assert message.status == Message.Status.ERROR and message.error_retryable
+
+
+def test_a_last_event_id_that_is_not_one_is_refused(stack, owner):
+    a = login(stack["a"], "owner", "owner-pass-123")
+    url = _submit(a, "Hello")
+    response = a.get(url, headers={"Last-Event-ID": "'; DROP"})
+    assert response.status_code == 400
+    assert "Last-Event-ID" in response.json()["error"]
