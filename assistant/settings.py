@@ -157,7 +157,13 @@ ATTACHMENT_RATE_LIMIT = env_rate("ATTACHMENT_RATE_LIMIT", "20/10m")  # files att
 MCP_RATE_LIMIT = env_rate("MCP_RATE_LIMIT", "60/m")  # tool calls over MCP (/mcp), per token owner
 
 LANGUAGE_CODE = "en"
-LANGUAGES = [("en", "English"), ("fr", "Français")]
+LANGUAGES = [
+    ("en", "English"),
+    ("fr", "Français"),
+    ("de", "Deutsch"),
+    ("es", "Español"),
+    ("it", "Italiano"),
+]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True

@@ -16,7 +16,7 @@ SYSTEM_PROMPT = (
 )
 
 # The interface language's English name, as a hint for which language to answer in.
-LANGUAGE_NAMES = {"en": "English", "fr": "French"}
+LANGUAGE_NAMES = {"en": "English", "fr": "French", "de": "German", "es": "Spanish", "it": "Italian"}
 
 NO_SOURCES_NOTE = "No company document matched this question."
 
