@@ -105,6 +105,7 @@ if DATABASE_POOL_SIZE:
 # (DATABASE_POOL_SIZE, else the web server's default), one connection per worker process, beat.
 WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", 2, minimum=1)
 WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 2, minimum=1)
+ANSWER_WORKER_CONCURRENCY = env_int("ANSWER_WORKER_CONCURRENCY", 16, minimum=1)  # answers written at once per answer worker
 WEB_DATABASE_POOL_SIZE = DATABASE_POOL_SIZE or WEB_POOL_SIZE_DEFAULT
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator
 
 from asgiref.sync import sync_to_async
+from celery import current_app
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import translation
@@ -60,9 +61,8 @@ async def _mark_failed(client, message_id, text: str) -> None:
 
 
 def _enqueue(message_id, user_id: int, language: str) -> None:
-    from assistant.chat.tasks import generate_answer
-
-    generate_answer.delay(str(message_id), user_id, language)
+    # By name (routed to queue "answer" by CELERY_TASK_ROUTES): tasks.py imports this module.
+    current_app.send_task("assistant.chat.tasks.generate_answer", args=(str(message_id), user_id, language))
 
 
 async def _status(message_id) -> str | None:

@@ -53,6 +53,13 @@ export function openStream(url, article) {
   setBusy(true, true);
 
   const isCurrent = () => state.source === source;
+  // Events with ids come from an answer written by a worker: after a network failure the
+  // browser reconnects by itself and sends the last id, and the server goes on from there.
+  let resumable = false;
+  const seen = (event) => {
+    if (event.lastEventId) resumable = true;
+  };
+  ['token', 'step', 'notice'].forEach((name) => source.addEventListener(name, seen));
 
   source.addEventListener('token', (event) => {
     if (!isCurrent()) return;
@@ -106,9 +113,12 @@ export function openStream(url, article) {
   });
 
   // Fires for the server's named `error` event (a MessageEvent with data) and for
-  // connection failures (a plain Event). Both end the stream: no auto-reconnect.
+  // connection failures (a plain Event). Both end the stream, but for a resumable one that the
+  // browser is reconnecting.
   source.addEventListener('error', (event) => {
     if (!isCurrent()) return;
+    const named = typeof event.data === 'string' && event.data;
+    if (!named && resumable && source.readyState === EventSource.CONNECTING) return; // reconnecting
     const follow = isNearBottom();
     let message = S.lostConnection;
     let retryable = true;
