@@ -240,6 +240,8 @@ LLM_TOOLS = env_bool("LLM_TOOLS", False)
 # to a Redis stream that any web process tails: an answer outlives the tab and the web process) or
 # "request" (the web request that streams it writes it, and stops it when the reader goes away).
 ANSWER_RUNNER = env_choice("ANSWER_RUNNER", "request", ("request", "worker"))
+# While an answer streams, the page gets its markdown rendered (and sanitised) at most this often.
+STREAM_RENDER_SECONDS = env_float("STREAM_RENDER_SECONDS", 0.3, minimum=0.05, maximum=60.0)
 ANSWER_STREAM_TTL = env_int("ANSWER_STREAM_TTL", 3600, minimum=60)  # seconds an answer's events are kept
 ANSWER_QUEUE_TIMEOUT = env_float("ANSWER_QUEUE_TIMEOUT", 120.0, minimum=1.0)  # waiting for a free worker
 AGENT_MAX_STEPS = env_int("AGENT_MAX_STEPS", 6, minimum=1, maximum=50)  # rounds of tool calls per answer

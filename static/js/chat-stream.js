@@ -39,7 +39,7 @@ export function openStream(url, article) {
     caret = makeCaret();
     body.append(caret);
   }
-  const text = document.createTextNode('');
+  let text = document.createTextNode('');
   body.insertBefore(text, caret);
   // A retried answer starts over: its steps and sources come again with the new stream.
   article.querySelectorAll(':scope > .steps, :scope > .answer-sources').forEach((el) => el.remove());
@@ -69,6 +69,19 @@ export function openStream(url, article) {
     hideWorking(article);
     foldSteps(article, false);
     text.appendData(data.text);
+    if (follow) scrollToBottom();
+  });
+
+  // The answer so far with its markdown rendered (sanitised by the server, like the final HTML);
+  // the tokens after it are appended as text until the next one.
+  source.addEventListener('render', (event) => {
+    if (!isCurrent()) return;
+    const data = parseData(event);
+    if (!data || typeof data.html !== 'string') return;
+    const follow = isNearBottom();
+    body.innerHTML = data.html;
+    text = document.createTextNode('');
+    body.append(text, caret);
     if (follow) scrollToBottom();
   });
 
