@@ -226,6 +226,26 @@ def spawn_celery_worker(queues: str = "default,sync,index", pool: str = "solo", 
     raise RuntimeError("celery worker did not answer pings within 60s")
 
 
+def spawn_web(name: str = "web", **extra_env: str) -> tuple[subprocess.Popen, str]:
+    """Start the ASGI app under uvicorn (its own process group) against the test database; returns
+    the process and its base URL once /healthz answers."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    port, log = free_port(), ARTIFACTS / f"{name}.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "assistant.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+         "--no-access-log"],
+        cwd=ROOT, env=service_env(ALLOWED_HOSTS="127.0.0.1,localhost", **extra_env), stdout=log.open("ab"),
+        stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{url}/healthz", timeout=60, process=process, log=log)
+    except Exception:
+        stop_process(process)
+        raise
+    return process, url
+
+
 @pytest.fixture
 def celery_worker(transactional_db, purge_queues):
     """A real Celery worker process consuming the project's queues against the test database."""

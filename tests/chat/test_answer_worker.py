@@ -7,83 +7,39 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
-import subprocess
-import sys
-import threading
 import time
-from http.server import ThreadingHTTPServer
 
 import httpx
 import pytest
 
 from assistant.chat.models import Message
-from tests.chat.fake_llm import _Handler
-from tests.conftest import ARTIFACTS, ROOT, free_port, service_env, spawn_celery_worker, stop_process, wait_for_http
+from tests.chat.slow_llm import SlowModel
+from tests.conftest import spawn_celery_worker, spawn_web, stop_process
 from tests.e2e.sse import login
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-TITLE_TOKENS = 16  # the conversation's title is asked for with at most this many tokens
 ANSWER = " ".join(f"word{i}" for i in range(60)) + "."
-
-
-class _SlowHandler(_Handler):
-    """Streams ANSWER a word at a time, `server.delay` seconds apart; other requests (titles) at once."""
-
-    def do_POST(self):  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-        self.server.requests.append(body)
-        if not body.get("stream"):
-            self._json(200, {"choices": [{"index": 0, "message": {"role": "assistant", "content": "A title"},
-                                          "finish_reason": "stop"}]})
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.end_headers()
-        try:
-            for word in re.findall(r"\S+\s*", ANSWER):
-                chunk = {"choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]}
-                self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-                self.wfile.flush()
-                time.sleep(self.server.delay)
-            end = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
-            self.wfile.write(f"data: {json.dumps(end)}\n\ndata: [DONE]\n\n".encode())
-            self.wfile.flush()
-        except OSError:  # the worker hung up (Stop) or died
-            pass
 
 
 @pytest.fixture
 def slow_model():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowHandler)
-    server.requests, server.delay = [], 0.05
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    model = SlowModel(ANSWER)
+    yield model
+    model.close()
 
 
 @pytest.fixture
 def stack(slow_model, purge_queues, owner):
     """Two web processes and one answer worker, all ANSWER_RUNNER=worker, on the slow model."""
-    env = dict(ANSWER_RUNNER="worker", LLM_BASE_URL=f"http://127.0.0.1:{slow_model.server_address[1]}/v1",
-               LLM_MODEL="slow", ALLOWED_HOSTS="127.0.0.1,localhost")
+    env = dict(ANSWER_RUNNER="worker", LLM_BASE_URL=slow_model.base_url, LLM_MODEL="slow")
     processes, urls = [], []
     try:
         for name in ("web-a", "web-b"):
-            port, log = free_port(), ARTIFACTS / f"{name}.log"
-            ARTIFACTS.mkdir(exist_ok=True)
-            process = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "assistant.asgi:application", "--host", "127.0.0.1",
-                 "--port", str(port), "--no-access-log"],
-                cwd=ROOT, env=service_env(**env), stdout=log.open("ab"), stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            process, url = spawn_web(name, **env)
             processes.append(process)
-            urls.append(f"http://127.0.0.1:{port}")
-            wait_for_http(f"{urls[-1]}/healthz", timeout=60, process=process, log=log)
+            urls.append(url)
         worker = spawn_celery_worker(queues="answer", pool="threads", **env)
         processes.append(worker)
         yield {"a": urls[0], "b": urls[1], "worker": worker, "model": slow_model}
@@ -141,8 +97,7 @@ def test_an_answer_started_on_one_web_process_is_resumed_on_another_from_the_las
     assert _text(first) + _text(rest) == ANSWER  # nothing lost, nothing twice
     done = [d for _i, e, d in rest if e == "done"]
     assert done and done[0]["status"] == "complete"
-    answers = [r for r in stack["model"].requests if r.get("max_tokens", 0) > TITLE_TOKENS]
-    assert len(answers) == 1  # written once, whoever read it
+    assert stack["model"].answers_written == 1  # written once, whoever read it
 
 
 def test_the_answer_goes_on_without_a_reader_and_a_reload_replays_it_whole(stack, owner):
@@ -162,7 +117,7 @@ def test_the_answer_goes_on_without_a_reader_and_a_reload_replays_it_whole(stack
 
 
 def test_stop_from_another_client_ends_the_answer_everywhere(stack, owner):
-    stack["model"].delay = 0.2
+    stack["model"].server.delay = 0.2
     a = login(stack["a"], "owner", "owner-pass-123")
     b = login(stack["b"], "owner", "owner-pass-123")
     url = _submit(a, "Tell me a long story")
@@ -179,7 +134,7 @@ def test_stop_from_another_client_ends_the_answer_everywhere(stack, owner):
 
 
 def test_a_worker_killed_mid_answer_leaves_a_failed_answer_with_retry(stack, owner):
-    stack["model"].delay = 0.3
+    stack["model"].server.delay = 0.3
     a = login(stack["a"], "owner", "owner-pass-123")
     url = _submit(a, "Tell me a long story")
     message_id = url.rstrip("/").split("/")[-2]
