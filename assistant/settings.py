@@ -221,6 +221,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 10, "interval_start": 0, "int
 CELERY_BEAT_SCHEDULE = {
     "check-due-syncs": {"task": "connectors.tasks.check_due_syncs", "schedule": 60.0},
     "purge-deleted-conversations": {"task": "assistant.chat.tasks.purge_deleted_conversations", "schedule": 300.0},
+    "sweep-stale-answers": {"task": "assistant.chat.tasks.sweep_stale_answers", "schedule": 60.0},
 }
 CELERY_TASK_ALWAYS_EAGER = False
 

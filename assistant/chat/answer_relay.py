@@ -17,6 +17,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import redis
 import redis.asyncio as aioredis
 from django.conf import settings
 
@@ -119,3 +120,17 @@ async def tail(client, message_id, last_id: str, idle) -> AsyncIterator[tuple[st
             if event == END:
                 return
             yield entry_id, event, data
+
+
+def sync_connection() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2)
+
+
+def publish_ending(client: redis.Redis, message_id, event: str, data: dict) -> None:
+    """From synchronous code: one last event, then the end."""
+    key = events_key(message_id)
+    with client.pipeline(transaction=False) as pipe:
+        pipe.xadd(key, {"e": event, "d": json.dumps(data)}, maxlen=MAX_EVENTS, approximate=True)
+        pipe.xadd(key, {"e": END, "d": "{}"}, maxlen=MAX_EVENTS, approximate=True)
+        pipe.expire(key, settings.ANSWER_STREAM_TTL)
+        pipe.execute()

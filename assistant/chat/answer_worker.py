@@ -49,7 +49,7 @@ async def answer_write(message_id, user_id: int, *, language: str, suggest_title
             await client.delete(relay.alive_key(message_id))
 
 
-async def _mark_failed(client, message_id, text: str) -> None:
+async def _mark_failed(client, message_id, text: str) -> int:
     """An answer still pending or streaming becomes a failed one with Retry (once, whoever notices)."""
     changed = await Message.objects.filter(
         id=message_id, status__in=[Message.Status.PENDING, Message.Status.STREAMING]
@@ -58,6 +58,7 @@ async def _mark_failed(client, message_id, text: str) -> None:
         await relay.publish(client, message_id, "error",
                             {"message": text, "kind": "worker", "retryable": True, "partial": False})
         await relay.publish(client, message_id, relay.END)
+    return changed
 
 
 def _enqueue(message_id, user_id: int, language: str) -> None:

@@ -155,3 +155,33 @@ def test_a_last_event_id_that_is_not_one_is_refused(stack, owner):
     response = a.get(url, headers={"Last-Event-ID": "'; DROP"})
     assert response.status_code == 400
     assert "Last-Event-ID" in response.json()["error"]
+
+
+def test_the_sweep_fails_answers_a_dead_worker_left_in_progress_and_spares_live_ones(owner, settings):
+    from datetime import timedelta
+
+    import redis
+    from django.utils import timezone
+
+    from assistant.chat import answer_relay
+    from assistant.chat.models import Conversation
+    from assistant.chat.tasks import sweep_stale_answers
+
+    settings.ANSWER_RUNNER = "worker"
+    conversation = Conversation.objects.create(user=owner)
+    old = timezone.now() - timedelta(minutes=5)
+    dead, alive, fresh = (
+        Message.objects.create(conversation=conversation, role="assistant", status=Message.Status.STREAMING)
+        for _ in range(3)
+    )
+    Message.objects.filter(id__in=[dead.id, alive.id]).update(updated_at=old)
+    redis.Redis.from_url(settings.REDIS_URL).set(answer_relay.alive_key(alive.id), "1", ex=30)
+
+    assert sweep_stale_answers() == 1
+    dead.refresh_from_db()
+    assert dead.status == Message.Status.ERROR and dead.error_retryable
+    assert Message.objects.get(id=alive.id).status == Message.Status.STREAMING  # its worker still beats
+    assert Message.objects.get(id=fresh.id).status == Message.Status.STREAMING  # too recent to judge
+    settings.ANSWER_RUNNER = "request"
+    Message.objects.filter(id=fresh.id).update(updated_at=old)
+    assert sweep_stale_answers() == 0  # a web request writing an answer has no heartbeat: left alone
