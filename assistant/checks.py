@@ -15,6 +15,7 @@ def planned_budget() -> ConnectionBudget:
         web_processes=settings.WEB_CONCURRENCY,
         pool_size=settings.WEB_DATABASE_POOL_SIZE,
         worker_processes=settings.WORKER_CONCURRENCY,
+        answer_threads=settings.ANSWER_WORKER_CONCURRENCY if settings.ANSWER_RUNNER == "worker" else 0,
     )
 
 
@@ -33,7 +34,7 @@ def check_connection_budget(app_configs=None, databases=None, **kwargs):
             f"The app may open {budget.needed} database connections but PostgreSQL allows {allowed}: "
             f"{budget.explain()}.",
             hint="Raise max_connections (POSTGRES_MAX_CONNECTIONS in docker compose), or lower "
-            "DATABASE_POOL_SIZE, WEB_CONCURRENCY or WORKER_CONCURRENCY.",
+            "DATABASE_POOL_SIZE, WEB_CONCURRENCY, WORKER_CONCURRENCY or ANSWER_WORKER_CONCURRENCY.",
             id="assistant.W001",
         )
     ]

@@ -21,15 +21,17 @@ class ConnectionBudget:
     web_processes: int
     pool_size: int
     worker_processes: int
+    answer_threads: int = 0  # the answer worker's threads (ANSWER_RUNNER=worker), one connection each
 
     @property
     def needed(self) -> int:
         """Connections the app may hold at once, plus the maintenance reserve."""
-        return self.web_processes * self.pool_size + self.worker_processes + 1 + MAINTENANCE_CONNECTIONS
+        return (self.web_processes * self.pool_size + self.worker_processes + self.answer_threads + 1
+                + MAINTENANCE_CONNECTIONS)
 
     def explain(self) -> str:
         return (
             f"{self.web_processes} web process(es) x {self.pool_size} pooled connections + "
-            f"{self.worker_processes} worker process(es) + 1 beat + {MAINTENANCE_CONNECTIONS} reserved "
-            f"= {self.needed}"
+            f"{self.worker_processes} worker process(es) + {self.answer_threads} answer thread(s) + 1 beat + "
+            f"{MAINTENANCE_CONNECTIONS} reserved = {self.needed}"
         )

@@ -105,6 +105,7 @@ if DATABASE_POOL_SIZE:
 # (DATABASE_POOL_SIZE, else the web server's default), one connection per worker process, beat.
 WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", 2, minimum=1)
 WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 2, minimum=1)
+ANSWER_WORKER_CONCURRENCY = env_int("ANSWER_WORKER_CONCURRENCY", 16, minimum=1)  # answers written at once per answer worker
 WEB_DATABASE_POOL_SIZE = DATABASE_POOL_SIZE or WEB_POOL_SIZE_DEFAULT
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -206,6 +207,7 @@ CELERY_TASK_ROUTES = {
     "connectors.tasks.sync_connector": {"queue": "sync"},
     "connectors.tasks.index_documents": {"queue": "index"},
     "connectors.tasks.check_due_syncs": {"queue": "default"},
+    "assistant.chat.tasks.generate_answer": {"queue": "answer"},
 }
 # A task that was taken but not acknowledged (worker killed, or its ack lost when Redis restarted)
 # is delivered again after this long; tasks are idempotent, so a second delivery duplicates nothing.
@@ -219,6 +221,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 10, "interval_start": 0, "int
 CELERY_BEAT_SCHEDULE = {
     "check-due-syncs": {"task": "connectors.tasks.check_due_syncs", "schedule": 60.0},
     "purge-deleted-conversations": {"task": "assistant.chat.tasks.purge_deleted_conversations", "schedule": 300.0},
+    "sweep-stale-answers": {"task": "assistant.chat.tasks.sweep_stale_answers", "schedule": 60.0},
 }
 CELERY_TASK_ALWAYS_EAGER = False
 
@@ -234,6 +237,14 @@ LLM_CONNECT_RETRIES = env_int("LLM_CONNECT_RETRIES", 2, minimum=0, maximum=10)
 # The model server accepts OpenAI `tools` (function calls): answers go through the agent loop
 # (assistant/agent/loop.py), which offers the assistant's tools; off, retrieve-then-answer.
 LLM_TOOLS = env_bool("LLM_TOOLS", False)
+# Where answers are written: "worker" (a Celery worker on queue "answer" writes each answer's events
+# to a Redis stream that any web process tails: an answer outlives the tab and the web process) or
+# "request" (the web request that streams it writes it, and stops it when the reader goes away).
+ANSWER_RUNNER = env_choice("ANSWER_RUNNER", "request", ("request", "worker"))
+# While an answer streams, the page gets its markdown rendered (and sanitised) at most this often.
+STREAM_RENDER_SECONDS = env_float("STREAM_RENDER_SECONDS", 0.3, minimum=0.05, maximum=60.0)
+ANSWER_STREAM_TTL = env_int("ANSWER_STREAM_TTL", 3600, minimum=60)  # seconds an answer's events are kept
+ANSWER_QUEUE_TIMEOUT = env_float("ANSWER_QUEUE_TIMEOUT", 120.0, minimum=1.0)  # waiting for a free worker
 AGENT_MAX_STEPS = env_int("AGENT_MAX_STEPS", 6, minimum=1, maximum=50)  # rounds of tool calls per answer
 AGENT_TIME_BUDGET_SECONDS = env_float("AGENT_TIME_BUDGET_SECONDS", 120.0, minimum=1.0, maximum=3600.0)
 AGENT_TOOL_TIMEOUT_SECONDS = env_float("AGENT_TOOL_TIMEOUT_SECONDS", 20.0, minimum=0.1, maximum=600.0)

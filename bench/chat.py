@@ -12,6 +12,10 @@
    llama.cpp's server answers one request at a time, so TTFT there is mostly queueing at the
    model server; `first_byte` (the app's first chunk, sent before retrieval) shows the web
    process taking all the conversations at once.
+3. `page_stream` (`--runner-runs`, default 9): the chat page's own stream with answers written by
+   the web request and by the answers worker (ANSWER_RUNNER=worker: a Celery worker on queue
+   "answer" and a Redis stream), alternated in the same run: the app's own time to the first token
+   of each (bench/page_stream.py). Target: the worker adds no more than 20 ms at the median.
 
 Runs in a scratch database (created and dropped) with the sample handbook indexed, its own
 uvicorn and llama.cpp processes on free ports. Usage:
@@ -38,7 +42,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.processes import stop, wait_http  # noqa: E402 - after the path is set
+from bench.page_stream import measure_runners  # noqa: E402 - after the path is set
+from bench.processes import stop, wait_http  # noqa: E402
 LOGS = ROOT / "test-artifacts"
 
 QUESTIONS = [
@@ -358,6 +363,36 @@ async def measure_concurrency(app_url: str, tokens: list[str], deadline: float) 
     }
 
 
+def compare_runners(args, env: dict, app_url: str, proxy: RecordingProxy, llm_url: str,
+                    processes: list[subprocess.Popen]) -> dict:
+    """The chat page's stream from this web process (answers written by the request) and from a
+    second one whose answers an answers worker writes (ANSWER_RUNNER=worker), in the same run."""
+    from django.contrib.auth.models import User
+    from inference.model_server import MODEL_ALIAS
+
+    User.objects.create_user("bench-page", password="bench-page-pass-123")
+    worker_env = dict(env, ANSWER_RUNNER="worker")
+    port = free_port()
+    processes.append(spawn("answers", [sys.executable, "-m", "celery", "-A", "assistant", "worker", "-Q", "answer",
+                                       "--pool", "threads", "--concurrency", "8", "--loglevel", "WARNING"], worker_env))
+    processes.append(spawn("web-worker-runner", [sys.executable, "-m", "uvicorn", "assistant.asgi:application",
+                                                 "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+                                                 "--log-level", "warning"], worker_env))
+    worker_url = f"http://127.0.0.1:{port}"
+    wait_http(f"{worker_url}/healthz", timeout=120, process=processes[-1], hint=f"; see {LOGS}")
+    client = httpx.Client(timeout=httpx.Timeout(600, connect=5))
+    urls = {"request": app_url, "worker": worker_url}
+    # A warm-up answer each (the embedding model loads in the worker and the new web process).
+    measure_runners(urls, username="bench-page", password="bench-page-pass-123", proxy=proxy,
+                    questions=QUESTIONS, runs=1, reset_cache=lambda: None)
+    try:
+        return measure_runners(urls, username="bench-page", password="bench-page-pass-123", proxy=proxy,
+                               questions=QUESTIONS, runs=args.runner_runs,
+                               reset_cache=lambda: reset_prompt_cache(client, llm_url, MODEL_ALIAS))
+    finally:
+        client.close()
+
+
 def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanup (children, database)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -368,6 +403,8 @@ def main() -> None:
                         help="RAG_CONTEXT_TOKENS of the app (material in the prompt); default: the app's setting")
     parser.add_argument("--concurrency-deadline", type=float, default=900.0,
                         help="seconds after which unfinished conversations are counted and cancelled")
+    parser.add_argument("--runner-runs", type=int, default=9,
+                        help="answers per runner on the chat page's stream (request vs worker); 0: skip")
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/bench_chat")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
     args = parser.parse_args()
@@ -409,6 +446,9 @@ def main() -> None:
                   "load_average_at_start": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
                   "first_token": measure_overhead(app_url, llm_url, proxy, tokens[0], MODEL_ALIAS, args.runs)}
         print(json.dumps(result), file=sys.stderr, flush=True)  # the first part survives an interrupted run
+        if args.runner_runs:
+            result["page_stream"] = compare_runners(args, env, app_url, proxy, llm_url, processes)
+            print(json.dumps(result), file=sys.stderr, flush=True)
         if args.concurrency:
             result["concurrent"] = asyncio.run(
                 measure_concurrency(app_url, tokens[: args.concurrency], args.concurrency_deadline)

@@ -84,6 +84,16 @@ case "$role" in
             --loglevel INFO \
             "$@"
         ;;
+    answers)
+        # Answers wait on the model most of the time: one process, many threads (ANSWER_RUNNER=worker).
+        wait_for_database --migrated
+        exec celery -A assistant worker \
+            -Q answer \
+            --pool threads --concurrency "${ANSWER_WORKER_CONCURRENCY:-16}" \
+            --hostname "answers@%h" \
+            --loglevel INFO \
+            "$@"
+        ;;
     beat)
         wait_for_database --migrated
         exec celery -A assistant beat \

@@ -204,15 +204,15 @@ def purge_queues():
     app.control.purge()
 
 
-def spawn_celery_worker(**extra_env: str) -> subprocess.Popen:
+def spawn_celery_worker(queues: str = "default,sync,index", pool: str = "solo", **extra_env: str) -> subprocess.Popen:
     """Start a real Celery worker process (its own process group) and wait until it answers pings."""
     from assistant.celery import app
 
     ARTIFACTS.mkdir(exist_ok=True)
     log = ARTIFACTS / "celery-worker.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "assistant", "worker", "-Q", "default,sync,index",
-         "--pool", "solo", "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        [sys.executable, "-m", "celery", "-A", "assistant", "worker", "-Q", queues,
+         "--pool", pool, "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
         cwd=ROOT, env=service_env(**extra_env), stdout=log.open("ab"), stderr=subprocess.STDOUT,
         start_new_session=True,
     )
@@ -224,6 +224,26 @@ def spawn_celery_worker(**extra_env: str) -> subprocess.Popen:
             return process
     stop_process(process)
     raise RuntimeError("celery worker did not answer pings within 60s")
+
+
+def spawn_web(name: str = "web", **extra_env: str) -> tuple[subprocess.Popen, str]:
+    """Start the ASGI app under uvicorn (its own process group) against the test database; returns
+    the process and its base URL once /healthz answers."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    port, log = free_port(), ARTIFACTS / f"{name}.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "assistant.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+         "--no-access-log"],
+        cwd=ROOT, env=service_env(ALLOWED_HOSTS="127.0.0.1,localhost", **extra_env), stdout=log.open("ab"),
+        stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{url}/healthz", timeout=60, process=process, log=log)
+    except Exception:
+        stop_process(process)
+        raise
+    return process, url
 
 
 @pytest.fixture

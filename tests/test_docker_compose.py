@@ -22,7 +22,7 @@ ENV_EXAMPLE = ROOT / ".env.example"
 ENTRYPOINT = ROOT / "docker" / "entrypoint.sh"
 SETTINGS = ROOT / "assistant" / "settings.py"
 
-APP_SERVICES = ("web", "worker", "beat")
+APP_SERVICES = ("web", "worker", "answers", "beat")
 SERVICES = ("db", "redis", "llm", *APP_SERVICES)
 # Beat is a single scheduler process with no control channel to ping: when it dies its container
 # exits and the restart policy brings it back, which is what a healthcheck would achieve.
@@ -127,10 +127,11 @@ def dockerfile_instructions(path: Path) -> list[tuple[str, str]]:
 
 
 def worker_queues() -> set[str]:
+    """The queues the entrypoint's celery workers consume (every role's -Q, defaults expanded)."""
     text = ENTRYPOINT.read_text()
-    match = re.search(r'-Q\s+"?\$\{WORKER_QUEUES:-([^}]*)\}"?', text) or re.search(r"-Q\s+\"?([\w,]+)", text)
-    assert match, "docker/entrypoint.sh starts no celery worker with -Q QUEUES"
-    return {queue.strip() for queue in match.group(1).split(",") if queue.strip()}
+    found = re.findall(r'-Q\s+"?\$\{\w+:-([^}]*)\}"?', text) + re.findall(r"-Q\s+\"?([\w,]+)", text)
+    assert found, "docker/entrypoint.sh starts no celery worker with -Q QUEUES"
+    return {queue.strip() for queues in found for queue in queues.split(",") if queue.strip()}
 
 
 def routed_queues() -> set[str]:
@@ -486,6 +487,7 @@ def test_postgres_allows_every_connection_the_app_may_open():
         web_processes=int(defaults["WEB_CONCURRENCY"]),
         pool_size=WEB_POOL_SIZE_DEFAULT,
         worker_processes=int(defaults["WORKER_CONCURRENCY"]),
+        answer_threads=int(defaults["ANSWER_WORKER_CONCURRENCY"]),
     )
     assert budget.needed <= int(match.group(1)), budget.explain()
 

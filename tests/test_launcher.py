@@ -132,6 +132,16 @@ def test_make_run_serves_without_debug_pages_unless_asked(tmp_path):
     assert asked["DEBUG"] == "true"
 
 
+def test_make_run_has_answers_written_by_the_answers_worker_unless_told_otherwise(tmp_path):
+    environ: dict[str, str] = {}
+    launcher.apply_local_defaults(environ, tmp_path)
+    assert environ["ANSWER_RUNNER"] == "worker"
+    assert "answers" in supervisor.SERVICE_NAMES  # watched: make run stops if it dies
+    told = {"ANSWER_RUNNER": "request"}
+    launcher.apply_local_defaults(told, tmp_path)
+    assert told["ANSWER_RUNNER"] == "request"
+
+
 def test_make_run_uvicorn_believes_forwarded_headers_only_from_configured_proxies():
     assert launcher.uvicorn_proxy_args({}) == ["--no-proxy-headers"]
     assert launcher.uvicorn_proxy_args({"FORWARDED_ALLOW_IPS": " "}) == ["--no-proxy-headers"]

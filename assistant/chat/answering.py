@@ -24,7 +24,7 @@ from assistant.chat.selectors import (
     answer_html_shown, citations_shown, history_for, question_of, steps_and_sources_shown,
 )
 from assistant.chat.titles import needs_title, title_generate
-from assistant.rag.citations import finalize_answer
+from assistant.rag.citations import finalize_answer, render_partial_html
 from assistant.rag.context import context_window, plan_budget
 from assistant.chat.failures import error_event
 from assistant.chat.answer_setup import answer_setup
@@ -287,9 +287,14 @@ async def answer_events(
                                   client=get_chat_client(), should_stop=lambda: _stop_requested_lending(message))
         stream = agent_events(message, run, written, _save_lending) if run else _tokens(
             message, setup, prompt, budget, written)
+        rendered_at = 0.0
         async with aclosing(stream) as events:
             async for event in events:
                 yield event
+                if event[0] == "token" and time.monotonic() - rendered_at >= settings.STREAM_RENDER_SECONDS:
+                    # The text so far as the page will show it (markdown, code), sanitised like the end.
+                    rendered_at = time.monotonic()
+                    yield "render", {"html": render_partial_html(written.text)}
     except ModelServerError as exc:
         yield "error", await _model_failed(message, written.text, exc, run)
         return

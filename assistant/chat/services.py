@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from assistant.chat import answer_relay as relay
 from assistant.chat.models import Attachment, Conversation, Message
 from assistant.chat.selectors import branch_leaf_of
 
@@ -212,3 +213,26 @@ def answer_stop(*, message: Message) -> bool:
             id=message.id, status__in=[Message.Status.PENDING, Message.Status.STREAMING]
         ).update(status=Message.Status.STOPPED)
     )
+
+
+def answers_sweep_stale(*, now=None) -> int:
+    """Answers that a dead answers worker left "in progress" while nobody read them: failed, with
+    Retry (a reader would notice too: assistant/chat/answer_worker.py). Live ones keep their
+    worker's heartbeat in Redis; recent ones are left for the next sweep."""
+    cutoff = (now or timezone.now()) - dt.timedelta(seconds=relay.ALIVE_SECONDS * 2)
+    text = _("The answer was interrupted (its worker stopped). Press Retry.")
+    client = relay.sync_connection()
+    failed = 0
+    for message_id in Message.objects.filter(status=Message.Status.STREAMING, updated_at__lt=cutoff).values_list(
+        "id", flat=True
+    )[:500]:
+        if client.exists(relay.alive_key(message_id)):
+            continue
+        if Message.objects.filter(id=message_id, status=Message.Status.STREAMING).update(
+            status=Message.Status.ERROR, error=text, error_retryable=True
+        ):
+            failed += 1
+            relay.publish_ending(client, message_id, "error",
+                                 {"message": text, "kind": "worker", "retryable": True, "partial": False})
+    client.close()
+    return failed

@@ -21,6 +21,8 @@ from django.views.decorators.http import require_GET, require_POST
 from assistant.accounts import ratelimit
 from assistant.chat import attachments, selectors, services
 from assistant.chat.assistants import assistant_get_available, conversation_assistant_set
+from assistant.chat.answer_relay import valid_event_id
+from assistant.chat.answer_worker import answer_follow
 from assistant.chat.answering import answer_events
 from assistant.chat.models import Assistant, Attachment, Conversation, Message
 from connectors.models import Document
@@ -393,8 +395,9 @@ def attachment_detail(request: HttpRequest, attachment_id):
     )
 
 
-def _sse(event: str, data: dict) -> str:
-    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
+def _sse(event: str, data: dict, event_id: str | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data)}\n\n"
 
 
 @login_required
@@ -408,14 +411,24 @@ async def api_answer_stream(request: HttpRequest, message_id):
         raise Http404(_("No such message.")) from None
 
     language = translation.get_language() or settings.LANGUAGE_CODE
+    if settings.ANSWER_RUNNER == "worker":
+        # Written by a worker; this request follows it from the start or from the client's last event.
+        last_id = request.headers.get("Last-Event-ID") or request.GET.get("after") or "0"
+        if not valid_event_id(last_id):
+            return JsonResponse({"error": _("Last-Event-ID must be an event id this stream sent.")}, status=400)
 
-    async def events():
-        # The stream outlives the middleware that chose the language: keep it for notices and errors.
-        with translation.override(language):
-            async for name, data in answer_events(
-                message, user, suggest_title=True, notices=True, language=language
-            ):
-                yield _sse(name, data)
+        async def events():
+            with translation.override(language):
+                async for event_id, name, data in answer_follow(message, user, last_id=last_id, language=language):
+                    yield _sse(name, data, event_id)
+    else:
+        async def events():
+            # The stream outlives the middleware that chose the language: keep it for notices and errors.
+            with translation.override(language):
+                async for name, data in answer_events(
+                    message, user, suggest_title=True, notices=True, language=language
+                ):
+                    yield _sse(name, data)
 
     response = StreamingHttpResponse(events(), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"

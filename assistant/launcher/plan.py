@@ -22,7 +22,7 @@ STOP_TIMEOUT = 10.0
 HEALTH_TIMEOUT = 60.0
 LLM_READY_TIMEOUT = 120.0
 # The processes this launcher runs for a long time; a dead one stops the whole stack.
-SERVICE_NAMES = ("llm", "web", "worker", "beat")
+SERVICE_NAMES = ("llm", "web", "worker", "answers", "beat")
 
 
 
@@ -97,6 +97,8 @@ def apply_local_defaults(environ: MutableMapping[str, str], data_dir: Path) -> N
         environ["SECRET_KEY"] = persistent_secret_key(data_dir)
     environ.setdefault("DJANGO_SETTINGS_MODULE", "assistant.settings")
     environ.setdefault("PYTHONUNBUFFERED", "1")
+    # Answers are written by the `answers` worker and outlive the browser tab (assistant/chat/answer_relay.py).
+    environ.setdefault("ANSWER_RUNNER", "worker")
     # Folder connectors read only under these roots; the demo's "Company handbook" lives here.
     environ.setdefault("CONNECTOR_DATA_DIR", str(REPO_ROOT / "samples" / "handbook"))
 

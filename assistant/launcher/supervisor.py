@@ -312,6 +312,10 @@ class Launcher:
             web = self.start_web(web_host, web_port)
         self.spawn("worker", [sys.executable, "-m", "celery", "-A", "assistant", "worker",
                               "-Q", "default,sync,index", "--concurrency", "1", "--loglevel", "INFO"], nice=10)
+        # Answers wait on the model: threads, not processes; not niced (a user is waiting).
+        self.spawn("answers", [sys.executable, "-m", "celery", "-A", "assistant", "worker", "-Q", "answer",
+                               "--pool", "threads", "--concurrency", "8", "--hostname", "answers@%h",
+                               "--loglevel", "INFO"])
         self.spawn("beat", [sys.executable, "-m", "celery", "-A", "assistant", "beat",
                             "--schedule", str(self.data_dir / "celerybeat-schedule"), "--loglevel", "INFO"], nice=10)
         self.wait_for_web(web, base)
@@ -427,7 +431,7 @@ class Launcher:
         lines = [rule, f"  The assistant runs at {base}/", f"  Admin:   {base}/admin/"]
         if admin_line:
             lines.append(f"  {admin_line}   (shown once; change it in the admin)")
-        lines.append(f"  Logs:    {self.log_dir}/ (web, worker, beat, llm, redis, setup)")
+        lines.append(f"  Logs:    {self.log_dir}/ (web, worker, answers, beat, llm, redis, setup)")
         if self.postgres:
             lines.append(f"  PostgreSQL log: {self.postgres.log_path}")
         lines.append(rule)

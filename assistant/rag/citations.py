@@ -231,6 +231,22 @@ def finalize_answer(answer: str, passages: list[Passage]) -> tuple[str, list[dic
     return render_html(answer, by_n), citations
 
 
+def render_partial_html(answer: str) -> str:
+    """An answer still being written, as sanitised HTML: markdown rendered, citation markers left
+    as text (they are checked, and become chips, when the answer is complete)."""
+    return _sanitise(_markdown.render(answer))
+
+
+def _sanitise(rendered: str) -> str:
+    return nh3.clean(
+        rendered,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+    )
+
+
 def render_html(answer: str, by_n: dict[int, Passage]) -> str:
     rendered = _markdown.render(answer)
 
@@ -245,11 +261,4 @@ def render_html(answer: str, by_n: dict[int, Passage]) -> str:
                 )
         return "".join(chips)  # markers that point nowhere are dropped
 
-    with_chips = MARKER.sub(chip, rendered)
-    return nh3.clean(
-        with_chips,
-        tags=ALLOWED_TAGS,
-        attributes=ALLOWED_ATTRIBUTES,
-        url_schemes={"http", "https", "mailto"},
-        link_rel="noopener noreferrer nofollow",
-    )
+    return _sanitise(MARKER.sub(chip, rendered))

@@ -39,7 +39,7 @@ export function openStream(url, article) {
     caret = makeCaret();
     body.append(caret);
   }
-  const text = document.createTextNode('');
+  let text = document.createTextNode('');
   body.insertBefore(text, caret);
   // A retried answer starts over: its steps and sources come again with the new stream.
   article.querySelectorAll(':scope > .steps, :scope > .answer-sources').forEach((el) => el.remove());
@@ -53,6 +53,13 @@ export function openStream(url, article) {
   setBusy(true, true);
 
   const isCurrent = () => state.source === source;
+  // Events with ids come from an answer written by a worker: after a network failure the
+  // browser reconnects by itself and sends the last id, and the server goes on from there.
+  let resumable = false;
+  const seen = (event) => {
+    if (event.lastEventId) resumable = true;
+  };
+  ['token', 'step', 'notice'].forEach((name) => source.addEventListener(name, seen));
 
   source.addEventListener('token', (event) => {
     if (!isCurrent()) return;
@@ -62,6 +69,19 @@ export function openStream(url, article) {
     hideWorking(article);
     foldSteps(article, false);
     text.appendData(data.text);
+    if (follow) scrollToBottom();
+  });
+
+  // The answer so far with its markdown rendered (sanitised by the server, like the final HTML);
+  // the tokens after it are appended as text until the next one.
+  source.addEventListener('render', (event) => {
+    if (!isCurrent()) return;
+    const data = parseData(event);
+    if (!data || typeof data.html !== 'string') return;
+    const follow = isNearBottom();
+    body.innerHTML = data.html;
+    text = document.createTextNode('');
+    body.append(text, caret);
     if (follow) scrollToBottom();
   });
 
@@ -106,9 +126,12 @@ export function openStream(url, article) {
   });
 
   // Fires for the server's named `error` event (a MessageEvent with data) and for
-  // connection failures (a plain Event). Both end the stream: no auto-reconnect.
+  // connection failures (a plain Event). Both end the stream, but for a resumable one that the
+  // browser is reconnecting.
   source.addEventListener('error', (event) => {
     if (!isCurrent()) return;
+    const named = typeof event.data === 'string' && event.data;
+    if (!named && resumable && source.readyState === EventSource.CONNECTING) return; // reconnecting
     const follow = isNearBottom();
     let message = S.lostConnection;
     let retryable = true;
