@@ -19,10 +19,14 @@ DOCUMENTS_PER_QUERY = 100  # enough for Recall@100
 
 def _judged_queries(root: Path, split: str, limit: int | None, log) -> tuple[dict, dict, Path]:
     corpus, queries_file = root / "corpus.jsonl", root / "queries.jsonl"
+    if not corpus.is_file() and (root / "corpus").is_dir():
+        corpus = root / "corpus"  # a folder of documents: ids are their paths under it
     qrels_file = root / "qrels" / f"{split}.tsv"
     for path in (corpus, queries_file, qrels_file):
-        if not path.is_file():
-            raise EvaluationError(f"{path} is missing: --beir needs corpus.jsonl, queries.jsonl and qrels/<split>.tsv")
+        if not path.exists():
+            raise EvaluationError(
+                f"{path} is missing: --beir needs corpus.jsonl (or a folder corpus/), queries.jsonl and qrels/<split>.tsv"
+            )
     queries = read_queries(queries_file)
     qrels = read_qrels(qrels_file)
     judged = [qid for qid in qrels if qid in queries and any(rel > 0 for rel in qrels[qid].values())]
