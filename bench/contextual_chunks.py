@@ -99,7 +99,8 @@ def install_cache(path: Path) -> CachedEmbedder:
     return cached
 
 
-def evaluate(beir: Path, context: str, *, name: str, limit: int | None, candidates: int | None, extra: list[str]) -> dict:
+def evaluate(beir: Path, context: str, *, name: str, limit: int | None, candidates: int | None,
+             extra: list[str]) -> dict:
     from django.core.management import call_command
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -175,15 +176,34 @@ def main() -> None:
     parser.add_argument("--contexts", help="Comma-separated, '+' inside one: none,title,headings,title+headings.")
     parser.add_argument("--scifact", type=Path, default=SCIFACT, help="The SciFact BEIR directory.")
     parser.add_argument("--scifact-documents", type=int,
-                        help="A seeded subset of SciFact of this many abstracts (every judged one kept), for busy CPUs.")
+                        help="A seeded subset of SciFact of this many abstracts (every judged one kept).")
     parser.add_argument("--scifact-queries", type=int, default=150, help="Test claims of that subset (default 150).")
-    parser.add_argument("--handbook-queries", type=int, help="Only the first N handbook questions (and their pages).")
-    parser.add_argument("--handbook-pages", type=int, help="Pages in all: the judged ones, then others drawn at random.")
+    parser.add_argument("--handbook-queries", type=int, help="The first N handbook questions.")
+    parser.add_argument("--handbook-pages", type=int, help="Pages in all: judged ones, then random ones.")
     parser.add_argument("--limit", type=int, help="Only the first N judged queries (a quick look).")
-    parser.add_argument("--candidates", type=int, help="Candidates per side (default: the product's RAG_CANDIDATES).")
-    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "contextual-chunks-embeddings.sqlite")
+    parser.add_argument("--candidates", type=int, help="Candidates per side (default: RAG_CANDIDATES).")
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "contextual-chunks-vectors.sqlite")
     parser.add_argument("--out", type=Path, help="Also write the JSON here.")
+    parser.add_argument("--database-url", help="A scratch database to create, migrate, use and drop "
+                                                  "(default: DATABASE_URL, left as it was).")
     args = parser.parse_args()
+    if args.database_url:
+        from bench.retrieval import bench_environment, create_database, drop_database
+
+        create_database(args.database_url)
+        os.environ.update(bench_environment(args.database_url))
+        try:
+            sweep(args)
+        finally:
+            from django.db import connections
+
+            connections.close_all()
+            drop_database(args.database_url)
+    else:
+        sweep(args)
+
+
+def sweep(args) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "assistant.settings")
     import django
 

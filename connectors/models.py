@@ -157,7 +157,7 @@ class Document(models.Model):
     text = models.TextField()
     headings = models.JSONField(
         default=list, blank=True,
-        help_text="The text's headings as [offset, level, text], from the file's structure (HTML, Markdown, PDF, Word).",
+        help_text="The text's headings as [offset, level, text] (HTML, Markdown, PDF bookmarks, Word styles).",
     )
     content_hash = models.CharField(max_length=64)
     metadata = models.JSONField(default=dict, blank=True)

@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
             field=models.JSONField(
                 blank=True,
                 default=list,
-                help_text="The text's headings as [offset, level, text], from the file's structure (HTML, Markdown, PDF, Word).",
+                help_text="The text's headings as [offset, level, text] (HTML, Markdown, PDF bookmarks, Word styles).",
             ),
         ),
         migrations.AddField(

@@ -76,7 +76,9 @@ def test_word_heading_styles_give_levels():
     buffer = io.BytesIO()
     document.save(buffer)
     parsed = parse_document(buffer.getvalue(), filename="onboarding.docx")
-    assert parsed.text == "Onboarding\n\nFirst week\n\nMeet your buddy.\n\nLaptop | Day 1\n\nAccounts\n\nRequest VPN access."
+    assert parsed.text == (
+        "Onboarding\n\nFirst week\n\nMeet your buddy.\n\nLaptop | Day 1\n\nAccounts\n\nRequest VPN access."
+    )
     assert parsed.title == "Onboarding"
     assert outline(parsed) == [(1, "First week"), (2, "Accounts")]
 
@@ -116,7 +118,8 @@ def test_a_heading_the_text_renders_differently_is_left_out_not_misplaced():
 
 
 def test_a_page_of_thousands_of_headings_keeps_a_bounded_number():
-    page = b"<html><body>" + b"".join(b"<h2>Part %d</h2><p>text %d</p>" % (n, n) for n in range(MAX_HEADINGS + 500)) + b"</body></html>"
+    parts = b"".join(b"<h2>Part %d</h2><p>text %d</p>" % (n, n) for n in range(MAX_HEADINGS + 500))
+    page = b"<html><body>" + parts + b"</body></html>"
     parsed = parse_html(page)
     assert len(parsed.headings) == MAX_HEADINGS
     assert parsed.headings[-1].text == f"Part {MAX_HEADINGS - 1}"

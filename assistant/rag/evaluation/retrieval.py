@@ -25,7 +25,8 @@ def _judged_queries(root: Path, split: str, limit: int | None, log) -> tuple[dic
     for path in (corpus, queries_file, qrels_file):
         if not path.exists():
             raise EvaluationError(
-                f"{path} is missing: --beir needs corpus.jsonl (or a folder corpus/), queries.jsonl and qrels/<split>.tsv"
+                f"{path} is missing: --beir needs corpus.jsonl (or a folder corpus/), queries.jsonl "
+                "and qrels/<split>.tsv"
             )
     queries = read_queries(queries_file)
     qrels = read_qrels(qrels_file)
