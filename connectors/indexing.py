@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from connectors.chunk_context import (
     CHUNK_FORMAT_VERSION, chunk_header, context_name, context_parts, embedded_text, heading_chains, section_text,
@@ -91,6 +92,15 @@ def too_many_chunks_reason(exc: ChunkLimitExceeded) -> str:
     )
 
 
+def chunk_context_parts() -> tuple[str, ...]:
+    """The header's pieces from CHUNK_CONTEXT (checked at start-up; a value set later, e.g. by
+    `evaluate --set`, is checked here and refused naming the setting)."""
+    try:
+        return context_parts(settings.CHUNK_CONTEXT)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"CHUNK_CONTEXT {exc}.") from None
+
+
 @dataclass(frozen=True)
 class PreparedChunk:
     """One chunk as stored (the exact slice `span`, its heading chain `section`) and the text
@@ -104,7 +114,7 @@ class PreparedChunk:
 def chunks_prepare(*, title: str, text: str, headings, max_chunks: int | None = None) -> list[PreparedChunk]:
     """The document's chunks with their context; ChunkLimitExceeded as `chunk_document`."""
     spans = chunk_document(text, max_chunks=max_chunks)
-    parts = context_parts(settings.CHUNK_CONTEXT)
+    parts = chunk_context_parts()
     chains = heading_chains(headings or [], [span.start for span in spans])
     return [
         PreparedChunk(span, section_text(chain), embedded_text(chunk_header(title, chain, parts), span.text))
@@ -117,7 +127,7 @@ def embedded_text_fingerprint() -> str:
     (connectors.chunk_context.CHUNK_FORMAT_VERSION), CHUNK_CONTEXT and the chunk size. Two
     indexes with different fingerprints hold different embedded texts for the same documents,
     e.g. "chunks-v2 context=title,headings tokens=200 overlap=30"."""
-    context = context_name(context_parts(settings.CHUNK_CONTEXT))
+    context = context_name(chunk_context_parts())
     return (
         f"chunks-v{CHUNK_FORMAT_VERSION} context={context} "
         f"tokens={settings.CHUNK_TOKENS} overlap={settings.CHUNK_OVERLAP_TOKENS}"

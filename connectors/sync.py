@@ -28,8 +28,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from connectors.chunking import ChunkLimitExceeded
-from connectors.chunk_context import context_parts
-from connectors.indexing import chunks_prepare, content_hash, get_embedder, parse_item, too_many_chunks_reason
+from connectors.indexing import (
+    chunk_context_parts, chunks_prepare, content_hash, get_embedder, parse_item, too_many_chunks_reason,
+)
 from connectors.search.bm25 import chunk_search_vector
 from connectors.locks import followup_key, lock_key, redis_client
 from connectors.models import Chunk, Connector, Document, SyncFailure, SyncRun
@@ -499,7 +500,7 @@ def _store_chunks(doc: Document, chunks, vectors) -> bool:
         )
         for ordinal, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True))
     )
-    parts = context_parts(settings.CHUNK_CONTEXT)  # the full-text vector holds what the header holds
+    parts = chunk_context_parts()  # the full-text vector holds what the header holds
     Chunk.objects.filter(document_id=doc.id).update(
         search_vector=chunk_search_vector(
             title=current.title if "title" in parts else "", language=current.language, headings="headings" in parts

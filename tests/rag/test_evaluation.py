@@ -264,6 +264,12 @@ def test_evaluate_retrieval_reads_a_folder_of_documents_with_their_structure(db,
     assert report["settings"]["chunk_context"] == "title" and "context=title " in report["settings"]["embedded_text"]
 
 
+def test_evaluate_retrieval_refuses_a_bad_chunk_context_before_ingesting(db, tiny_beir):
+    with pytest.raises(CommandError, match="CHUNK_CONTEXT must be 'none' or a comma-separated list"):
+        call_command("evaluate", "retrieval", "--beir", str(tiny_beir), "--set", "CHUNK_CONTEXT=sections")
+    assert not Connector.objects.filter(name="evaluation: tiny").exists()
+
+
 def test_evaluate_retrieval_refuses_a_directory_that_is_not_beir(db, tmp_path):
     with pytest.raises(CommandError, match="corpus.jsonl"):
         call_command("evaluate", "retrieval", "--beir", str(tmp_path))

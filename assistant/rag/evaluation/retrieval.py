@@ -6,10 +6,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 from assistant.rag.evaluation import metrics as ev
 from assistant.rag.evaluation.corpus import corpus_ingest, corpus_remove, index_settings
 from assistant.rag.evaluation.datasets import EvaluationError, read_qrels, read_queries
-from connectors.indexing import get_embedder
+from connectors.indexing import embedded_text_fingerprint, get_embedder
 from connectors.search import SearchFilters, chunks_search
 
 ALL_MODES = ("dense", "fulltext", "hybrid")
@@ -45,6 +47,10 @@ def retrieval_evaluate(*, beir: Path, split: str, modes: list[str], limit: int |
     unknown = set(modes) - set(ALL_MODES)
     if unknown or not modes:
         raise EvaluationError(f"--modes takes some of {', '.join(ALL_MODES)}; got {','.join(modes)!r}")
+    try:
+        embedded_text_fingerprint()  # a CHUNK_CONTEXT given with --set is checked before anything is ingested
+    except ImproperlyConfigured as exc:
+        raise EvaluationError(str(exc)) from None
     root = beir.expanduser().resolve()
     queries, qrels, corpus_file = _judged_queries(root, split, limit, log)
     corpus = corpus_ingest(corpus_file, name or f"evaluation: {root.name}", progress_seconds=progress_seconds, log=log)
