@@ -249,9 +249,9 @@ CHUNK_OVERLAP_TOKENS = env_int("CHUNK_OVERLAP_TOKENS", 30, minimum=0, maximum=50
 if CHUNK_OVERLAP_TOKENS >= CHUNK_TOKENS:
     raise ImproperlyConfigured("CHUNK_OVERLAP_TOKENS must be smaller than CHUNK_TOKENS.")
 # What is embedded with each chunk, in a short header before its text (connectors/chunk_context.py):
-# the document's title, the headings above the chunk, both, or none. The title alone measured best
+# the document's title, the headings above the chunk, both, or none. Both measured best overall
 # (docs/evaluation/contextual-chunks-2026-12-06.json); changing it changes what a new index holds.
-CHUNK_CONTEXT = env_parsed("CHUNK_CONTEXT", "title", lambda value: context_name(context_parts(value)))
+CHUNK_CONTEXT = env_parsed("CHUNK_CONTEXT", "title,headings", lambda value: context_name(context_parts(value)))
 RAG_TOP_K = env_int("RAG_TOP_K", 5, minimum=1, maximum=50)
 RAG_SEARCH_MODE = env_choice("RAG_SEARCH_MODE", "hybrid", ("hybrid", "dense", "fulltext"))
 RAG_CANDIDATES = env_int("RAG_CANDIDATES", 50, minimum=1, maximum=1000)  # per side, before fusion
