@@ -94,6 +94,15 @@ def env_networks(name: str) -> tuple:
     return tuple(networks)
 
 
+def env_parsed(name: str, default: str, parse):
+    """`parse(value)` of the variable (or of `default`); its ValueError stops start-up, naming the variable."""
+    raw = env_str(name, default)
+    try:
+        return parse(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} {exc}.") from None
+
+
 def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     value = env_str(name, default)
     if value not in choices:

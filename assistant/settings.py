@@ -13,8 +13,10 @@ from django.core.exceptions import ImproperlyConfigured
 
 from assistant.connection_budget import WEB_POOL_SIZE_DEFAULT
 from assistant.env import (
-    env_bool, env_choice, env_float, env_folders, env_hosts, env_int, env_list, env_networks, env_rate, env_str,
+    env_bool, env_choice, env_float, env_folders, env_hosts, env_int, env_list, env_networks, env_parsed, env_rate,
+    env_str,
 )
+from connectors.chunk_context import context_name, context_parts
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -263,6 +265,10 @@ CHUNK_TOKENS = env_int("CHUNK_TOKENS", 200, minimum=32, maximum=2000)
 CHUNK_OVERLAP_TOKENS = env_int("CHUNK_OVERLAP_TOKENS", 30, minimum=0, maximum=500)
 if CHUNK_OVERLAP_TOKENS >= CHUNK_TOKENS:
     raise ImproperlyConfigured("CHUNK_OVERLAP_TOKENS must be smaller than CHUNK_TOKENS.")
+# What is embedded with each chunk, in a short header before its text (connectors/chunk_context.py):
+# the document's title, the headings above the chunk, both, or none. Both measured best overall
+# (docs/evaluation/contextual-chunks-2026-12-06.json); changing it changes what a new index holds.
+CHUNK_CONTEXT = env_parsed("CHUNK_CONTEXT", "title,headings", lambda value: context_name(context_parts(value)))
 RAG_TOP_K = env_int("RAG_TOP_K", 5, minimum=1, maximum=50)
 RAG_SEARCH_MODE = env_choice("RAG_SEARCH_MODE", "hybrid", ("hybrid", "dense", "fulltext"))
 RAG_CANDIDATES = env_int("RAG_CANDIDATES", 50, minimum=1, maximum=1000)  # per side, before fusion

@@ -7,10 +7,15 @@ embeddings across documents.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from functools import lru_cache
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
+from connectors.chunk_context import (
+    CHUNK_FORMAT_VERSION, chunk_header, context_name, context_parts, embedded_text, heading_chains, section_text,
+)
 from connectors.chunking import ChunkLimitExceeded, TextSpan, chunk_text
 from connectors.parsing import ParseError, ParseLimits, parse_document
 from connectors.sources.base import SourceDocument
@@ -46,19 +51,27 @@ def parse_limits() -> ParseLimits:
     )
 
 
-def parse_item(item: SourceDocument, *, cancelled=None) -> tuple[str, str]:
-    """The item's title and text; raises connectors.parsing.ParseError on unreadable content
-    (and ParseCancelled when `cancelled()` turns true while a large file is being read)."""
+@dataclass(frozen=True)
+class ParsedItem:
+    title: str
+    text: str
+    headings: list  # [offset, level, text] into `text`, as Document.headings stores them
+
+
+def parse_item(item: SourceDocument, *, cancelled=None) -> ParsedItem:
+    """The item's title, text and headings; raises connectors.parsing.ParseError on unreadable
+    content (and ParseCancelled when `cancelled()` turns true while a large file is being read)."""
     if item.text is not None:
         if len(item.text) > settings.PARSE_MAX_CHARS:
             raise ParseError(
                 f"The item holds more than {settings.PARSE_MAX_CHARS:,} characters of text (PARSE_MAX_CHARS)."
             )
-        return item.title or item.external_id, item.text
+        return ParsedItem(item.title or item.external_id, item.text, [])
     parsed = parse_document(
         item.content, filename=item.external_id, media_type=item.media_type, limits=parse_limits(), cancelled=cancelled
     )
-    return item.title or parsed.title or item.external_id, parsed.text
+    headings = [[heading.offset, heading.level, heading.text] for heading in parsed.headings]
+    return ParsedItem(item.title or parsed.title or item.external_id, parsed.text, headings)
 
 
 def chunk_document(text: str, *, max_chunks: int | None = None) -> list[TextSpan]:
@@ -76,4 +89,46 @@ def too_many_chunks_reason(exc: ChunkLimitExceeded) -> str:
     return (
         f"The document is too long to index: it needs more than {exc.max_chunks:,} chunks "
         f"of {settings.CHUNK_TOKENS} tokens (INDEX_MAX_CHUNKS); cutting stopped there. Split it into smaller files."
+    )
+
+
+def chunk_context_parts() -> tuple[str, ...]:
+    """The header's pieces from CHUNK_CONTEXT (checked at start-up; a value set later, e.g. by
+    `evaluate --set`, is checked here and refused naming the setting)."""
+    try:
+        return context_parts(settings.CHUNK_CONTEXT)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"CHUNK_CONTEXT {exc}.") from None
+
+
+@dataclass(frozen=True)
+class PreparedChunk:
+    """One chunk as stored (the exact slice `span`, its heading chain `section`) and the text
+    the embedding model reads for it (`embedded`: the CHUNK_CONTEXT header, then the slice)."""
+
+    span: TextSpan
+    section: str
+    embedded: str
+
+
+def chunks_prepare(*, title: str, text: str, headings, max_chunks: int | None = None) -> list[PreparedChunk]:
+    """The document's chunks with their context; ChunkLimitExceeded as `chunk_document`."""
+    spans = chunk_document(text, max_chunks=max_chunks)
+    parts = chunk_context_parts()
+    chains = heading_chains(headings or [], [span.start for span in spans])
+    return [
+        PreparedChunk(span, section_text(chain), embedded_text(chunk_header(title, chain, parts), span.text))
+        for span, chain in zip(spans, chains, strict=True)
+    ]
+
+
+def embedded_text_fingerprint() -> str:
+    """What the index's vectors were computed from, besides the model: the header format
+    (connectors.chunk_context.CHUNK_FORMAT_VERSION), CHUNK_CONTEXT and the chunk size. Two
+    indexes with different fingerprints hold different embedded texts for the same documents,
+    e.g. "chunks-v2 context=title,headings tokens=200 overlap=30"."""
+    context = context_name(chunk_context_parts())
+    return (
+        f"chunks-v{CHUNK_FORMAT_VERSION} context={context} "
+        f"tokens={settings.CHUNK_TOKENS} overlap={settings.CHUNK_OVERLAP_TOKENS}"
     )

@@ -155,6 +155,10 @@ class Document(models.Model):
     url = models.URLField(max_length=2048, blank=True, help_text="A link that opens the original, if any.")
     media_type = models.CharField(max_length=100, blank=True)
     text = models.TextField()
+    headings = models.JSONField(
+        default=list, blank=True,
+        help_text="The text's headings as [offset, level, text] (HTML, Markdown, PDF bookmarks, Word styles).",
+    )
     content_hash = models.CharField(max_length=64)
     metadata = models.JSONField(default=dict, blank=True)
     language = models.CharField(max_length=40, default="english", help_text="PostgreSQL text search configuration.")
@@ -197,6 +201,9 @@ class Chunk(models.Model):
     start_char = models.PositiveIntegerField(help_text="Offset of the chunk in the document's text.")
     end_char = models.PositiveIntegerField()
     token_count = models.PositiveIntegerField()
+    section = models.TextField(
+        blank=True, default="", help_text="The headings above the chunk, outermost first, joined by ' › '."
+    )
     embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS)
     search_vector = SearchVectorField(null=True)
     acl_public = models.BooleanField(default=False)

@@ -28,7 +28,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from connectors.chunking import ChunkLimitExceeded
-from connectors.indexing import chunk_document, content_hash, get_embedder, parse_item, too_many_chunks_reason
+from connectors.indexing import (
+    chunk_context_parts, chunks_prepare, content_hash, get_embedder, parse_item, too_many_chunks_reason,
+)
 from connectors.search.bm25 import chunk_search_vector
 from connectors.locks import followup_key, lock_key, redis_client
 from connectors.models import Chunk, Connector, Document, SyncFailure, SyncRun
@@ -282,22 +284,22 @@ class _FetchJob:
                 Chunk.objects.filter(document_id=known[0]).update(acl_public=acl[0], acl_groups=acl[1])
             return
         try:
-            title, text = parse_item(item, cancelled=self._cancel_requested)
+            parsed = parse_item(item, cancelled=self._cancel_requested)
         except ParseCancelled:
             self.cancelled = True  # the read loop returns at its next item
             return
         except ParseError as exc:
             self._fail(item.external_id, str(exc))
             return
-        if not text.strip():
+        if not parsed.text.strip():
             self._fail(item.external_id, "No text could be extracted (empty, or a scanned image without text).")
             return
-        document, created = self._store(item, digest, title, text)
+        document, created = self._store(item, digest, parsed)
         if created:
             self.run.added += 1
         else:
             self.run.updated += 1
-        self._queue(document.id, len(text))
+        self._queue(document.id, len(parsed.text))
 
     def _acl_for(self, item: SourceDocument) -> tuple[bool, list[str], bool]:
         if item.acl_groups is not None or item.acl_public is not None:
@@ -310,17 +312,18 @@ class _FetchJob:
             return rule.public, sorted(set(rule.groups)), False
         return self.connector.is_public, self.connector.acl_group_names(), False
 
-    def _store(self, item: SourceDocument, digest: str, title: str, text: str) -> tuple[Document, bool]:
+    def _store(self, item: SourceDocument, digest: str, parsed) -> tuple[Document, bool]:
         acl_public, acl_groups, acl_from_source = self._acl_for(item)
         return Document.objects.update_or_create(
             connector=self.connector,
             external_id=item.external_id,
             defaults={
-                "title": title[:500],
+                "title": parsed.title[:500],
                 "location": item.location[:2048],
                 "url": item.url[:2048],
                 "media_type": item.media_type,
-                "text": text,
+                "text": parsed.text,
+                "headings": parsed.headings,
                 "content_hash": digest,
                 "metadata": item.metadata,
                 "acl_public": acl_public,
@@ -415,26 +418,27 @@ def index_documents_execute(run_id, document_ids: list) -> int:
         return 0  # the documents stay pending; the next run picks them up
     documents = list(
         Document.objects.filter(id__in=document_ids, index_status=Document.IndexStatus.PENDING).only(
-            "id", "external_id", "text", "content_hash", "language", "acl_public", "acl_groups", "connector_id"
+            "id", "external_id", "title", "text", "headings", "content_hash", "language", "acl_public", "acl_groups",
+            "connector_id",
         )
     )
     prepared = []
     for doc in documents:
         try:
-            prepared.append((doc, chunk_document(doc.text)))
+            prepared.append((doc, chunks_prepare(title=doc.title, text=doc.text, headings=doc.headings)))
         except ChunkLimitExceeded as exc:
             _document_fail(run_id, doc, too_many_chunks_reason(exc))
         if _run_cancelled(run_id):
             return 0
-    vectors = _embed_unless_cancelled(run_id, [span.text for _, spans in prepared for span in spans])
+    vectors = _embed_unless_cancelled(run_id, [chunk.embedded for _, chunks in prepared for chunk in chunks])
     if vectors is None:
         return 0
     done = 0
     position = 0
-    for doc, spans in prepared:
-        if _store_chunks(doc, spans, vectors[position : position + len(spans)]):
+    for doc, chunks in prepared:
+        if _store_chunks(doc, chunks, vectors[position : position + len(chunks)]):
             done += 1
-        position += len(spans)
+        position += len(chunks)
     SyncRun.objects.filter(id=run_id).update(indexed=F("indexed") + done, heartbeat_at=timezone.now())
     sync_run_finish_if_done(run_id)
     sync_followup_start(run_id=run_id)
@@ -470,7 +474,7 @@ def _document_fail(run_id, doc: Document, reason: str) -> None:
 
 
 @transaction.atomic
-def _store_chunks(doc: Document, spans, vectors) -> bool:
+def _store_chunks(doc: Document, chunks, vectors) -> bool:
     # Lock the row: if the text changed since it was chunked, a newer batch indexes it.
     current = (
         Document.objects.select_for_update()
@@ -485,18 +489,22 @@ def _store_chunks(doc: Document, spans, vectors) -> bool:
             document_id=doc.id,
             connector_id=doc.connector_id,
             ordinal=ordinal,
-            text=span.text,
-            start_char=span.start,
-            end_char=span.end,
-            token_count=span.token_count,
+            text=chunk.span.text,
+            start_char=chunk.span.start,
+            end_char=chunk.span.end,
+            token_count=chunk.span.token_count,
+            section=chunk.section,
             embedding=vector,
             acl_public=current.acl_public,
             acl_groups=current.acl_groups,
         )
-        for ordinal, (span, vector) in enumerate(zip(spans, vectors, strict=True))
+        for ordinal, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True))
     )
+    parts = chunk_context_parts()  # the full-text vector holds what the header holds
     Chunk.objects.filter(document_id=doc.id).update(
-        search_vector=chunk_search_vector(title=current.title, language=current.language)
+        search_vector=chunk_search_vector(
+            title=current.title if "title" in parts else "", language=current.language, headings="headings" in parts
+        )
     )
     Document.objects.filter(id=doc.id).update(
         index_status=Document.IndexStatus.INDEXED,

@@ -40,9 +40,21 @@ class TextBudget:
 
 
 @dataclass(frozen=True)
+class Heading:
+    """A heading the file's structure marks (HTML h1-h6, Markdown #, a Word heading style, a PDF
+    bookmark): where it starts in the extracted text, its level (1 = outermost) and its text."""
+
+    offset: int
+    level: int
+    text: str
+
+
+@dataclass(frozen=True)
 class ParsedText:
     text: str
     title: str | None
+    #: In document order; offsets into `text`, which the headings never change.
+    headings: tuple[Heading, ...] = ()
 
 
 # Horizontal whitespace of any script (tabs, no-break and typographic spaces).
@@ -78,6 +90,43 @@ def normalize_text(text: str, *, keep_indent: bool = False) -> str:
         lines.append(indent + _SPACES.sub(" ", body).rstrip())
     text = _BLANK_LINES.sub("\n\n", "\n".join(lines))
     return text.strip("\n")
+
+
+#: Headings kept per document, and characters of each (a "heading" can be a whole styled page).
+MAX_HEADINGS = 5000
+HEADING_MAX_CHARS = 200
+
+
+def locate_headings(raw: str, text: str, marks: list[tuple[int, int, int]]) -> tuple[Heading, ...]:
+    """Headings marked in `raw` as (start, end, level), placed in `text`, the normalize_text of
+    `raw` (so offsets are into the text the document keeps; the text itself is not touched).
+
+    Normalizing only drops and collapses characters (a form feed or paragraph separator grows
+    to two newlines), so a heading that starts at `start` in `raw` starts in `text` no earlier
+    than `start` minus what was dropped in all: each is looked for in that narrow window, after
+    the previous one, as its own normalized text. One not found (markup the text renders
+    differently) is left out.
+    """
+    shrink = max(0, len(raw) - len(text))
+    growth = raw.count("\x0c") + raw.count("\u2029")
+    headings: list[Heading] = []
+    cursor = 0
+    for start, end, level in marks:
+        needle = normalize_text(raw[start:end])
+        if not needle:
+            continue
+        position = text.rfind(needle, max(cursor, start - shrink - growth), min(len(text), end + growth))
+        if position < 0:
+            continue
+        headings.append(Heading(position, level, heading_text(needle)))
+        cursor = position + len(needle)
+        if len(headings) >= MAX_HEADINGS:
+            break
+    return tuple(headings)
+
+
+def heading_text(value: str) -> str:
+    return (clean_title(value) or "")[:HEADING_MAX_CHARS]
 
 
 def clean_title(value: object) -> str | None:

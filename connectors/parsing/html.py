@@ -1,4 +1,7 @@
-"""HTML: visible text with paragraphs as blank-line-separated blocks, headings on their own lines."""
+"""HTML: visible text with paragraphs as blank-line-separated blocks, headings on their own lines.
+
+The h1-h6 headings are reported with their level and where they start in the text.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,9 @@ from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning, Comment, Declaration, Doc
 from bs4.builder import ParserRejectedMarkup
 from bs4.dammit import UnicodeDammit
 
-from connectors.parsing.common import DEFAULT_MAX_CHARS, ParsedText, ParseError, TextBudget, clean_title, normalize_text
+from connectors.parsing.common import (
+    DEFAULT_MAX_CHARS, ParsedText, ParseError, TextBudget, clean_title, locate_headings, normalize_text,
+)
 
 # XHTML pages (generated manuals) parse fine as HTML; the warning would flood worker logs.
 warnings.filterwarnings("ignore", category=XMLParsedAsHTMLWarning)
@@ -27,6 +32,8 @@ _PARAGRAPHS = frozenset(
 # Blocks that start a new line but not a new paragraph.
 _LINES = frozenset({"div", "li", "tr", "dt", "dd", "figcaption", "summary", "caption", "br", "legend"})
 _CELLS = frozenset({"td", "th"})
+_HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+_HEADING_END = ("/h", 0)  # in the pieces: where a heading's text ends
 _SKIP_STRINGS = (Comment, Declaration, Doctype, ProcessingInstruction)
 _WHITESPACE = re.compile(r"\s+")
 _CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -50,7 +57,9 @@ def parse_html(content: bytes, *, charset: str = "", max_chars: int = DEFAULT_MA
     title = _title(soup)
     for tag in soup.find_all(_DROP):
         tag.decompose()
-    return ParsedText(text=normalize_text(_render(soup, TextBudget(max_chars, "HTML page"))), title=title)
+    raw, marks = _render(soup, TextBudget(max_chars, "HTML page"))
+    text = normalize_text(raw)
+    return ParsedText(text=text, title=title, headings=locate_headings(raw, text, marks))
 
 
 def _title(soup: BeautifulSoup) -> str | None:
@@ -62,18 +71,20 @@ def _title(soup: BeautifulSoup) -> str | None:
     return clean_title(h1.get_text(" ")) if h1 is not None else None
 
 
-def _render(root: Tag, budget: TextBudget) -> str:
-    """Walk the tree without recursion (deeply nested pages exist) and emit text with breaks.
+def _render(root: Tag, budget: TextBudget) -> tuple[str, list[tuple[int, int, int]]]:
+    """Walk the tree without recursion (deeply nested pages exist) and emit text with breaks,
+    and where each heading's text is in it: (start, end, level).
 
     Breaks are recorded as numbers (1: new line, 2: blank line) and merged, so nested
     blocks (<div><p>) give one blank line, not several.
     """
-    pieces: list[str | int] = []
-    # Each entry is a node to visit, or a break to emit once an element's children are done.
-    stack: list[Tag | NavigableString | int] = [root]
+    pieces: list[str | int | tuple[str, int]] = []
+    # Each entry is a node to visit, a break to emit once an element's children are done,
+    # or the end of a heading.
+    stack: list[Tag | NavigableString | int | tuple[str, int]] = [root]
     while stack:
         node = stack.pop()
-        if isinstance(node, int):
+        if isinstance(node, (int, tuple)):
             pieces.append(node)
         elif isinstance(node, NavigableString):
             if not isinstance(node, _SKIP_STRINGS):
@@ -103,6 +114,9 @@ def _render(root: Tag, budget: TextBudget) -> str:
                 continue
             if closing:
                 stack.append(closing)
+            if name in _HEADINGS:
+                pieces.append(("h", _HEADINGS[name]))
+                stack.append(_HEADING_END)
             stack.extend(reversed(node.contents))
     return _join(pieces)
 
@@ -118,17 +132,30 @@ def _follows_a_cell(node: Tag) -> bool:
     return False
 
 
-def _join(pieces: list[str | int]) -> str:
+def _join(pieces: list[str | int | tuple[str, int]]) -> tuple[str, list[tuple[int, int, int]]]:
     out: list[str] = []
     pending = 0
+    length = 0
+    marks: list[tuple[int, int, int]] = []
+    open_headings: list[tuple[int, int]] = []  # (start, level)
     for piece in pieces:
-        if isinstance(piece, int):
+        if isinstance(piece, tuple):
+            if piece is _HEADING_END:
+                if open_headings:
+                    start, level = open_headings.pop()
+                    marks.append((start, length, level))
+            else:
+                open_headings.append((length, piece[1]))
+        elif isinstance(piece, int):
             pending = max(pending, piece)
         elif pending and not piece.strip():
             continue  # indentation between blocks
         else:
             if pending and out:
                 out.append("\n" * pending)
+                length += pending
             pending = 0
             out.append(piece)
-    return "".join(out)
+            length += len(piece)
+    marks.sort()  # by start: a heading nested in another (invalid, but seen) ends first
+    return "".join(out), marks

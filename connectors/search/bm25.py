@@ -11,7 +11,8 @@ chunks the GIN index finds, with the reader's ACL and filters in the same query:
 (Lucene's constant factor k1 + 1 is left out: it changes no order.)
 
 - tf: positions of the lexeme in the chunk's `search_vector` (the document's title, weight A,
-  then the chunk's text; see `chunk_search_vector`), read for the query lexemes only:
+  the headings above the chunk, C, then the chunk's text; see `chunk_search_vector`), read for
+  the query lexemes only:
   `ts_filter(setweight(vector, 'B', lexemes), '{b}')` keeps just those, so little is unnested;
 - dl: the chunk's lexeme count, `length(search_vector)`; avgdl: its mean over the index;
 - N, avgdl and df: on a small index (fewer than EXACT_STATISTICS_BELOW chunks, by the planner's
@@ -60,13 +61,19 @@ _DF_CACHE_SIZE = 100_000
 _TSQUERY_TOKEN = re.compile(r"'((?:[^']|'')*)'(?::[*A-Da-d]+)?|!|\(|\)|&|\||<\d*->|<->")
 
 
-def chunk_search_vector(*, title: str, language: str):
-    """A chunk's search_vector: its document's title (weight A) followed by the chunk's text.
+def chunk_search_vector(*, title: str, language: str, headings: bool = False):
+    """A chunk's search_vector: its document's title (weight A), with `headings` the headings
+    above the chunk (its `section`, weight C), then the chunk's text (D).
 
     Every chunk carries the title, so a question naming the subject finds each part of the
-    document. The migration connectors.0003 computes the same in SQL for existing chunks.
+    document; and its section, so a word only in a heading finds the chunks under it. The
+    indexer passes an empty title when CHUNK_CONTEXT leaves it out. The migration
+    connectors.0003 computes the title-and-text form in SQL for existing chunks.
     """
-    return SearchVector(Value(title or ""), config=language, weight="A") + SearchVector(F("text"), config=language)
+    vector = SearchVector(Value(title or ""), config=language, weight="A")
+    if headings:
+        vector = vector + SearchVector(F("section"), config=language, weight="C")
+    return vector + SearchVector(F("text"), config=language)
 
 
 @dataclass(frozen=True)

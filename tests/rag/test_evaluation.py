@@ -247,6 +247,29 @@ def test_evaluate_retrieval_reports_every_mode_and_gates_on_a_baseline(db, tiny_
     assert (rerun["corpus"]["added"], rerun["corpus"]["unchanged"]) == (0, 6)  # the kept connector was reused
 
 
+def test_evaluate_retrieval_reads_a_folder_of_documents_with_their_structure(db, settings, tiny_beir, tmp_path):
+    """corpus/ instead of corpus.jsonl: files read by the product's parsers, headings included."""
+    (tiny_beir / "corpus.jsonl").unlink()
+    (tiny_beir / "corpus").mkdir()
+    for doc_id, title, text in CORPUS:
+        (tiny_beir / "corpus" / f"{doc_id}.md").write_text(f"# Health notes\n\n## {title}\n\n{text}\n")
+    (tiny_beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1.md\t1\nq2\td4.md\t1\n")
+    settings.CONNECTOR_DATA_DIR = [str(tmp_path)]
+    out = tmp_path / "report.json"
+    call_command("evaluate", "retrieval", "--beir", str(tiny_beir), "--modes", "fulltext", "--json-out", str(out),
+                 "--set", "CHUNK_CONTEXT=title", "--progress-seconds", "0")
+    report = json.loads(out.read_text())
+    assert report["corpus"]["documents_indexed"] == 6
+    assert report["metrics"]["fulltext"]["recall@10"] == 1.0
+    assert report["settings"]["chunk_context"] == "title" and "context=title " in report["settings"]["embedded_text"]
+
+
+def test_evaluate_retrieval_refuses_a_bad_chunk_context_before_ingesting(db, tiny_beir):
+    with pytest.raises(CommandError, match="CHUNK_CONTEXT must be 'none' or a comma-separated list"):
+        call_command("evaluate", "retrieval", "--beir", str(tiny_beir), "--set", "CHUNK_CONTEXT=sections")
+    assert not Connector.objects.filter(name="evaluation: tiny").exists()
+
+
 def test_evaluate_retrieval_refuses_a_directory_that_is_not_beir(db, tmp_path):
     with pytest.raises(CommandError, match="corpus.jsonl"):
         call_command("evaluate", "retrieval", "--beir", str(tmp_path))

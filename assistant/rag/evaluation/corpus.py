@@ -17,6 +17,7 @@ from django.db import close_old_connections, connections
 
 from assistant.celery import app
 from assistant.rag.evaluation.datasets import EvaluationError, corpus_titles, sha256_of
+from connectors.indexing import embedded_text_fingerprint
 from connectors.models import Chunk, Connector, Document, SyncRun
 from connectors.services import ConnectorInvalid, connector_delete, connector_save, connector_sync_start
 from connectors.sync import SyncBusy, sync_run_execute
@@ -32,24 +33,27 @@ class Corpus:
 
 
 def corpus_ingest(path: Path, name: str, *, progress_seconds: float, log) -> Corpus:
-    """The connector over `path`, synced in this process, with the sync's numbers."""
+    """The connector over `path`, synced in this process, with the sync's numbers: a "jsonl"
+    connector over a JSON Lines file, or a "folder" connector over a folder of documents (HTML,
+    PDF, Markdown...: read by the product's parsers, structure included; ids are relative paths)."""
     name = " ".join(name.split())
     config = {"path": str(path)}
+    kind = "folder" if path.is_dir() else "jsonl"
     connector = Connector.objects.filter(name=name).first()
-    if connector is not None and (connector.kind != "jsonl" or connector.config.get("path") != str(path)):
+    if connector is not None and (connector.kind != kind or connector.config.get("path") != str(path)):
         raise EvaluationError(
             f"A connector named {name!r} already exists over something else ({connector.kind}: "
             f"{connector.config.get('path', '')}); pass --name to use another name."
         )
     try:
         if connector is None:
-            connector = connector_save(name=name, kind="jsonl", config=config, is_public=True)
+            connector = connector_save(name=name, kind=kind, config=config, is_public=True)
             log(f"created connector {name!r} over {path}")
         else:
             log(f"reusing connector {name!r} (unchanged documents are skipped)")
     except ConnectorInvalid as exc:
         raise EvaluationError(str(exc)) from None
-    titles = corpus_titles(path)
+    titles = corpus_titles(path) if kind == "jsonl" else {}
     started = time.monotonic()
     progress = _Progress(connector.id, progress_seconds, log)
     progress.start()
@@ -63,8 +67,8 @@ def corpus_ingest(path: Path, name: str, *, progress_seconds: float, log) -> Cor
     indexed = Document.objects.filter(connector=connector, index_status=Document.IndexStatus.INDEXED).count()
     summary = {
         "path": str(path),
-        "sha256": sha256_of(path)[:16],
-        "ids_in_file": len(titles),
+        "sha256": sha256_of(path)[:16] if kind == "jsonl" else "",
+        "ids_in_file": len(titles) if kind == "jsonl" else None,
         "documents_indexed": indexed,
         "chunks": Chunk.objects.filter(connector=connector).count(),
         "added": run.added,
@@ -129,6 +133,8 @@ def index_settings() -> dict:
         "embedding_model": settings.EMBEDDING_MODEL,
         "chunk_tokens": settings.CHUNK_TOKENS,
         "chunk_overlap_tokens": settings.CHUNK_OVERLAP_TOKENS,
+        "chunk_context": settings.CHUNK_CONTEXT,
+        "embedded_text": embedded_text_fingerprint(),
         "rrf_k": settings.RAG_RRF_K,
         "dense_weight": settings.RAG_DENSE_WEIGHT,
         "fulltext_weight": settings.RAG_FULLTEXT_WEIGHT,

@@ -6,10 +6,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 from assistant.rag.evaluation import metrics as ev
 from assistant.rag.evaluation.corpus import corpus_ingest, corpus_remove, index_settings
 from assistant.rag.evaluation.datasets import EvaluationError, read_qrels, read_queries
-from connectors.indexing import get_embedder
+from connectors.indexing import embedded_text_fingerprint, get_embedder
 from connectors.search import SearchFilters, chunks_search
 
 ALL_MODES = ("dense", "fulltext", "hybrid")
@@ -19,10 +21,15 @@ DOCUMENTS_PER_QUERY = 100  # enough for Recall@100
 
 def _judged_queries(root: Path, split: str, limit: int | None, log) -> tuple[dict, dict, Path]:
     corpus, queries_file = root / "corpus.jsonl", root / "queries.jsonl"
+    if not corpus.is_file() and (root / "corpus").is_dir():
+        corpus = root / "corpus"  # a folder of documents: ids are their paths under it
     qrels_file = root / "qrels" / f"{split}.tsv"
     for path in (corpus, queries_file, qrels_file):
-        if not path.is_file():
-            raise EvaluationError(f"{path} is missing: --beir needs corpus.jsonl, queries.jsonl and qrels/<split>.tsv")
+        if not path.exists():
+            raise EvaluationError(
+                f"{path} is missing: --beir needs corpus.jsonl (or a folder corpus/), queries.jsonl "
+                "and qrels/<split>.tsv"
+            )
     queries = read_queries(queries_file)
     qrels = read_qrels(qrels_file)
     judged = [qid for qid in qrels if qid in queries and any(rel > 0 for rel in qrels[qid].values())]
@@ -40,6 +47,10 @@ def retrieval_evaluate(*, beir: Path, split: str, modes: list[str], limit: int |
     unknown = set(modes) - set(ALL_MODES)
     if unknown or not modes:
         raise EvaluationError(f"--modes takes some of {', '.join(ALL_MODES)}; got {','.join(modes)!r}")
+    try:
+        embedded_text_fingerprint()  # a CHUNK_CONTEXT given with --set is checked before anything is ingested
+    except ImproperlyConfigured as exc:
+        raise EvaluationError(str(exc)) from None
     root = beir.expanduser().resolve()
     queries, qrels, corpus_file = _judged_queries(root, split, limit, log)
     corpus = corpus_ingest(corpus_file, name or f"evaluation: {root.name}", progress_seconds=progress_seconds, log=log)
