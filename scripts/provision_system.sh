@@ -12,6 +12,9 @@ command -v cmake >/dev/null || need_apt+=(cmake)
 command -v dpkg-source >/dev/null || need_apt+=(dpkg-dev)
 command -v pdftoppm >/dev/null || need_apt+=(poppler-utils)
 command -v msgfmt >/dev/null || need_apt+=(gettext)  # makemessages / compilemessages (locale/)
+# The Debian Administrator's Handbook in HTML, many languages: a retrieval evaluation corpus
+# (manage.py evaluate retrieval --handbook; docs/evaluation/debian-handbook/).
+[ -d /usr/share/doc/debian-handbook/html/en-US ] || need_apt+=(debian-handbook)
 if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${need_apt[@]}"
