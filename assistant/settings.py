@@ -249,6 +249,9 @@ if CHUNK_OVERLAP_TOKENS >= CHUNK_TOKENS:
 RAG_TOP_K = env_int("RAG_TOP_K", 5, minimum=1, maximum=50)
 RAG_SEARCH_MODE = env_choice("RAG_SEARCH_MODE", "hybrid", ("hybrid", "dense", "fulltext"))
 RAG_CANDIDATES = env_int("RAG_CANDIDATES", 50, minimum=1, maximum=1000)  # per side, before fusion
+RAG_FUSION = env_choice("RAG_FUSION", "rrf", ("rrf", "borda", "minmax", "dbsf"))  # connectors/search/fusion.py
+RAG_FUSION_LEVEL = env_choice("RAG_FUSION_LEVEL", "chunk", ("chunk", "document"))
+RAG_FUSION_DOCUMENT_CHUNKS = env_int("RAG_FUSION_DOCUMENT_CHUNKS", 1, minimum=1, maximum=20)
 RAG_RRF_K = env_int("RAG_RRF_K", 60, minimum=1)
 RAG_DENSE_WEIGHT = env_float("RAG_DENSE_WEIGHT", 1.0, minimum=0.0)
 RAG_FULLTEXT_WEIGHT = env_float("RAG_FULLTEXT_WEIGHT", 1.0, minimum=0.0)
