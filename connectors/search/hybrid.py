@@ -64,8 +64,10 @@ def chunks_search(
     mode "dense" (vectors), "fulltext" (PostgreSQL FTS) or "hybrid": both candidate lists
     fused by RAG_FUSION (reciprocal rank fusion by default: sum of weight / (RAG_RRF_K + rank))
     at RAG_FUSION_LEVEL: "document" collapses each side to its documents first, so that two
-    sides that found different chunks of one document agree on it; chunks then follow their
-    document's order, and a chunk's score is its document's. See connectors.search.fusion.
+    sides that found different chunks of one document agree on it; "chunk" with
+    RAG_FUSION_DOCUMENT_CHUNKS = n > 1 ranks a document by the sum of its n best fused chunks.
+    Either way chunks then follow their document's order, and a chunk's score is its
+    document's. See connectors.search.fusion.
     """
     if mode not in ("dense", "fulltext", "hybrid"):
         raise ValueError(f"unknown search mode {mode!r}")
@@ -111,6 +113,9 @@ def fuse_sides(dense: list[tuple[int, float]], fulltext: list[tuple[int, float]]
     if needs_documents and dense and fulltext:
         ids = {chunk_id for chunk_id, _ in dense} | {chunk_id for chunk_id, _ in fulltext}
         document_of = dict(Chunk.objects.filter(id__in=ids).values_list("id", "document_id"))
+        # A chunk removed by a sync since the side queries ran is left out.
+        dense = [pair for pair in dense if pair[0] in document_of]
+        fulltext = [pair for pair in fulltext if pair[0] in document_of]
     return fused_chunks(
         [dense, fulltext], [settings.RAG_DENSE_WEIGHT, settings.RAG_FULLTEXT_WEIGHT], document_of,
         method=settings.RAG_FUSION, rrf_k=settings.RAG_RRF_K, level=settings.RAG_FUSION_LEVEL,
