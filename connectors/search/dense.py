@@ -20,9 +20,15 @@ def pgvector_version() -> tuple[int, ...]:
     return tuple(int(part) for part in row[0].split(".")) if row else (0,)
 
 
-
 def chunk_ids_dense(*, embedding: list[float], groups: list[str], k: int, filters: SearchFilters = NO_FILTERS) -> list[int]:
-    """Ids of the k chunks nearest to `embedding` (cosine) among those the reader may see.
+    """Ids of the k chunks nearest to `embedding` (cosine) among those the reader may see."""
+    return [chunk_id for chunk_id, _ in chunks_dense_scored(embedding=embedding, groups=groups, k=k, filters=filters)]
+
+
+def chunks_dense_scored(
+    *, embedding: list[float], groups: list[str], k: int, filters: SearchFilters = NO_FILTERS
+) -> list[tuple[int, float]]:
+    """(id, cosine similarity) of the k chunks nearest to `embedding` among those the reader may see, nearest first.
 
     The ACL is a condition of the same query. With pgvector >= 0.8 the HNSW scan is
     iterative, so a selective ACL still yields k rows instead of fewer; older versions
@@ -54,4 +60,4 @@ def chunk_ids_dense(*, embedding: list[float], groups: list[str], k: int, filter
             )
             rows = list(exact[:k])
     # relaxed_order may return neighbours slightly out of order
-    return [chunk_id for chunk_id, _ in sorted(rows, key=lambda row: row[1])]
+    return [(chunk_id, 1.0 - distance) for chunk_id, distance in sorted(rows, key=lambda row: row[1])]

@@ -52,7 +52,14 @@ def _fulltext_scored(tsquery: str, plan, stats, groups, filters, k: int, budget:
 
 
 def chunk_ids_fulltext(*, text: str, groups: list[str], k: int, filters: SearchFilters = NO_FILTERS) -> list[int]:
-    """Ids of the k chunks that best match `text`, ranked by BM25 (see connectors.search.bm25).
+    """Ids of the k chunks that best match `text`, ranked by BM25 (see connectors.search.bm25)."""
+    return [chunk_id for chunk_id, _ in chunks_fulltext_scored(text=text, groups=groups, k=k, filters=filters)]
+
+
+def chunks_fulltext_scored(
+    *, text: str, groups: list[str], k: int, filters: SearchFilters = NO_FILTERS
+) -> list[tuple[int, float]]:
+    """(id, BM25 score) of the k chunks that best match `text`, best first.
 
     Candidates come from the GIN index with the reader's ACL and filters in the same query,
     at most RAG_FULLTEXT_MAX_CANDIDATES per stage: first those with the question's rarest
@@ -75,4 +82,5 @@ def chunk_ids_fulltext(*, text: str, groups: list[str], k: int, filters: SearchF
             scores.update(_fulltext_scored(tsquery, plan, stats, groups, filters, k, budget))
             if len(scores) >= k:
                 break
-    return sorted(scores, key=lambda chunk_id: (-scores[chunk_id], chunk_id))[:k]
+    best = sorted(scores, key=lambda chunk_id: (-scores[chunk_id], chunk_id))[:k]
+    return [(chunk_id, float(scores[chunk_id])) for chunk_id in best]

@@ -1,4 +1,4 @@
-"""Hybrid search: dense and full-text candidates fused by reciprocal rank fusion."""
+"""Hybrid search: dense and full-text candidates fused (connectors.search.fusion; RAG_FUSION_*)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 
 from connectors.models import Chunk
-from connectors.search.dense import chunk_ids_dense
+from connectors.search.dense import chunks_dense_scored
 from connectors.search.filters import NO_FILTERS, SearchFilters
-from connectors.search.fulltext import chunk_ids_fulltext
+from connectors.search.fulltext import chunks_fulltext_scored
+from connectors.search.fusion import fused_chunks
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,12 @@ def chunks_search(
     """The k best chunks for a query among those the reader may see.
 
     mode "dense" (vectors), "fulltext" (PostgreSQL FTS) or "hybrid": both candidate lists
-    fused by reciprocal rank fusion, score = sum of weight / (RAG_RRF_K + rank).
+    fused by RAG_FUSION (reciprocal rank fusion by default: sum of weight / (RAG_RRF_K + rank))
+    at RAG_FUSION_LEVEL: "document" collapses each side to its documents first, so that two
+    sides that found different chunks of one document agree on it; "chunk" with
+    RAG_FUSION_DOCUMENT_CHUNKS = n > 1 ranks a document by the sum of its n best fused chunks.
+    Either way chunks then follow their document's order, and a chunk's score is its
+    document's. See connectors.search.fusion.
     """
     if mode not in ("dense", "fulltext", "hybrid"):
         raise ValueError(f"unknown search mode {mode!r}")
@@ -73,9 +79,9 @@ def chunks_search(
         # Each side is a query of its own: the full-text one runs on a second connection
         # meanwhile. (Inside a transaction the other connection could not see its writes.)
         side = _side_executor().submit(
-            _on_side_connection, chunk_ids_fulltext, text=text, groups=groups, k=pool, filters=filters
+            _on_side_connection, chunks_fulltext_scored, text=text, groups=groups, k=pool, filters=filters
         )
-    dense = chunk_ids_dense(embedding=embedding, groups=groups, k=pool, filters=filters) if want_dense else []
+    dense = chunks_dense_scored(embedding=embedding, groups=groups, k=pool, filters=filters) if want_dense else []
     if side is not None:
         if _pooled():
             # Lend this connection back while waiting: with every pooled connection held by
@@ -83,17 +89,13 @@ def chunks_search(
             connection.close()
         fulltext = side.result()
     elif want_fulltext:
-        fulltext = chunk_ids_fulltext(text=text, groups=groups, k=pool, filters=filters)
+        fulltext = chunks_fulltext_scored(text=text, groups=groups, k=pool, filters=filters)
     else:
         fulltext = []
-    dense_rank = {chunk_id: rank for rank, chunk_id in enumerate(dense, start=1)}
-    fulltext_rank = {chunk_id: rank for rank, chunk_id in enumerate(fulltext, start=1)}
-    scores: dict[int, float] = {}
-    for chunk_id, rank in dense_rank.items():
-        scores[chunk_id] = scores.get(chunk_id, 0.0) + settings.RAG_DENSE_WEIGHT / (settings.RAG_RRF_K + rank)
-    for chunk_id, rank in fulltext_rank.items():
-        scores[chunk_id] = scores.get(chunk_id, 0.0) + settings.RAG_FULLTEXT_WEIGHT / (settings.RAG_RRF_K + rank)
-    best = sorted(scores, key=lambda chunk_id: (-scores[chunk_id], chunk_id))[:k]
+    dense_rank = {chunk_id: rank for rank, (chunk_id, _) in enumerate(dense, start=1)}
+    fulltext_rank = {chunk_id: rank for rank, (chunk_id, _) in enumerate(fulltext, start=1)}
+    scores = dict(fuse_sides(dense, fulltext)[:k])
+    best = list(scores)
     chunks = (
         Chunk.objects.select_related("document", "document__connector")
         .defer("embedding", "search_vector", "document__text")
@@ -102,3 +104,20 @@ def chunks_search(
     return [
         ScoredChunk(chunks[cid], scores[cid], dense_rank.get(cid), fulltext_rank.get(cid)) for cid in best if cid in chunks
     ]
+
+
+def fuse_sides(dense: list[tuple[int, float]], fulltext: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """Both sides' chunks in the product's fused order (the RAG_FUSION_* settings), best first."""
+    needs_documents = settings.RAG_FUSION_LEVEL == "document" or settings.RAG_FUSION_DOCUMENT_CHUNKS > 1
+    document_of = None
+    if needs_documents and dense and fulltext:
+        ids = {chunk_id for chunk_id, _ in dense} | {chunk_id for chunk_id, _ in fulltext}
+        document_of = dict(Chunk.objects.filter(id__in=ids).values_list("id", "document_id"))
+        # A chunk removed by a sync since the side queries ran is left out.
+        dense = [pair for pair in dense if pair[0] in document_of]
+        fulltext = [pair for pair in fulltext if pair[0] in document_of]
+    return fused_chunks(
+        [dense, fulltext], [settings.RAG_DENSE_WEIGHT, settings.RAG_FULLTEXT_WEIGHT], document_of,
+        method=settings.RAG_FUSION, rrf_k=settings.RAG_RRF_K, level=settings.RAG_FUSION_LEVEL,
+        top=settings.RAG_FUSION_DOCUMENT_CHUNKS,
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -304,3 +305,42 @@ def test_evaluate_answers_asks_through_the_chat_pipeline(db, use_llm, tmp_path):
     assert report["metrics"]["retrieval_hit"] == 1.0
     assert report["settings"]["llm_base_url"] == use_llm["base_url"]
     assert not Connector.objects.filter(name="evaluation: docs").exists()
+
+
+def test_evaluate_retrieval_runs_several_corpora_into_one_table(db, tiny_beir, tmp_path, capsys, monkeypatch, settings):
+    from assistant.rag.evaluation import handbook
+
+    settings.BASE_DIR = tmp_path  # the sections are written under BASE_DIR/var/evaluation
+    questions = tmp_path / "questions"
+    (questions / "qrels").mkdir(parents=True)
+    write_jsonl(questions / "queries.jsonl", [{"_id": "hb-1", "text": "how do I remove a package with its configuration files?"}])
+    (questions / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nhb-1\tsect.apt.install\t2\n")
+    monkeypatch.setattr(handbook, "QUESTIONS_DIR", questions)
+    out = tmp_path / "suite.json"
+    fixtures = Path(__file__).parent / "fixtures" / "debian-handbook"
+    call_command("evaluate", "retrieval", "--beir", str(tiny_beir), "--handbook", "--handbook-html", str(fixtures),
+                 "--json-out", str(out), "--progress-seconds", "0")
+    suite = json.loads(out.read_text())
+    assert suite["kind"] == "retrieval-suite" and suite["datasets"] == ["tiny", "debian-handbook-en-US"]
+    book = suite["reports"][1]
+    assert book["queries"] == 1 and book["corpus"]["documents_indexed"] == 6
+    assert book["metrics"]["hybrid"]["recall@10"] == 1.0
+    printed = capsys.readouterr().out
+    table = printed.split("{", 1)[0]
+    assert "corpus mode" in table and "tiny hybrid" in table and "debian-handbook-en-US fulltext" in table
+    assert not Connector.objects.filter(name__startswith="evaluation:").exists()
+
+    # Gated corpus by corpus against a suite baseline: a better figure for the handbook fails.
+    better = json.loads(out.read_text())
+    better["reports"][1]["metrics"]["dense"]["mrr@10"] = 1.5
+    (tmp_path / "better.json").write_text(json.dumps(better))
+    with pytest.raises(CommandError, match="(?s)debian-handbook-en-US: .*dense.mrr@10"):
+        call_command("evaluate", "retrieval", "--beir", str(tiny_beir), "--handbook", "--handbook-html", str(fixtures),
+                     "--baseline", str(tmp_path / "better.json"), "--progress-seconds", "0")
+
+
+def test_evaluate_retrieval_needs_a_corpus_and_a_known_edition(db, tmp_path):
+    with pytest.raises(CommandError, match="Name a corpus"):
+        call_command("evaluate", "retrieval")
+    with pytest.raises(CommandError, match="No handbook edition"):
+        call_command("evaluate", "retrieval", "--handbook", "xx-XX", "--handbook-html", str(tmp_path))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.rag.evaluation.metrics import normalize_answer
@@ -78,3 +79,31 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class JudgedCorpus:
+    """A corpus with judged queries: what `evaluate retrieval` ingests and scores."""
+
+    dataset: str  # the report's name for it, e.g. "scifact", "debian-handbook-en-US"
+    corpus_file: Path  # JSON Lines: _id, title, text
+    queries_file: Path  # JSON Lines: _id, text
+    qrels_file: Path  # BEIR qrels: query-id, corpus-id, score
+    split: str = "test"
+    data_roots: tuple[str, ...] = ()  # folders the ingest may read besides CONNECTOR_DATA_DIR
+
+
+def beir_corpus(root: Path, split: str = "test") -> JudgedCorpus:
+    """A BEIR directory: corpus.jsonl, queries.jsonl and qrels/<split>.tsv."""
+    root = root.expanduser().resolve()
+    documents = root / "corpus.jsonl"
+    if not documents.is_file() and (root / "corpus").is_dir():
+        documents = root / "corpus"  # a folder of documents (HTML, …): ids are their paths under it
+    corpus = JudgedCorpus(root.name, documents, root / "queries.jsonl", root / "qrels" / f"{split}.tsv", split,
+                          (str(documents),) if documents.is_dir() else ())
+    for path in (corpus.corpus_file, corpus.queries_file, corpus.qrels_file):
+        if not path.exists():
+            raise EvaluationError(
+                f"{path} is missing: --beir needs corpus.jsonl (or a folder corpus/), queries.jsonl and qrels/<split>.tsv"
+            )
+    return corpus

@@ -25,10 +25,11 @@ from pathlib import Path
 
 from lxml import html as lxml_html
 
-from assistant.rag.evaluation.datasets import EvaluationError
+from assistant.rag.evaluation.datasets import EvaluationError, JudgedCorpus
 
 HANDBOOK_HTML_ROOT = Path("/usr/share/doc/debian-handbook/html")
 DEFAULT_LANGUAGE = "en-US"
+QUESTIONS_DIR = Path(__file__).resolve().parents[3] / "docs" / "evaluation" / "debian-handbook"
 TITLE_SEPARATOR = " › "
 
 # DocBook divisions that carry a heading and text of their own.
@@ -222,3 +223,23 @@ def _walk(element, blocks: list[str], line: list[str], *, top: bool = False) -> 
         if block:
             _flush(blocks, line)
     line.append(element.tail or "")
+
+
+def handbook_corpus(language: str = DEFAULT_LANGUAGE, *, html_root: Path = HANDBOOK_HTML_ROOT,
+                    questions: Path | None = None, work_dir: Path | None = None) -> JudgedCorpus:
+    """The edition as a judged corpus: its sections written to `work_dir` (var/evaluation by
+    default) as JSON Lines, with the questions and judgments of docs/evaluation/debian-handbook
+    (`queries.<language>.jsonl` where a translation exists, else the English `queries.jsonl`)."""
+    from django.conf import settings
+
+    questions = questions or QUESTIONS_DIR
+    work_dir = work_dir or Path(settings.BASE_DIR) / "var" / "evaluation"
+    folder = handbook_html_dir(language, html_root)
+    translated = questions / f"queries.{folder.name}.jsonl"
+    queries = translated if translated.is_file() else questions / "queries.jsonl"
+    qrels = questions / "qrels" / "test.tsv"
+    for path in (queries, qrels):
+        if not path.is_file():
+            raise EvaluationError(f"{path} is missing: the handbook's questions and judgments live in {questions}")
+    corpus_file = handbook_write_corpus(handbook_sections(folder), work_dir / f"debian-handbook-{folder.name}.jsonl")
+    return JudgedCorpus(f"debian-handbook-{folder.name}", corpus_file, queries, qrels, "test", (str(work_dir),))

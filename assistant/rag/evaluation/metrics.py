@@ -248,12 +248,13 @@ def compare(results: Mapping, baseline: Mapping, tolerance: float) -> list[Regre
 # --- presentation ------------------------------------------------------------------------------------
 
 
-def format_table(rows: Mapping[str, Mapping[str, float]], columns: Sequence[str] | None = None) -> str:
+def format_table(rows: Mapping[str, Mapping[str, float]], columns: Sequence[str] | None = None,
+                 label: str = "mode") -> str:
     """A plain-text table: one row per key of `rows` (e.g. modes), one column per metric."""
     columns = list(columns or dict.fromkeys(c for row in rows.values() for c in row))
-    first = max([len(name) for name in rows] + [4])
+    first = max([len(name) for name in rows] + [len(label)])
     widths = [max(len(c), 6) for c in columns]
-    header = "mode".ljust(first) + "  " + "  ".join(c.rjust(w) for c, w in zip(columns, widths))
+    header = label.ljust(first) + "  " + "  ".join(c.rjust(w) for c, w in zip(columns, widths))
     lines = [header, "-" * len(header)]
     for name, row in rows.items():
         cells = []

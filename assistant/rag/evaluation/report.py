@@ -16,7 +16,19 @@ class Regressed(EvaluationError):
     """A metric fell more than the tolerance below the baseline (exit status 1)."""
 
 
+def suite_table(reports: list[dict], columns) -> str:
+    """One table for several corpora: a row per corpus and mode."""
+    rows = {f"{report['dataset']} {mode}": values for report in reports for mode, values in report["metrics"].items()}
+    return ev.format_table(rows, columns, label="corpus mode")
+
+
 def report_print(report: dict, columns, out) -> None:
+    if report["kind"] == "retrieval-suite":
+        reports = report["reports"]
+        title = ", ".join(f"{r['dataset']} ({r['split']}, {r['queries']} queries)" for r in reports)
+        out(f"{title}, {report['timing']['total_s']}s\n{suite_table(reports, columns)}\n")
+        out(json.dumps({**report, "reports": [{k: v for k, v in r.items() if k != "items"} for r in reports]}, indent=2) + "\n")
+        return
     if report["kind"] == "retrieval":
         table = ev.format_table(report["metrics"], columns)
         title = f"{report['dataset']} ({report['split']}, {report['queries']} queries)"
@@ -36,11 +48,36 @@ def report_save(report: dict, *targets: Path | None, log) -> None:
 
 
 def report_compare(report: dict, baseline_path: Path, tolerance: float, log) -> None:
-    """Raises Regressed naming every metric that fell more than `tolerance` below the baseline."""
+    """Raises Regressed naming every metric that fell more than `tolerance` below the baseline.
+
+    A suite (several corpora) is compared corpus by corpus with the baseline's report of the
+    same data set; a baseline may hold one corpus or a suite."""
     try:
         baseline = json.loads(baseline_path.read_text())
     except (OSError, ValueError) as exc:
         raise EvaluationError(f"Cannot read baseline {baseline_path}: {exc}") from None
+    if report["kind"] == "retrieval-suite" or baseline.get("kind") == "retrieval-suite":
+        _suite_compare(report, baseline, tolerance, log)
+        return
+    _report_compare(report, baseline, tolerance, log)
+
+
+def _suite_compare(report: dict, baseline: dict, tolerance: float, log) -> None:
+    expected = {r["dataset"]: r for r in baseline.get("reports", [baseline])}
+    failures = []
+    for current in report.get("reports", [report]):
+        if current["dataset"] not in expected:
+            log(f"note: the baseline has no report for {current['dataset']}")
+            continue
+        try:
+            _report_compare(current, expected[current["dataset"]], tolerance, log)
+        except Regressed as exc:
+            failures.append(f"{current['dataset']}: {exc}")
+    if failures:
+        raise Regressed("\n".join(failures))
+
+
+def _report_compare(report: dict, baseline: dict, tolerance: float, log) -> None:
     for key in ("kind", "dataset", "split", "queries", "questions"):
         if key in baseline and baseline.get(key) != report.get(key):
             log(f"warning: baseline {key} is {baseline.get(key)!r}, this run's {report.get(key)!r}")

@@ -1,16 +1,20 @@
-"""Retrieval on a BEIR data set: every judged query ranked in each search mode, scored with
-nDCG@10, Recall@10, Recall@100 and MRR@10, at the product's candidates per side by default."""
+"""Retrieval on judged corpora (BEIR SciFact, the Debian handbook): every judged query ranked in
+each search mode, scored with nDCG@10, Recall@10, Recall@100 and MRR@10, at the product's
+candidates per side by default; several corpora give one report each and one table."""
 
 from __future__ import annotations
 
+import contextlib
 import time
-from pathlib import Path
+
+from django.conf import settings
+from django.test.utils import override_settings
 
 from django.core.exceptions import ImproperlyConfigured
 
 from assistant.rag.evaluation import metrics as ev
 from assistant.rag.evaluation.corpus import corpus_ingest, corpus_remove, index_settings
-from assistant.rag.evaluation.datasets import EvaluationError, read_qrels, read_queries
+from assistant.rag.evaluation.datasets import EvaluationError, JudgedCorpus, read_qrels, read_queries
 from connectors.indexing import embedded_text_fingerprint, get_embedder
 from connectors.search import SearchFilters, chunks_search
 
@@ -19,31 +23,30 @@ COLUMNS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
 DOCUMENTS_PER_QUERY = 100  # enough for Recall@100
 
 
-def _judged_queries(root: Path, split: str, limit: int | None, log) -> tuple[dict, dict, Path]:
-    corpus, queries_file = root / "corpus.jsonl", root / "queries.jsonl"
-    if not corpus.is_file() and (root / "corpus").is_dir():
-        corpus = root / "corpus"  # a folder of documents: ids are their paths under it
-    qrels_file = root / "qrels" / f"{split}.tsv"
-    for path in (corpus, queries_file, qrels_file):
-        if not path.exists():
-            raise EvaluationError(
-                f"{path} is missing: --beir needs corpus.jsonl (or a folder corpus/), queries.jsonl "
-                "and qrels/<split>.tsv"
-            )
-    queries = read_queries(queries_file)
-    qrels = read_qrels(qrels_file)
+def _judged_queries(corpus: JudgedCorpus, limit: int | None, log) -> tuple[dict, dict]:
+    queries = read_queries(corpus.queries_file)
+    qrels = read_qrels(corpus.qrels_file)
     judged = [qid for qid in qrels if qid in queries and any(rel > 0 for rel in qrels[qid].values())]
     missing = [qid for qid in qrels if qid not in queries]
     if missing:
-        log(f"warning: {len(missing)} judged queries have no text in queries.jsonl; skipped")
+        log(f"warning: {len(missing)} judged queries have no text in {corpus.queries_file.name}; skipped")
     judged = judged[:limit] if limit else judged
     if not judged:
-        raise EvaluationError(f"No judged queries in {qrels_file}")
-    return {qid: queries[qid] for qid in judged}, {qid: qrels[qid] for qid in judged}, corpus
+        raise EvaluationError(f"No judged queries in {corpus.qrels_file}")
+    return {qid: queries[qid] for qid in judged}, {qid: qrels[qid] for qid in judged}
 
 
-def retrieval_evaluate(*, beir: Path, split: str, modes: list[str], limit: int | None, candidates: int,
-                       chunks: int | None, name: str | None, keep: bool, progress_seconds: float, log) -> dict:
+@contextlib.contextmanager
+def readable(corpus: JudgedCorpus):
+    """The corpus's own folders allowed as data roots while it is ingested (a generated corpus)."""
+    if not corpus.data_roots:
+        yield
+        return
+    with override_settings(CONNECTOR_DATA_DIR=[*settings.CONNECTOR_DATA_DIR, *corpus.data_roots]):
+        yield
+
+
+def check_modes(modes: list[str]) -> None:
     unknown = set(modes) - set(ALL_MODES)
     if unknown or not modes:
         raise EvaluationError(f"--modes takes some of {', '.join(ALL_MODES)}; got {','.join(modes)!r}")
@@ -51,15 +54,21 @@ def retrieval_evaluate(*, beir: Path, split: str, modes: list[str], limit: int |
         embedded_text_fingerprint()  # a CHUNK_CONTEXT given with --set is checked before anything is ingested
     except ImproperlyConfigured as exc:
         raise EvaluationError(str(exc)) from None
-    root = beir.expanduser().resolve()
-    queries, qrels, corpus_file = _judged_queries(root, split, limit, log)
-    corpus = corpus_ingest(corpus_file, name or f"evaluation: {root.name}", progress_seconds=progress_seconds, log=log)
+
+
+def retrieval_evaluate(*, corpus: JudgedCorpus, modes: list[str], limit: int | None, candidates: int,
+                       chunks: int | None, name: str | None, keep: bool, progress_seconds: float, log) -> dict:
+    check_modes(modes)
+    queries, qrels = _judged_queries(corpus, limit, log)
+    with readable(corpus):
+        ingested = corpus_ingest(corpus.corpus_file, name or f"evaluation: {corpus.dataset}",
+                                 progress_seconds=progress_seconds, log=log)
     ranked = chunks or candidates
     try:
         embed_started = time.monotonic()
         embeddings = get_embedder().embed(list(queries.values()))
         embed_s = time.monotonic() - embed_started
-        only_this = SearchFilters(connector_ids=(corpus.connector.id,))
+        only_this = SearchFilters(connector_ids=(ingested.connector.id,))
         metrics, search_timing, short_lists = {}, {}, {}
         for mode in modes:
             mode_started = time.monotonic()
@@ -67,25 +76,41 @@ def retrieval_evaluate(*, beir: Path, split: str, modes: list[str], limit: int |
             for (qid, text), embedding in zip(queries.items(), embeddings):
                 hits = chunks_search(embedding=embedding, text=text, groups=[], k=ranked, mode=mode,
                                      candidates=candidates, filters=only_this)
-                # A document ranks where its best chunk ranks.
+                # Documents in the order of their first chunk in the list the product returns.
                 run[qid] = ev.unique(hit.chunk.document.external_id for hit in hits)[:DOCUMENTS_PER_QUERY]
             elapsed = time.monotonic() - mode_started
             metrics[mode] = {k: round(v, 4) for k, v in ev.evaluate_run(run, qrels).items()}
             search_timing[mode] = {"total_s": round(elapsed, 1), "ms_per_query": round(1000 * elapsed / len(queries), 1)}
             short_lists[mode] = sum(1 for ids in run.values() if len(ids) < DOCUMENTS_PER_QUERY)
-            log(f"{mode}: nDCG@10 {metrics[mode]['ndcg@10']:.4f} ({elapsed:.1f}s)")
+            log(f"{corpus.dataset} {mode}: nDCG@10 {metrics[mode]['ndcg@10']:.4f} ({elapsed:.1f}s)")
     finally:
-        corpus_remove(corpus, keep=keep, log=log)
+        corpus_remove(ingested, keep=keep, log=log)
     return {
         "kind": "retrieval",
-        "dataset": root.name,
-        "split": split,
+        "dataset": corpus.dataset,
+        "split": corpus.split,
         "queries": len(queries),
         "relevant_pairs": sum(sum(1 for r in rel.values() if r > 0) for rel in qrels.values()),
-        "corpus": corpus.summary,
+        "corpus": ingested.summary,
         "metrics": metrics,
         "queries_with_fewer_than_100_documents": short_lists,
         "settings": {**index_settings(), "candidates": candidates, "chunks_per_query": ranked,
                      "documents_per_query": DOCUMENTS_PER_QUERY},
-        "timing": {"ingest_s": corpus.summary["seconds"], "embed_queries_s": round(embed_s, 1), "search": search_timing},
+        "timing": {"ingest_s": ingested.summary["seconds"], "embed_queries_s": round(embed_s, 1), "search": search_timing},
+    }
+
+
+def retrieval_suite(*, corpora: list[JudgedCorpus], name: str | None, **options) -> dict:
+    """One report per corpus; a single corpus gives its report as it is, several a suite."""
+    if name and len(corpora) > 1:
+        raise EvaluationError("--name names one corpus's connector; leave it out when evaluating several corpora")
+    reports = [retrieval_evaluate(corpus=corpus, name=name, **options) for corpus in corpora]
+    if len(reports) == 1:
+        return reports[0]
+    return {
+        "kind": "retrieval-suite",
+        "datasets": [report["dataset"] for report in reports],
+        "reports": reports,
+        "settings": {},
+        "timing": {},
     }

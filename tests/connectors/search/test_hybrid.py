@@ -55,6 +55,7 @@ def test_dense_finds_by_meaning_without_shared_words(handbook):
 
 
 def test_hybrid_fuses_both_lists_by_reciprocal_rank(handbook, settings):
+    settings.RAG_FUSION, settings.RAG_FUSION_LEVEL, settings.RAG_FUSION_DOCUMENT_CHUNKS = "rrf", "chunk", 1
     query = "train tickets booking"
     hits = chunks_search(embedding=embed_query(query), text=query, groups=[], k=3, mode="hybrid")
     top = hits[0]
@@ -65,6 +66,23 @@ def test_hybrid_fuses_both_lists_by_reciprocal_rank(handbook, settings):
         if rank is not None
     )
     assert top.score == pytest.approx(expected)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+@pytest.mark.parametrize("method", ["rrf", "minmax", "dbsf", "borda"])
+def test_document_fusion_keeps_a_documents_chunks_together_at_its_score(db, tmp_path, settings, method):
+    long_page = "# Printers\n\n" + "\n\n".join(
+        f"Paragraph {n} about printer queues, CUPS drivers and toner number {n}. " * 12 for n in range(8)
+    )
+    synced_kb(tmp_path / "kb", {**KB_PAGES, "printers.md": long_page})
+    settings.RAG_FUSION, settings.RAG_FUSION_LEVEL = method, "document"
+    query = "how do I add a printer queue with CUPS?"
+    hits = chunks_search(embedding=embed_query(query), text=query, groups=[], k=20, mode="hybrid")
+    documents = [hit.chunk.document.title for hit in hits]
+    assert documents[0] == "Printers" and documents.count("Printers") > 1
+    first_other = next(i for i, title in enumerate(documents) if title != "Printers")
+    assert set(documents[first_other:]).isdisjoint({"Printers"})  # one document's chunks are adjacent
+    assert len({hit.score for hit in hits[:first_other]}) == 1  # each scores as its document
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 

@@ -1,12 +1,14 @@
 """Measure retrieval and answer quality on public data sets, through the real pipeline.
 
-    manage.py evaluate retrieval --beir DIR [--split test] [--modes dense,fulltext,hybrid] ...
+    manage.py evaluate retrieval [--beir DIR ...] [--handbook [LANGUAGE]] [--modes dense,fulltext,hybrid] ...
     manage.py evaluate answers --corpus DOCS.jsonl --qa QA.jsonl [--limit 50] [--llm-url URL] ...
     manage.py evaluate sql --questions QUESTIONS.jsonl --source CONNECTOR [--user NAME] [--gold] ...
 
 Both ingest the corpus with a "jsonl" connector named "evaluation: <name>", synced in this
 process with the index tasks run inline (assistant/rag/evaluation does the work). `retrieval`
-ranks documents for every judged query in each search mode; `answers` asks each question through
+ranks documents for every judged query in each search mode, on each corpus named (BEIR
+directories, and the Debian Administrator's Handbook of the `debian-handbook` package with the
+questions of docs/evaluation/debian-handbook), and prints one table; `answers` asks each question through
 the chat pipeline (question_submit + answer_events, the code the chat view runs). `sql` asks the
 model for one SELECT per question over a database connector's datasets, runs it governed as a user
 and scores it by execution against the gold SQL (assistant/rag/evaluation/sql.py); `--gold` scores
@@ -36,7 +38,8 @@ from assistant.chat.models import Conversation, Message
 from assistant.chat.services import conversation_create, question_submit
 from assistant.rag.evaluation import answers, retrieval, sql
 from assistant.rag.evaluation.corpus import eager_tasks
-from assistant.rag.evaluation.datasets import EvaluationError
+from assistant.rag.evaluation.datasets import EvaluationError, beir_corpus
+from assistant.rag.evaluation.handbook import DEFAULT_LANGUAGE, HANDBOOK_HTML_ROOT, handbook_corpus
 from assistant.rag.evaluation.report import (
     Regressed, jsonable, parse_overrides, report_compare, report_print, report_save,
 )
@@ -62,8 +65,14 @@ class Command(BaseCommand):
             p.add_argument("--progress-seconds", type=float, default=5.0,
                            help="Print ingestion progress to stderr this often (0: never).")
 
-        p = sub.add_parser("retrieval", help="nDCG@10, Recall@10/100, MRR@10 per search mode on a BEIR dir.")
-        p.add_argument("--beir", type=Path, required=True, help="BEIR directory: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.")
+        p = sub.add_parser("retrieval", help="nDCG@10, Recall@10/100, MRR@10 per search mode and corpus.")
+        p.add_argument("--beir", type=Path, action="append", default=[],
+                       help="BEIR directory: corpus.jsonl, queries.jsonl, qrels/<split>.tsv (repeatable).")
+        p.add_argument("--handbook", nargs="?", const=DEFAULT_LANGUAGE, metavar="LANGUAGE",
+                       help=f"The Debian Administrator's Handbook, one document per section, with the questions of "
+                            f"docs/evaluation/debian-handbook; LANGUAGE is an edition (default {DEFAULT_LANGUAGE}).")
+        p.add_argument("--handbook-html", type=Path, default=HANDBOOK_HTML_ROOT,
+                       help=f"Folder of the handbook's editions (default {HANDBOOK_HTML_ROOT}).")
         p.add_argument("--split", default="test")
         p.add_argument("--modes", default=",".join(retrieval.ALL_MODES), help="Comma-separated: dense,fulltext,hybrid.")
         p.add_argument("--limit", type=int, help="Only the first N judged queries.")
@@ -111,7 +120,8 @@ class Command(BaseCommand):
                 report = self._sql(options) if options["subcommand"] == "sql" else self._run(options)
             report["settings"]["overrides"] = {k: jsonable(v) for k, v in overrides.items()}
             report["timing"]["total_s"] = round(time.monotonic() - started, 1)
-            columns = {"retrieval": retrieval.COLUMNS, "sql": sql.COLUMNS}.get(report["kind"], answers.COLUMNS)
+            columns = {"retrieval": retrieval.COLUMNS, "retrieval-suite": retrieval.COLUMNS,
+                       "sql": sql.COLUMNS}.get(report["kind"], answers.COLUMNS)
             report_print(report, columns, self.stdout.write)
             report_save(report, options["json_out"], options["save_baseline"], log=self.stderr.write)
             if options["baseline"]:
@@ -127,8 +137,9 @@ class Command(BaseCommand):
                   "log": self.stderr.write}
         if options["subcommand"] == "retrieval":
             modes = [m.strip() for m in options["modes"].split(",") if m.strip()]
-            return retrieval.retrieval_evaluate(
-                beir=options["beir"], split=options["split"], modes=modes, limit=options["limit"],
+            retrieval.check_modes(modes)
+            return retrieval.retrieval_suite(
+                corpora=_corpora(options), modes=modes, limit=options["limit"],
                 candidates=options["candidates"], chunks=options["chunks"], **common,
             )
         llm = {
@@ -161,6 +172,15 @@ class Command(BaseCommand):
             questions_file=options["questions"], connector_name=options["source"], user=user, ask=ask, llm=llm,
             limit=options["limit"], timeout_s=options["timeout"], log=self.stderr.write,
         )
+
+
+def _corpora(options) -> list:
+    corpora = [beir_corpus(root, options["split"]) for root in options["beir"]]
+    if options["handbook"]:
+        corpora.append(handbook_corpus(options["handbook"], html_root=options["handbook_html"]))
+    if not corpora:
+        raise EvaluationError("Name a corpus: --beir DIR (repeatable) and/or --handbook [LANGUAGE].")
+    return corpora
 
 
 @contextmanager
