@@ -38,6 +38,8 @@ INSTALLED_APPS = [
     "connectors",
     "assistant.accounts",
     "assistant.agent",
+    # Before the chat: its `evaluate` command extends the chat's (adds `cases`).
+    "assistant.evaluation",
     "assistant.chat",
 ]
 
