@@ -7,6 +7,7 @@ import uuid
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
+from django.utils.translation import gettext_lazy as _, pgettext_lazy
 
 
 class EvaluationCase(models.Model):
@@ -17,11 +18,11 @@ class EvaluationCase(models.Model):
     read every one of its sources that exists in the index (assistant/evaluation/access.py)."""
 
     class Origin(models.TextChoices):
-        FEEDBACK = "feedback", "From feedback"
-        MESSAGE = "message", "From a message"
-        IMPORT = "import", "Imported"
-        DATASET = "dataset", "From a public data set"
-        MANUAL = "manual", "Written by hand"
+        FEEDBACK = "feedback", _("From feedback")
+        MESSAGE = "message", _("From a message")
+        IMPORT = "import", _("Imported")
+        DATASET = "dataset", _("From a public data set")
+        MANUAL = "manual", _("Written by hand")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     question = models.TextField()
@@ -68,15 +69,15 @@ class EvaluationRun(models.Model):
     """One scoring of a set of cases, with the configuration it ran under."""
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Finished"
-        FAILED = "failed", "Failed"
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", pgettext_lazy("evaluation run", "Finished")
+        FAILED = "failed", _("Failed")
 
     class Trigger(models.TextChoices):
-        COMMAND = "command", "Command line"
-        PAGE = "page", "Started on the page"
-        SCHEDULE = "schedule", "Nightly schedule"
+        COMMAND = "command", _("Command line")
+        PAGE = "page", _("Started on the page")
+        SCHEDULE = "schedule", _("Nightly schedule")
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
 
