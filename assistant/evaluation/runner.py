@@ -112,9 +112,11 @@ class CaseOutcome:
     fields: dict
 
 
-def case_run(case: EvaluationCase, *, groups: list[str], assistant=None, judge: bool = False) -> CaseOutcome:
-    """Ask the case's question through the chat pipeline and score the answer."""
-    user = runner_user(groups)
+def case_run(case: EvaluationCase, *, groups: list[str], assistant=None, judge: bool = False,
+             user=None, conversations: list | None = None) -> CaseOutcome:
+    """Ask the case's question through the chat pipeline and score the answer. Its conversation is
+    deleted afterwards, or, given `conversations`, added there for the caller to delete in one go."""
+    user = user or runner_user(groups)
     conversation, message = _conversation(case, user=user, assistant=assistant or case.assistant)
     meter = ModelMeter()
     started = time.monotonic()
@@ -139,4 +141,7 @@ def case_run(case: EvaluationCase, *, groups: list[str], assistant=None, judge: 
             "prompt_tokens": meter.prompt_tokens, "completion_tokens": meter.completion_tokens,
         })
     finally:
-        conversation.delete()
+        if conversations is None:
+            conversation.delete()
+        else:
+            conversations.append(conversation.id)

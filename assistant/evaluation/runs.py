@@ -11,12 +11,13 @@ from django.db.models import F
 from django.test.utils import override_settings
 from django.utils import timezone
 
+from assistant.chat.models import Conversation
 from assistant.evaluation import scoring
 from assistant.evaluation.access import cases_readable
 from assistant.evaluation.compare import baseline_report, compare_reports, run_report
 from assistant.evaluation.config import config_snapshot
 from assistant.evaluation.models import CaseResult, EvaluationCase, EvaluationRun
-from assistant.evaluation.runner import case_run
+from assistant.evaluation.runner import case_run, runner_user
 from connectors.selectors import acl_groups_of
 
 logger = logging.getLogger(__name__)
@@ -72,6 +73,8 @@ def run_execute(run_id, *, log: Callable[[str], None] | None = None) -> Evaluati
     if not claimed:
         return run
     by_id = {str(c.id): c for c in EvaluationCase.objects.filter(id__in=run.case_ids).select_related("assistant")}
+    users: dict[tuple, object] = {}  # one runner user per set of groups
+    conversations: list = []  # the cases' conversations, deleted together at the end
     try:
         with override_settings(**run.overrides):
             EvaluationRun.objects.filter(id=run.id).update(
@@ -80,7 +83,11 @@ def run_execute(run_id, *, log: Callable[[str], None] | None = None) -> Evaluati
                 case = by_id.get(key)
                 if case is None or CaseResult.objects.filter(run=run, case_key=key).exists():
                     continue
-                outcome = case_run(case, groups=_groups_for(case, run), assistant=run.answered_by, judge=run.judge)
+                groups = tuple(sorted(_groups_for(case, run)))
+                if groups not in users:
+                    users[groups] = runner_user(list(groups))
+                outcome = case_run(case, groups=list(groups), assistant=run.answered_by, judge=run.judge,
+                                   user=users[groups], conversations=conversations)
                 CaseResult.objects.create(run=run, case=case, case_key=key, **outcome.fields)
                 EvaluationRun.objects.filter(id=run.id).update(done=F("done") + 1)
                 if log:
@@ -88,10 +95,12 @@ def run_execute(run_id, *, log: Callable[[str], None] | None = None) -> Evaluati
                     log(f"[{number}/{run.total}] {'pass' if f['passed'] else 'FAIL ' + ','.join(f['failures'])} "
                         f"{f['total_ms']} ms {case.question[:70]!r}")
     except Exception as exc:
+        Conversation.objects.filter(id__in=conversations).delete()
         logger.exception("evaluation run %s failed", run.id)
         EvaluationRun.objects.filter(id=run.id).update(status=EvaluationRun.Status.FAILED, error=str(exc)[:2000],
                                                         finished_at=timezone.now())
         raise
+    Conversation.objects.filter(id__in=conversations).delete()
     run.refresh_from_db()
     run.metrics, run.status, run.finished_at = _aggregate(run), EvaluationRun.Status.SUCCEEDED, timezone.now()
     run.save(update_fields=["metrics", "status", "finished_at"])
