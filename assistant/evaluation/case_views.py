@@ -21,17 +21,18 @@ from assistant.evaluation.cases_io import cases_import, cases_jsonl
 from assistant.evaluation.forms import CaseForm
 from assistant.evaluation.models import EvaluationCase
 from assistant.evaluation.services import CaseData, CaseInvalid, message_sources
+from connectors.request_input import answers_bad_input, query_text, text
 from connectors.staff import staff_required
 
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 
 
 def _filters(request: HttpRequest) -> dict:
-    return {"tag": (request.GET.get("tag") or "").strip()[:50],
-            "assistant": (request.GET.get("assistant") or "").strip()[:40]}
+    return {"tag": query_text(request, "tag", max_chars=50), "assistant": query_text(request, "assistant", max_chars=40)}
 
 
 @staff_required
+@answers_bad_input
 @require_GET
 def case_list(request: HttpRequest):
     filters = _filters(request)
@@ -54,7 +55,7 @@ def _uuid_or_none(value: str):
 
 
 def _message_for(request: HttpRequest) -> Message | None:
-    raw = request.GET.get("message") or request.POST.get("message") or ""
+    raw = text(request.GET, "message", max_chars=100) or text(request.POST, "message", max_chars=100)
     if not raw:
         return None
     message = Message.objects.select_related("conversation", "conversation__assistant", "conversation__user").filter(
@@ -70,6 +71,7 @@ def _form_page(request, form: CaseForm, *, case=None, message=None, status=200):
 
 
 @staff_required
+@answers_bad_input
 @require_http_methods(["GET", "POST"])
 def case_new(request: HttpRequest):
     """A new case; with ?message=<answer id>, prefilled from that answer (the one step from a message
@@ -106,6 +108,7 @@ def _visible_case(request, case_id) -> EvaluationCase:
 
 
 @staff_required
+@answers_bad_input
 @require_http_methods(["GET", "POST"])
 def case_edit(request: HttpRequest, case_id):
     case = _visible_case(request, case_id)
@@ -134,6 +137,7 @@ def case_edit(request: HttpRequest, case_id):
 
 
 @staff_required
+@answers_bad_input
 @require_POST
 def case_delete(request: HttpRequest, case_id):
     case = _visible_case(request, case_id)
@@ -143,6 +147,7 @@ def case_delete(request: HttpRequest, case_id):
 
 
 @staff_required
+@answers_bad_input
 @require_GET
 def case_export(request: HttpRequest):
     filters = _filters(request)
@@ -155,13 +160,14 @@ def case_export(request: HttpRequest):
 
 
 @staff_required
+@answers_bad_input
 @require_POST
 def case_import(request: HttpRequest):
     upload = request.FILES.get("file")
     if upload is None or upload.size > MAX_IMPORT_BYTES:
         messages.error(request, _("Choose a JSON Lines file of at most 20 MB."))
         return redirect("evaluation:cases")
-    tags = [t.strip() for t in (request.POST.get("tags") or "").split(",") if t.strip()][:5]
+    tags = [t.strip() for t in text(request.POST, "tags", max_chars=300).split(",") if t.strip()][:5]
     try:
         text = io.TextIOWrapper(upload.file, encoding="utf-8", errors="strict")
         created, updated = cases_import(text, user=request.user, tags=tags)

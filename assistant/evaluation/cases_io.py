@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from assistant.chat.models import Assistant
 from assistant.evaluation.models import EvaluationCase
 from assistant.evaluation.services import CaseData, CaseInvalid, clean
+from connectors.request_input import RequestInvalid, check_json_value
 
 MAX_IMPORT_LINES = 10_000
 
@@ -56,6 +57,10 @@ def case_data(row, *, tags: list[str], assistants: dict[str, Assistant], origin:
     """One line as CaseData (CaseInvalid saying what is wrong)."""
     if not isinstance(row, dict):
         raise CaseInvalid(_("Each line must be a JSON object."))
+    try:
+        check_json_value(row)
+    except RequestInvalid as exc:
+        raise CaseInvalid(str(exc)) from None
     answers = [a for a in _list(row, "answer") if isinstance(a, str) and a.strip()]
     sources = _list(row, "sources")
     if not sources and row.get("doc_id") not in (None, ""):

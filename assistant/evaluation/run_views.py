@@ -18,6 +18,7 @@ from assistant.evaluation.models import EvaluationRun
 from assistant.evaluation.runs import cases_selected, run_create
 from assistant.evaluation.tasks import evaluation_run
 from connectors.selectors import acl_groups_of
+from connectors.request_input import answers_bad_input, query_text
 from connectors.staff import staff_required
 
 
@@ -34,9 +35,10 @@ def _run(run_id) -> EvaluationRun:
 
 
 @staff_required
+@answers_bad_input
 @require_GET
 def dashboard(request: HttpRequest):
-    tag = (request.GET.get("tag") or "").strip()[:50]
+    tag = query_text(request, "tag", max_chars=50)
     runs = list(selectors.runs_recent())
     return render(request, "evaluation/dashboard.html", {
         "charts": selectors.charts(tag=tag), "runs": runs, "tag": tag, "tags": selectors.case_tags(),
@@ -45,6 +47,7 @@ def dashboard(request: HttpRequest):
 
 
 @staff_required
+@answers_bad_input
 @require_POST
 def run_start(request: HttpRequest):
     """Queue a run of the cases the staff member may see (answered as their groups at most)."""
@@ -68,6 +71,7 @@ def run_start(request: HttpRequest):
 
 
 @staff_required
+@answers_bad_input
 @require_GET
 def run_detail(request: HttpRequest, run_id):
     run = _run(run_id)
@@ -80,6 +84,7 @@ def run_detail(request: HttpRequest, run_id):
 
 
 @staff_required
+@answers_bad_input
 @require_GET
 def run_progress(request: HttpRequest, run_id):
     run = _run(run_id)
@@ -88,6 +93,7 @@ def run_progress(request: HttpRequest, run_id):
 
 
 @staff_required
+@answers_bad_input
 @require_GET
 def run_compare(request: HttpRequest):
     """?a=<run>&b=<run>: what changed from a to b."""
