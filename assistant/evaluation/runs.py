@@ -4,6 +4,7 @@ configuration, compared with a baseline."""
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 
 from django.db import transaction
@@ -107,11 +108,19 @@ def run_execute(run_id, *, log: Callable[[str], None] | None = None) -> Evaluati
     return run
 
 
+def _stored_run(run_id):
+    """The run a report came from, when it is one of this installation's."""
+    try:
+        return EvaluationRun.objects.filter(id=uuid.UUID(str(run_id))).first()
+    except ValueError:
+        return None
+
+
 def run_compare(run: EvaluationRun, *, baseline: str, tolerance: float):
     """Compare with `baseline` (a run's id, "last", or a report file) and store what regressed."""
     reference = baseline_report(baseline, current=run)
     comparison = compare_reports(run_report(run), reference, tolerance=tolerance)
-    base = EvaluationRun.objects.filter(id=reference.get("run")).first() if reference.get("run") else None
+    base = _stored_run(reference.get("run"))
     run.baseline = base if base and base.id != run.id else None
     run.regressions = [*comparison.regressions, *({"case": c} for c in comparison.worse)]
     run.save(update_fields=["baseline", "regressions"])

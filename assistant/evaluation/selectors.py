@@ -6,6 +6,7 @@ access when shown."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
@@ -25,7 +26,10 @@ def cases_listed(*, user, tag: str = "", assistant_id=None) -> list[EvaluationCa
     if assistant_id == "default":
         cases = cases.filter(assistant__isnull=True)
     elif assistant_id:
-        cases = cases.filter(assistant_id=assistant_id)
+        try:
+            cases = cases.filter(assistant_id=uuid.UUID(str(assistant_id)))
+        except ValueError:  # not an assistant's id: nothing matches
+            return []
     return cases_visible(cases, user=user)
 
 
