@@ -169,8 +169,8 @@ def case_import(request: HttpRequest):
         return redirect("evaluation:cases")
     tags = [t.strip() for t in text(request.POST, "tags", max_chars=300).split(",") if t.strip()][:5]
     try:
-        text = io.TextIOWrapper(upload.file, encoding="utf-8", errors="strict")
-        created, updated = cases_import(text, user=request.user, tags=tags)
+        lines = io.TextIOWrapper(upload.file, encoding="utf-8", errors="strict")
+        created, updated = cases_import(lines, user=request.user, tags=tags)
     except UnicodeDecodeError:
         messages.error(request, _("The file is not UTF-8 text."))
     except CaseInvalid as exc:
