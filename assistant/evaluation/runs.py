@@ -74,6 +74,7 @@ def run_execute(run_id, *, log: Callable[[str], None] | None = None) -> Evaluati
     if not claimed:
         return run
     by_id = {str(c.id): c for c in EvaluationCase.objects.filter(id__in=run.case_ids).select_related("assistant")}
+    scored = set(CaseResult.objects.filter(run=run).values_list("case_key", flat=True))  # a redelivery goes on
     users: dict[tuple, object] = {}  # one runner user per set of groups
     conversations: list = []  # the cases' conversations, deleted together at the end
     try:
@@ -82,7 +83,7 @@ def run_execute(run_id, *, log: Callable[[str], None] | None = None) -> Evaluati
                 config=config_snapshot(answered_by=run.answered_by, overrides=run.overrides))
             for number, key in enumerate(run.case_ids, start=1):
                 case = by_id.get(key)
-                if case is None or CaseResult.objects.filter(run=run, case_key=key).exists():
+                if case is None or key in scored:
                     continue
                 groups = tuple(sorted(_groups_for(case, run)))
                 if groups not in users:
