@@ -40,6 +40,8 @@ INSTALLED_APPS = [
     "connectors",
     "assistant.accounts",
     "assistant.agent",
+    # Before the chat: its `evaluate` command extends the chat's (adds `cases`).
+    "assistant.evaluation",
     "assistant.chat",
 ]
 
@@ -335,6 +337,33 @@ SQL_TOOL_TIMEOUT = env_float("SQL_TOOL_TIMEOUT", 5.0, minimum=0.1, maximum=600.0
 SQL_TOOL_MAX_ROWS = env_int("SQL_TOOL_MAX_ROWS", 200, minimum=1, maximum=10_000)
 SQL_TOOL_DOWNLOAD_ROWS = env_int("SQL_TOOL_DOWNLOAD_ROWS", 10_000, minimum=1, maximum=1_000_000)
 SQL_TOOL_RATE_LIMIT = env_rate("SQL_TOOL_RATE_LIMIT", "30/m")
+
+# --- Evaluation cases (assistant/evaluation, docs/evaluation-cases.md) ---------
+# Beat runs the cases of this tag every night at this hour (server time) and tells staff when a
+# metric fell more than the tolerance below the previous run: by e-mail (the EMAIL_* settings)
+# and, when set, a JSON POST to the webhook, guarded like every outbound request (its host must
+# be public unless listed in EVALUATION_WEBHOOK_ALLOWED_HOSTS).
+EVALUATION_NIGHTLY_TAG = env_str("EVALUATION_NIGHTLY_TAG", "")
+EVALUATION_NIGHTLY_HOUR = env_int("EVALUATION_NIGHTLY_HOUR", 2, minimum=0, maximum=23)
+EVALUATION_NIGHTLY_TOLERANCE = env_float("EVALUATION_NIGHTLY_TOLERANCE", 0.02, minimum=0.0, maximum=1.0)
+EVALUATION_WEBHOOK_URL = env_str("EVALUATION_WEBHOOK_URL", "")
+EVALUATION_WEBHOOK_ALLOWED_HOSTS = env_hosts("EVALUATION_WEBHOOK_ALLOWED_HOSTS")
+EVALUATION_SITE_URL = env_str("EVALUATION_SITE_URL", "")  # e.g. https://assistant.example.com, for links in mail
+if EVALUATION_NIGHTLY_TAG:
+    from celery.schedules import crontab
+
+    CELERY_BEAT_SCHEDULE["evaluation-nightly"] = {
+        "task": "assistant.evaluation.tasks.evaluation_nightly",
+        "schedule": crontab(minute=0, hour=EVALUATION_NIGHTLY_HOUR),
+    }
+CELERY_TASK_ROUTES["assistant.evaluation.tasks.evaluation_run"] = {"queue": "default"}
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "assistant@localhost")
 
 LOGGING = {
     "version": 1,

@@ -17,6 +17,7 @@ urlpatterns = [
     path("accounts/", include("assistant.accounts.signin_urls")),  # login (rate-limited), logout, OIDC
     path("chat/", include("assistant.chat.urls")),
     path("connectors/", include("connectors.urls")),
+    path("evaluation/", include("assistant.evaluation.urls")),  # evaluation cases and runs (staff)
     re_path(r"^sources/(?P<rest>.*)$", sources_moved, name="sources_moved"),  # the pages' old address: 301
     path("accounts/tokens/", include("assistant.accounts.token_urls")),
     path("api/v1/", include((api_urls.native, "api"))),  # JSON API with personal tokens (docs/api.md)

@@ -28,6 +28,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 
 from assistant.accounts.tokens import api_token_create
 from assistant.chat.models import Attachment, Conversation, Memory, Message
+from assistant.evaluation.models import EvaluationCase
 from connectors.models import Connector, Document, SyncRun
 from tests.chat.fake_llm import serve_fake_llm
 
@@ -104,6 +105,20 @@ ENDPOINTS: dict[str, Endpoint] = {
     "connectors:file_delete": Endpoint(("POST",), ("name",), who="staff", upload_source=True),
     "connectors:action": Endpoint(("POST",), who="staff"),
     "sources_moved": Endpoint(("GET", "POST"), ("action", "q"), who="staff"),  # the old address: a 301
+    # evaluation cases and runs (staff)
+    "evaluation:dashboard": Endpoint(("GET",), ("tag",), who="staff"),
+    "evaluation:run_start": Endpoint(("POST",), ("tag", "assistant", "answered_by", "judge", "label"), who="staff"),
+    "evaluation:run": Endpoint(("GET",), who="staff"),
+    "evaluation:run_progress": Endpoint(("GET",), who="staff"),
+    "evaluation:compare": Endpoint(("GET",), ("a", "b"), who="staff"),
+    "evaluation:cases": Endpoint(("GET",), ("tag", "assistant", "page"), who="staff"),
+    "evaluation:case_new": Endpoint(("GET", "POST"), ("message", "question", "expected_answer", "expected_sources",
+                                                      "more_documents", "must_contain", "tags", "groups"), who="staff"),
+    "evaluation:case_export": Endpoint(("GET",), ("tag", "assistant"), who="staff"),
+    "evaluation:case_import": Endpoint(("POST",), ("tags",), who="staff", files="file"),
+    "evaluation:case": Endpoint(("GET", "POST"), ("question", "expected_answer", "expected_sources", "more_documents",
+                                                  "must_not_contain", "expect_refusal", "tags"), who="staff"),
+    "evaluation:case_delete": Endpoint(("POST",), who="staff"),
     # token-authenticated JSON APIs
     "api:conversations": Endpoint(("GET", "POST"), ("title", "limit", "offset"), who="api"),
     "api:conversation": Endpoint(("GET", "DELETE", "PATCH"), who="api"),
@@ -235,6 +250,7 @@ def world_of(user, connector, document, run) -> dict:
             "memory_id": memory.id, "token_id": token.id, "document_id": document.id,
             "connector_id": connector.id, "run_id": run.id, "kind": "folder", "action": "pause",
             "rest": f"{connector.id}/documents/", "model_id": "enterprise-assistant",
+            "case_id": EvaluationCase.objects.create(question="Days of leave?", expected_answer="27 days").id,
         },
         "secret": secret,
     }
