@@ -31,6 +31,9 @@ class OnnxSession:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads  # 0: ONNX Runtime's choice (the physical cores)
         options.inter_op_num_threads = 1
+        # Idle threads sleep instead of spinning: the cores are shared with the web server,
+        # PostgreSQL and the other workers.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.tokenizer = Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json"))
@@ -43,14 +46,15 @@ class OnnxSession:
         return [encoding.ids for encoding in self.tokenizer.encode_batch([text.strip() for text in texts])]
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        out = np.empty((len(texts), 0), dtype=np.float32)
-        rows: list[np.ndarray] = []
-        for start in range(0, len(order), self.batch_size):
-            rows.append(self._forward(self.encode_ids([texts[i] for i in order[start : start + self.batch_size]])))
-        if rows:
-            out = np.empty((len(texts), rows[0].shape[1]), dtype=np.float32)
-            out[order] = np.concatenate(rows)
+        if not texts:
+            return np.empty((0, 0), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # as sentence-transformers does
+        rows = [
+            self._forward(self.encode_ids([texts[i] for i in order[start : start + self.batch_size]]))
+            for start in range(0, len(order), self.batch_size)
+        ]
+        out = np.empty((len(texts), rows[0].shape[1]), dtype=np.float32)
+        out[order] = np.concatenate(rows)
         return out
 
     def _forward(self, ids: list[list[int]]) -> np.ndarray:
