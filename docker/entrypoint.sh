@@ -78,6 +78,9 @@ case "$role" in
         ;;
     worker)
         wait_for_database --migrated
+        # WORKER_CONCURRENCY processes embedding on one thread each index faster than one process
+        # on every core (bench/embed_workers.py; README, "Speed, measured").
+        export EMBEDDING_THREADS="${EMBEDDING_THREADS:-1}"
         exec celery -A assistant worker \
             -Q "${WORKER_QUEUES:-default,sync,index}" \
             --concurrency "${WORKER_CONCURRENCY:-2}" \

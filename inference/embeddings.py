@@ -1,4 +1,5 @@
-"""Embedding backends: in-process sentence-transformers (default) or an HTTP API.
+"""Embedding backends: in-process PyTorch (sentence-transformers) or an HTTP API; the default,
+ONNX Runtime on the CPU, is inference/onnx_embedder.py.
 
 Both return L2-normalised float vectors, so cosine distance in pgvector ranks the
 same whichever backend computed them.
@@ -28,15 +29,18 @@ def bundled_model_path() -> str:
 
 
 class LocalEmbedder:
-    """sentence-transformers in this process; the model loads once, on first use.
+    """sentence-transformers (PyTorch) in this process; the model loads once, on first use.
 
     `batch_size` is the model's forward batch: small batches waste less on padding
-    on a CPU (measured here: 24 chunks/s at 16, 21 at 64); raise it on a GPU.
+    on a CPU (measured here: 24 chunks/s at 16, 21 at 64); raise it on a GPU. `device` is
+    cpu, cuda or cuda:N; `threads` > 0 sets PyTorch's intra-op threads for the process.
     """
 
-    def __init__(self, model_path: str | None = None, batch_size: int = 16):
+    def __init__(self, model_path: str | None = None, batch_size: int = 16, device: str = "cpu", threads: int = 0):
         self.model_path = model_path
         self.batch_size = batch_size
+        self.device = device
+        self.threads = threads
         self._model = None
         self._lock = threading.Lock()
 
@@ -45,7 +49,11 @@ class LocalEmbedder:
             if self._model is None:
                 from sentence_transformers import SentenceTransformer
 
-                self._model = SentenceTransformer(self.model_path or bundled_model_path(), device="cpu")
+                if self.threads:
+                    import torch
+
+                    torch.set_num_threads(self.threads)
+                self._model = SentenceTransformer(self.model_path or bundled_model_path(), device=self.device)
         return self._model
 
     @property

@@ -428,7 +428,8 @@ def test_the_entrypoint_script_is_executable():
 # --- what the app writes, and how many connections it opens ----------------------------------------
 
 # Settings naming a folder, by what the app does there. A new path setting must be sorted here.
-WRITTEN_PATH_SETTINGS = {"UPLOAD_ROOT"}  # web writes uploads, the worker reads them
+# web writes uploads, the worker reads them; both export the embedding model once into the cache
+WRITTEN_PATH_SETTINGS = {"UPLOAD_ROOT", "EMBEDDING_CACHE_DIR"}
 READ_ONLY_PATH_SETTINGS = {"CONNECTOR_DATA_DIR"}
 PATH_SETTING = re.compile(r"""Path\(\s*env_(?:str|list)\(\s*["']([A-Z_]+)["']""")
 

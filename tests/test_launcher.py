@@ -150,6 +150,20 @@ def test_make_run_uvicorn_believes_forwarded_headers_only_from_configured_proxie
     assert "--no-proxy-headers" in launcher.web_command({}, "127.0.0.1", 8000)
 
 
+def test_make_run_indexes_with_one_worker_process_per_core_at_one_embedding_thread(tmp_path, monkeypatch):
+    environ: dict[str, str] = {}
+    launcher.apply_local_defaults(environ, tmp_path)
+    assert environ["EMBEDDING_THREADS"] == "1"
+    assert environ["EMBEDDING_CACHE_DIR"] == str(tmp_path / "models")
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    command = launcher.worker_command(environ)
+    assert command[command.index("-Q") + 1] == "default,sync,index"
+    assert command[command.index("--concurrency") + 1] == "2"
+    assert launcher.worker_command({"WORKER_CONCURRENCY": "1"})[command.index("--concurrency") + 1] == "1"
+    with pytest.raises(launcher.LaunchError, match="WORKER_CONCURRENCY"):
+        launcher.worker_command({"WORKER_CONCURRENCY": "0"})
+
+
 def test_a_specific_web_host_is_allowed(tmp_path):
     environ = {"WEB_HOST": "assistant.internal"}
     launcher.apply_local_defaults(environ, tmp_path)

@@ -29,11 +29,12 @@ from assistant.launcher.plan import (
     static_fingerprint,
     uvicorn_proxy_args,
     web_command,
+    worker_command,
 )
 from assistant.launcher.supervisor import Launcher, main
 
 __all__ = [
     "REPO_ROOT", "LaunchError", "Launcher", "Plan", "apply_local_defaults", "connect_host", "data_dir_from",
     "load_dotenv", "main", "parse_dotenv", "plan_services", "static_fingerprint", "uvicorn_proxy_args",
-    "web_command",
+    "web_command", "worker_command",
 ]

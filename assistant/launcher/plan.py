@@ -101,6 +101,9 @@ def apply_local_defaults(environ: MutableMapping[str, str], data_dir: Path) -> N
     environ.setdefault("ANSWER_RUNNER", "worker")
     # Folder connectors read only under these roots; the demo's "Company handbook" lives here.
     environ.setdefault("CONNECTOR_DATA_DIR", str(REPO_ROOT / "samples" / "handbook"))
+    # One embedding thread per process, and one worker process per core (worker_command).
+    environ.setdefault("EMBEDDING_THREADS", "1")
+    environ.setdefault("EMBEDDING_CACHE_DIR", str(data_dir / "models"))
 
 
 def uvicorn_proxy_args(environ: MutableMapping[str, str]) -> list[str]:
@@ -118,6 +121,18 @@ def uvicorn_proxy_args(environ: MutableMapping[str, str]) -> list[str]:
 def web_command(environ: MutableMapping[str, str], host: str, port: int) -> list[str]:
     return [sys.executable, "-m", "uvicorn", "assistant.asgi:application", "--host", host, "--port", str(port),
             "--lifespan", "off", "--timeout-graceful-shutdown", "5", *uvicorn_proxy_args(environ)]
+
+
+def worker_command(environ: MutableMapping[str, str]) -> list[str]:
+    """The Celery worker: every queue, WORKER_CONCURRENCY processes (default: one per core, at most 4).
+
+    Processes at one embedding thread each index faster than one process using every core
+    (bench/embed_workers.py; README, "Speed, measured")."""
+    processes = _int_env(environ, "WORKER_CONCURRENCY", min(os.cpu_count() or 1, 4))
+    if processes < 1:
+        raise LaunchError(f"WORKER_CONCURRENCY must be at least 1, got {processes}.")
+    return [sys.executable, "-m", "celery", "-A", "assistant", "worker", "-Q", "default,sync,index",
+            "--concurrency", str(processes), "--loglevel", "INFO"]
 
 
 def _int_env(environ: MutableMapping[str, str], name: str, default: int) -> int:

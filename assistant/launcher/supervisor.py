@@ -43,6 +43,7 @@ from assistant.launcher.plan import (
     port_in_use,
     static_fingerprint,
     web_command,
+    worker_command,
 )
 from assistant.launcher.dotenv import load_dotenv
 
@@ -310,8 +311,7 @@ class Launcher:
         bootstrap = self.manage("bootstrap_demo", capture=True)
         if web is None:
             web = self.start_web(web_host, web_port)
-        self.spawn("worker", [sys.executable, "-m", "celery", "-A", "assistant", "worker",
-                              "-Q", "default,sync,index", "--concurrency", "1", "--loglevel", "INFO"], nice=10)
+        self.spawn("worker", worker_command(self.environ), nice=10)
         # Answers wait on the model: threads, not processes; not niced (a user is waiting).
         self.spawn("answers", [sys.executable, "-m", "celery", "-A", "assistant", "worker", "-Q", "answer",
                                "--pool", "threads", "--concurrency", "8", "--hostname", "answers@%h",
