@@ -29,7 +29,8 @@ from django.utils import timezone
 
 from connectors.chunking import ChunkLimitExceeded
 from connectors.indexing import chunk_document, content_hash, get_embedder, parse_item, too_many_chunks_reason
-from connectors.search.bm25 import chunk_search_vector
+from connectors.chunk_store import chunks_replace
+from connectors.index_version import versions_written
 from connectors.locks import followup_key, lock_key, redis_client
 from connectors.models import Chunk, Connector, Document, SyncFailure, SyncRun
 from connectors.parsing import ParseCancelled, ParseError
@@ -479,25 +480,7 @@ def _store_chunks(doc: Document, spans, vectors) -> bool:
     )
     if current is None:
         return False
-    Chunk.objects.filter(document_id=doc.id).delete()
-    Chunk.objects.bulk_create(
-        Chunk(
-            document_id=doc.id,
-            connector_id=doc.connector_id,
-            ordinal=ordinal,
-            text=span.text,
-            start_char=span.start,
-            end_char=span.end,
-            token_count=span.token_count,
-            embedding=vector,
-            acl_public=current.acl_public,
-            acl_groups=current.acl_groups,
-        )
-        for ordinal, (span, vector) in enumerate(zip(spans, vectors, strict=True))
-    )
-    Chunk.objects.filter(document_id=doc.id).update(
-        search_vector=chunk_search_vector(title=current.title, language=current.language)
-    )
+    chunks_replace(document=current, spans=spans, vectors=vectors, versions=versions_written())
     Document.objects.filter(id=doc.id).update(
         index_status=Document.IndexStatus.INDEXED,
         pending_run=None,

@@ -21,17 +21,20 @@ def pgvector_version() -> tuple[int, ...]:
 
 
 
-def chunk_ids_dense(*, embedding: list[float], groups: list[str], k: int, filters: SearchFilters = NO_FILTERS) -> list[int]:
+def chunk_ids_dense(
+    *, embedding: list[float], groups: list[str], k: int, filters: SearchFilters = NO_FILTERS, version: int | None = None
+) -> list[int]:
     """Ids of the k chunks nearest to `embedding` (cosine) among those the reader may see.
 
     The ACL is a condition of the same query. With pgvector >= 0.8 the HNSW scan is
     iterative, so a selective ACL still yields k rows instead of fewer; older versions
     (the embedded pgserver has 0.6) scan ef_search candidates and may return fewer, and any
     version gives up after hnsw.max_scan_tuples. When the scan returns fewer than k, an
-    exact scan answers instead, so fewer than k means fewer than k exist.
+    exact scan answers instead, so fewer than k means fewer than k exist. `version`: the index
+    version to search (default: the live one).
     """
     nearest = (
-        visible_chunks(groups, filters)
+        visible_chunks(groups, filters, version)
         .annotate(distance=CosineDistance("embedding", embedding))
         .order_by("distance")
         .values_list("id", "distance")
