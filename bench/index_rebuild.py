@@ -104,14 +104,16 @@ def documents(target_chunks: int, rng: np.random.Generator) -> list[tuple[str, s
     return out
 
 
-def first_build(docs, rng) -> tuple[float, int]:
+def first_build(docs) -> tuple[float, int]:
     """Store the documents, then index them through the product's index stage; (seconds, chunks)."""
     from django.conf import settings
 
     from connectors.models import Chunk, Connector, Document, SyncRun
     from connectors.sync import index_batch_chars, index_documents_execute
 
-    connector = Connector.objects.create(name="Synthetic", kind="folder", config={"path": "/nonexistent"}, is_public=True)
+    connector = Connector.objects.create(
+        name="Synthetic", kind="folder", config={"path": "/nonexistent"}, is_public=True
+    )
     run = SyncRun.objects.create(connector=connector, status=SyncRun.Status.RUNNING, fetch_done=True)
     Document.objects.bulk_create(
         Document(connector=connector, external_id=f"doc-{i:05}.md", title=title, text=text, content_hash=f"{i:064x}",
@@ -212,9 +214,7 @@ def rebuild(result: dict, done: threading.Event) -> None:
     from django.db import connection
 
     from connectors.index_version import live_index
-    from connectors.rebuild import retired_version_purge
-
-    from connectors.rebuild import index_rebuild_start
+    from connectors.rebuild import index_rebuild_start, retired_version_purge
 
     try:
         old = live_index().number
@@ -266,7 +266,7 @@ def run(args) -> dict:
     rng = np.random.default_rng(SEED)
     docs = documents(args.chunks, rng)
     embedder.embed(["warm up the model"])
-    build_seconds, chunks = first_build(docs, rng)
+    build_seconds, chunks = first_build(docs)
     with connection.cursor() as cursor:
         cursor.execute("VACUUM (ANALYZE) connectors_chunk")
     qs = questions(docs, embedder, rng)
@@ -290,7 +290,9 @@ def run(args) -> dict:
         "qps": args.qps,
         "first_build_seconds": round(build_seconds, 1),
         **result,
-        "rebuild_vs_first_build": round(result["rebuild_seconds"] / build_seconds, 2) if "rebuild_seconds" in result else None,
+        "rebuild_vs_first_build": (
+            round(result["rebuild_seconds"] / build_seconds, 2) if "rebuild_seconds" in result else None
+        ),
         "before": summary(load.records, "before"),
         "during": summary(load.records, "during"),
         "agreement_top10_during_vs_before": agreement(load.records),

@@ -40,6 +40,9 @@ def index_rebuild(request: HttpRequest):
             % {"number": version.number},
         )
     else:
-        messages.info(request, _("A rebuild is already running (version %(number)s); it was resumed, not started twice.")
-                      % {"number": version.number})
+        messages.info(
+            request,
+            _("A rebuild is already running (version %(number)s); it was resumed, not started twice.")
+            % {"number": version.number},
+        )
     return redirect("connectors:index")

@@ -258,7 +258,9 @@ class Chunk(models.Model):
     class Meta:
         ordering = ["document", "ordinal"]
         constraints = [
-            models.UniqueConstraint(fields=["document", "ordinal", "index_version"], name="unique_chunk_ordinal_version")
+            models.UniqueConstraint(
+                fields=["document", "ordinal", "index_version"], name="unique_chunk_ordinal_version"
+            )
         ]
         indexes = [
             models.Index(fields=["index_version"], name="chunk_index_version"),

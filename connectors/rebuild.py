@@ -189,7 +189,8 @@ def rebuild_switch_if_done(number: int) -> bool:
         return False
     with transaction.atomic():
         # FOR UPDATE on both rows: waits for the stores in flight (they hold them FOR KEY SHARE).
-        versions = {v.state: v for v in IndexVersion.objects.select_for_update().exclude(state=IndexVersion.State.RETIRED)}
+        rows = IndexVersion.objects.select_for_update().exclude(state=IndexVersion.State.RETIRED)
+        versions = {v.state: v for v in rows}
         building = versions.get(IndexVersion.State.BUILDING)
         if building is None or building.number != number or documents_missing(number).exists():
             return False

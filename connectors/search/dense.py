@@ -22,7 +22,12 @@ def pgvector_version() -> tuple[int, ...]:
 
 
 def chunk_ids_dense(
-    *, embedding: list[float], groups: list[str], k: int, filters: SearchFilters = NO_FILTERS, version: int | None = None
+    *,
+    embedding: list[float],
+    groups: list[str],
+    k: int,
+    filters: SearchFilters = NO_FILTERS,
+    version: int | None = None,
 ) -> list[int]:
     """Ids of the k chunks nearest to `embedding` (cosine) among those the reader may see.
 

@@ -90,7 +90,27 @@ class Searcher(threading.Thread):
             self.stop.wait(0.05)
 
 
-def test_searches_during_a_rebuild_never_see_an_empty_or_mixed_index(transactional_db, folder, settings):
+@pytest.fixture
+def side_connections_closed(settings):
+    """The search's side threads keep their database connections between searches: close them
+    at the end, so the test database can be dropped."""
+    yield
+    from connectors.search.hybrid import _side_executor
+
+    threads = settings.RAG_SIDE_THREADS
+    barrier = threading.Barrier(threads)
+
+    def close():
+        connection.close()
+        barrier.wait(timeout=10)  # every thread of the pool takes one
+
+    for future in [_side_executor().submit(close) for _ in range(threads)]:
+        future.result(timeout=30)
+
+
+def test_searches_during_a_rebuild_never_see_an_empty_or_mixed_index(
+    transactional_db, folder, settings, side_connections_closed
+):
     connector = make_connector(folder)
     sync(connector)
     old = live_index().number
