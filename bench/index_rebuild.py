@@ -186,6 +186,11 @@ class Load:
         return index
 
 
+def progress(message: str) -> None:
+    """A line on stderr while it runs (the JSON alone goes to stdout)."""
+    print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
+
+
 def percentiles(values: list[float]) -> dict:
     if not values:
         return {}
@@ -266,7 +271,9 @@ def run(args) -> dict:
     rng = np.random.default_rng(SEED)
     docs = documents(args.chunks, rng)
     embedder.embed(["warm up the model"])
+    progress(f"{len(docs)} documents generated; first build")
     build_seconds, chunks = first_build(docs)
+    progress(f"first build: {chunks} chunks in {build_seconds:.1f} s")
     with connection.cursor() as cursor:
         cursor.execute("VACUUM (ANALYZE) connectors_chunk")
     qs = questions(docs, embedder, rng)
@@ -277,10 +284,12 @@ def run(args) -> dict:
         timer.start()
         index = load.run_until(stop, pool)
         load.phase = "during"
+        progress(f"searches before: {summary(load.records, 'before')}; rebuilding")
         result: dict = {}
         done = threading.Event()
         threading.Thread(target=rebuild, args=(result, done), daemon=True).start()
         load.run_until(done, pool, index)
+    progress(f"rebuild: {result}")
     return {
         "benchmark": "index rebuild under load",
         "embedder": "all-MiniLM-L6-v2 (in process, CPU)" if args.embedder == "model" else "hash (no model)",

@@ -2,7 +2,8 @@
 
 1. `index_rebuild_start` creates a version in "building" with the configured recipe
    (connectors.index_version) and queues `index_rebuild_plan` (queue "index").
-2. The plan queues batches of the documents that have no chunks in the new version yet; each
+2. The plan queues batches of the documents that have no chunks in the new version yet
+   (indexed ones, and those waiting for their sync's index task: their stored text); each
    batch (`index_rebuild_batch`, queue "index", any number of workers) chunks and embeds its
    documents from their stored text and stores each one's chunks in one transaction. A batch
    done twice (a worker killed, a task delivered again, a resumed plan) skips the documents
@@ -44,13 +45,18 @@ logger = logging.getLogger(__name__)
 PURGE_BATCH = 2000
 
 
-def _indexed() -> QuerySet[Document]:
-    return Document.objects.filter(index_status=Document.IndexStatus.INDEXED)
+#: Documents a version must hold: indexed ones, and those waiting for their sync's index task
+#: (their stored text is embedded; the sync's task stores it again, into both versions).
+WANTED = (Document.IndexStatus.INDEXED, Document.IndexStatus.PENDING)
+
+
+def _wanted() -> QuerySet[Document]:
+    return Document.objects.filter(index_status__in=WANTED)
 
 
 def documents_missing(number: int) -> QuerySet[Document]:
-    """Indexed documents with no chunk in version `number` yet."""
-    return _indexed().exclude(Exists(Chunk.objects.filter(document_id=OuterRef("pk"), index_version=number)))
+    """Documents (indexed or waiting to be) with no chunk in version `number` yet."""
+    return _wanted().exclude(Exists(Chunk.objects.filter(document_id=OuterRef("pk"), index_version=number)))
 
 
 def _building(number: int) -> bool:
@@ -76,7 +82,7 @@ def index_rebuild_start(*, actor=None) -> tuple[IndexVersion, bool]:
             recipe = index_recipe()
             building = IndexVersion.objects.create(
                 number=max(live.number, _top_number()) + 1, state=IndexVersion.State.BUILDING, recipe=recipe,
-                fingerprint=configured_fingerprint(), documents_total=_indexed().count(), started_by=_user(actor),
+                fingerprint=configured_fingerprint(), documents_total=_wanted().count(), started_by=_user(actor),
                 heartbeat_at=timezone.now(),
             )
         audit_record(
@@ -164,7 +170,7 @@ def _embed_while_building(number: int, texts: list[str]) -> list | None:
 def _store_in_version(document: Document, spans, vectors, number: int) -> bool:
     current = (
         Document.objects.select_for_update()
-        .filter(id=document.id, content_hash=document.content_hash, index_status=Document.IndexStatus.INDEXED)
+        .filter(id=document.id, content_hash=document.content_hash, index_status__in=WANTED)
         .first()
     )
     if current is None:
@@ -180,8 +186,8 @@ def _store_in_version(document: Document, spans, vectors, number: int) -> bool:
 
 
 def rebuild_switch_if_done(number: int) -> bool:
-    """Record the progress; when no indexed document is missing from version `number`, make it live."""
-    total, missing = _indexed().count(), documents_missing(number).count()
+    """Record the progress; when no document is missing from version `number`, make it live."""
+    total, missing = _wanted().count(), documents_missing(number).count()
     IndexVersion.objects.filter(number=number, state=IndexVersion.State.BUILDING).update(
         documents_total=total, documents_done=total - missing, heartbeat_at=timezone.now()
     )
@@ -198,7 +204,7 @@ def rebuild_switch_if_done(number: int) -> bool:
         if live is not None:
             _retire(live)
         building.state, building.live_at = IndexVersion.State.LIVE, timezone.now()
-        building.documents_done = building.documents_total = _indexed().count()
+        building.documents_done = building.documents_total = _wanted().count()
         building.save(update_fields=["state", "live_at", "documents_done", "documents_total"])
         audit_record(
             actor=None, action="index.switched", target=("index_version", str(number), f"v{number}"),

@@ -172,6 +172,32 @@ def test_a_document_synced_during_a_rebuild_is_there_after_the_switch(db, folder
     assert Chunk.objects.filter(index_version=version.number).values("document").distinct().count() == 19
 
 
+def test_a_document_waiting_for_its_index_task_at_the_switch_is_not_missing(db, folder, settings, monkeypatch):
+    connector = make_connector(folder)
+    sync(connector)
+    (folder / "policy-01.md").write_text("# Policy 1 on the VPN client\n\nThe VPN now needs a hardware key.\n")
+    queued = []
+    with monkeypatch.context() as slow:  # the index worker has not taken the sync's batch yet
+        slow.setattr("connectors.sync.enqueue", lambda name, *args: queued.append(args))
+        run = SyncRun.objects.create(connector=connector)
+        sync_run_execute(run.id)
+    waiting = Document.objects.get(external_id="policy-01.md")
+    assert waiting.index_status == Document.IndexStatus.PENDING
+    settings.CHUNK_TOKENS = 64
+    version, _ = index_rebuild_start()
+    rebuild_plan_execute(version.number)
+    assert live_index().number == version.number
+    hits = chunks_search(embedding=None, text="hardware key", groups=[], k=3, mode="fulltext")
+    assert hits and hits[0].chunk.document_id == waiting.id
+    from connectors.sync import index_documents_execute
+
+    index_documents_execute(*queued[0])  # the sync's batch, late: stored again, nothing duplicated
+    waiting.refresh_from_db()
+    assert waiting.index_status == Document.IndexStatus.INDEXED
+    ordinals = list(waiting.chunks.filter(index_version=version.number).values_list("ordinal", flat=True))
+    assert sorted(ordinals) == list(range(len(ordinals)))
+
+
 class CountingEmbedder:
     def __init__(self, inner):
         self.inner = inner
