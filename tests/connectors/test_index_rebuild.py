@@ -22,6 +22,7 @@ from connectors.models import Chunk, Connector, Document, IndexVersion, SyncRun
 from connectors.rebuild import index_rebuild_start, index_versions_check, rebuild_batch_execute, rebuild_plan_execute
 from connectors.search import chunks_search
 from connectors.sync import sync_run_execute
+from tests.connectors.test_sync import CountingEmbedder
 
 TOPICS = ["annual leave", "the VPN client", "expense claims", "the canteen menu", "parking permits", "laptops"]
 
@@ -198,16 +199,6 @@ def test_a_document_waiting_for_its_index_task_at_the_switch_is_not_missing(db, 
     assert sorted(ordinals) == list(range(len(ordinals)))
 
 
-class CountingEmbedder:
-    def __init__(self, inner):
-        self.inner = inner
-        self.texts = 0
-
-    def embed(self, texts):
-        self.texts += len(texts)
-        return self.inner.embed(texts)
-
-
 def test_a_rebuild_killed_halfway_resumes_without_duplicates(db, folder, settings, monkeypatch):
     connector = make_connector(folder)
     sync(connector)
@@ -263,6 +254,19 @@ def test_dense_search_waits_for_the_rebuild_when_the_embedding_model_changed(db,
     settings.EMBEDDING_MODEL = "another-model"  # the live vectors are not comparable with the question's
     during = chunks_search(embedding=embedding, text="parking permits", groups=[], k=5)
     assert during and not any(hit.dense_rank for hit in during)
+
+
+def test_a_system_check_says_when_the_index_is_out_of_date(db, settings):
+    from django.core.checks import run_checks
+
+    def warnings():
+        return [m.id for m in run_checks(databases=["default"], tags=["database"])]
+
+    assert "connectors.W001" not in warnings()
+    settings.EMBEDDING_MODEL = "another-model"
+    assert "connectors.W001" in warnings()
+    index_rebuild_start()
+    assert "connectors.W001" not in warnings()  # the rebuild is on its way
 
 
 # --- the command and the staff page ------------------------------------------------------------
