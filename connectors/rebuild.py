@@ -60,7 +60,11 @@ def documents_missing(number: int) -> QuerySet[Document]:
 
 
 def _building(number: int) -> bool:
-    return IndexVersion.objects.filter(number=number, state=IndexVersion.State.BUILDING).exists()
+    """Whether version `number` is building, with the recipe this worker is configured for (a worker
+    configured otherwise, e.g. during a rolling restart, must not fill it with chunks made its way)."""
+    return IndexVersion.objects.filter(
+        number=number, state=IndexVersion.State.BUILDING, fingerprint=configured_fingerprint()
+    ).exists()
 
 
 # --- starting ----------------------------------------------------------------------------------

@@ -239,7 +239,11 @@ def test_starting_twice_resumes_the_running_rebuild(db, folder, settings):
     first, created = index_rebuild_start()
     again, created_again = index_rebuild_start()
     assert created and not created_again and again.number == first.number
-    settings.CHUNK_TOKENS = 100  # changed again: the rebuild of the older recipe gives way
+    settings.CHUNK_TOKENS = 100  # changed again: a worker configured so does not fill the older recipe's version
+    ids = [str(i) for i in Document.objects.values_list("id", flat=True)]
+    assert rebuild_batch_execute(first.number, ids) == 0
+    assert not Chunk.objects.filter(index_version=first.number).exists()
+    # ... and starting a rebuild again retires that one and builds the new recipe.
     newer, created_newer = index_rebuild_start()
     assert created_newer and newer.number > first.number
     assert IndexVersion.objects.get(number=first.number).state == IndexVersion.State.RETIRED
