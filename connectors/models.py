@@ -263,7 +263,9 @@ class Chunk(models.Model):
             )
         ]
         indexes = [
-            models.Index(fields=["index_version"], name="chunk_index_version"),
+            # A version's chunks (the purge) and a document's chunks in a version (a rebuild's
+            # "missing" check, one probe per document whatever the planner thinks of the version).
+            models.Index(fields=["index_version", "document"], name="chunk_version_document"),
             HnswIndex(
                 name="chunk_embedding_hnsw",
                 fields=["embedding"],

@@ -58,7 +58,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='chunk',
-            index=models.Index(fields=['index_version'], name='chunk_index_version'),
+            index=models.Index(fields=['index_version', 'document'], name='chunk_version_document'),
         ),
         migrations.AddConstraint(
             model_name='chunk',
