@@ -213,6 +213,10 @@ CELERY_TASK_ROUTES = {
     "connectors.tasks.index_documents": {"queue": "index"},
     "connectors.tasks.check_due_syncs": {"queue": "default"},
     "assistant.chat.tasks.generate_answer": {"queue": "answer"},
+    "connectors.tasks.index_rebuild_plan": {"queue": "index"},
+    "connectors.tasks.index_rebuild_batch": {"queue": "index"},
+    "connectors.tasks.index_version_purge": {"queue": "index"},
+    "connectors.tasks.check_index_versions": {"queue": "default"},
 }
 # A task that was taken but not acknowledged (worker killed, or its ack lost when Redis restarted)
 # is delivered again after this long; tasks are idempotent, so a second delivery duplicates nothing.
@@ -225,6 +229,7 @@ CELERY_TASK_PUBLISH_RETRY = True
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 10, "interval_start": 0, "interval_step": 0.5, "interval_max": 2}
 CELERY_BEAT_SCHEDULE = {
     "check-due-syncs": {"task": "connectors.tasks.check_due_syncs", "schedule": 60.0},
+    "check-index-versions": {"task": "connectors.tasks.check_index_versions", "schedule": 60.0},
     "purge-deleted-conversations": {"task": "assistant.chat.tasks.purge_deleted_conversations", "schedule": 300.0},
     "sweep-stale-answers": {"task": "assistant.chat.tasks.sweep_stale_answers", "schedule": 60.0},
 }
@@ -326,6 +331,11 @@ PARSE_MAX_EXPANDED_MB = env_int("PARSE_MAX_EXPANDED_MB", 256, minimum=1)
 # counted while parsing and cutting, which stop at the cap; the document fails with the reason.
 PARSE_MAX_CHARS = env_int("PARSE_MAX_CHARS", 10_000_000, minimum=1000)
 INDEX_MAX_CHUNKS = env_int("INDEX_MAX_CHUNKS", 10_000, minimum=1)
+# Index rebuilds (connectors/rebuild.py): a retired version's chunks are deleted this long after
+# the switch (searches that began on it finish first); a rebuild with no progress for this long
+# is resumed by the beat's check (its workers died, its queued batches were lost).
+INDEX_PURGE_GRACE_SECONDS = env_int("INDEX_PURGE_GRACE_SECONDS", 60, minimum=0)
+INDEX_REBUILD_STALL_SECONDS = env_int("INDEX_REBUILD_STALL_SECONDS", 900, minimum=60)
 SYNC_LOCK_SECONDS = env_int("SYNC_LOCK_SECONDS", 120, minimum=5)
 SYNC_MAX_DELETE_SHARE = env_float("SYNC_MAX_DELETE_SHARE", 0.5, minimum=0.0, maximum=1.0)
 # Connector credentials are encrypted with the first key; every key decrypts (rotation).

@@ -7,6 +7,7 @@ class ConnectorsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from connectors import checks  # noqa: F401 - registers the system checks
         from connectors.sources import operator_policy
 
         operator_policy.set_provider(policy_from_settings)

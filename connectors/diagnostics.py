@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, pgettext
 
+from connectors.index_version import live_index
 from connectors.models import Connector, Document, SyncFailure, SyncRun
 from connectors.parsing import SUPPORTED_EXTENSIONS
 from connectors.services import connector_source
@@ -256,7 +257,7 @@ def _explain_document(document: Document) -> Explanation:
     else:
         visibility = _("Visible in answers to nobody (no group has access).")
     if document.index_status == Document.IndexStatus.INDEXED:
-        chunks = document.chunks.count()
+        chunks = document.chunks.filter(index_version=live_index().number).count()
         return Explanation(
             Status.INDEXED,
             ngettext(

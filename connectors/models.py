@@ -193,6 +193,56 @@ class Document(models.Model):
         return self.title
 
 
+class IndexVersion(models.Model):
+    """One build of the whole index with one recipe (what is embedded, and how).
+
+    Exactly one version is live: every search reads it, and only it. A rebuild fills a new
+    version beside it ("building"), then one transaction makes it live and retires the old
+    one, whose chunks are deleted afterwards (connectors/rebuild.py).
+    """
+
+    class State(models.TextChoices):
+        BUILDING = "building", "Building"
+        LIVE = "live", "Live"
+        RETIRED = "retired", "Retired"
+
+    number = models.PositiveIntegerField(unique=True, help_text="Chunk.index_version of its chunks.")
+    fingerprint = models.CharField(max_length=64, help_text="sha256 of the recipe (connectors.index_version).")
+    recipe = models.JSONField(default=dict, help_text="Embedding model, dimensions, chunk size, embedded text format.")
+    state = models.CharField(max_length=20, choices=State.choices, default=State.BUILDING)
+    documents_total = models.PositiveIntegerField(default=0, help_text="Documents to embed into it.")
+    documents_done = models.PositiveIntegerField(default=0, help_text="Documents embedded into it.")
+    chunks_done = models.PositiveIntegerField(default=0, help_text="Chunks stored by the rebuild.")
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    live_at = models.DateTimeField(null=True, blank=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+    purged_at = models.DateTimeField(null=True, blank=True, help_text="When a retired version's chunks were deleted.")
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["state"], condition=models.Q(state="live"), name="one_live_index_version"),
+            models.UniqueConstraint(
+                fields=["state"], condition=models.Q(state="building"), name="one_building_index_version"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"index v{self.number} ({self.state})"
+
+    @property
+    def progress_percent(self) -> int:
+        if self.state != self.State.BUILDING:
+            return 100
+        if not self.documents_total:
+            return 0
+        return min(99, int(100 * self.documents_done / self.documents_total))
+
+
 class Chunk(models.Model):
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
     connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="+")
@@ -208,11 +258,21 @@ class Chunk(models.Model):
     search_vector = SearchVectorField(null=True)
     acl_public = models.BooleanField(default=False)
     acl_groups = ArrayField(models.CharField(max_length=150), default=list, blank=True)
+    # IndexVersion.number (not a foreign key: a search filters on the number it read once, and
+    # bulk loads may leave it to the database default, the first version).
+    index_version = models.PositiveIntegerField(default=1, db_default=1)
 
     class Meta:
         ordering = ["document", "ordinal"]
-        constraints = [models.UniqueConstraint(fields=["document", "ordinal"], name="unique_chunk_ordinal")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["document", "ordinal", "index_version"], name="unique_chunk_ordinal_version"
+            )
+        ]
         indexes = [
+            # A version's chunks (the purge) and a document's chunks in a version (a rebuild's
+            # "missing" check, one probe per document whatever the planner thinks of the version).
+            models.Index(fields=["index_version", "document"], name="chunk_version_document"),
             HnswIndex(
                 name="chunk_embedding_hnsw",
                 fields=["embedding"],

@@ -11,6 +11,9 @@ from celery import current_app
 
 SYNC_CONNECTOR = "connectors.tasks.sync_connector"
 INDEX_DOCUMENTS = "connectors.tasks.index_documents"
+INDEX_REBUILD_PLAN = "connectors.tasks.index_rebuild_plan"
+INDEX_REBUILD_BATCH = "connectors.tasks.index_rebuild_batch"
+INDEX_VERSION_PURGE = "connectors.tasks.index_version_purge"
 
 
 def enqueue(task_name: str, *args) -> None:

@@ -28,10 +28,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from connectors.chunking import ChunkLimitExceeded
-from connectors.indexing import (
-    chunk_context_parts, chunks_prepare, content_hash, get_embedder, parse_item, too_many_chunks_reason,
-)
-from connectors.search.bm25 import chunk_search_vector
+from connectors.chunk_store import chunks_replace
+from connectors.index_version import versions_written
+from connectors.indexing import chunks_prepare, content_hash, get_embedder, parse_item, too_many_chunks_reason
 from connectors.locks import followup_key, lock_key, redis_client
 from connectors.models import Chunk, Connector, Document, SyncFailure, SyncRun
 from connectors.parsing import ParseCancelled, ParseError
@@ -483,29 +482,7 @@ def _store_chunks(doc: Document, chunks, vectors) -> bool:
     )
     if current is None:
         return False
-    Chunk.objects.filter(document_id=doc.id).delete()
-    Chunk.objects.bulk_create(
-        Chunk(
-            document_id=doc.id,
-            connector_id=doc.connector_id,
-            ordinal=ordinal,
-            text=chunk.span.text,
-            start_char=chunk.span.start,
-            end_char=chunk.span.end,
-            token_count=chunk.span.token_count,
-            section=chunk.section,
-            embedding=vector,
-            acl_public=current.acl_public,
-            acl_groups=current.acl_groups,
-        )
-        for ordinal, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True))
-    )
-    parts = chunk_context_parts()  # the full-text vector holds what the header holds
-    Chunk.objects.filter(document_id=doc.id).update(
-        search_vector=chunk_search_vector(
-            title=current.title if "title" in parts else "", language=current.language, headings="headings" in parts
-        )
-    )
+    chunks_replace(document=current, chunks=chunks, vectors=vectors, versions=versions_written())
     Document.objects.filter(id=doc.id).update(
         index_status=Document.IndexStatus.INDEXED,
         pending_run=None,

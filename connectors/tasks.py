@@ -6,6 +6,12 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from connectors.models import SyncRun
+from connectors.rebuild import (
+    index_versions_check,
+    rebuild_batch_execute,
+    rebuild_plan_execute,
+    retired_version_purge,
+)
 from connectors.services import connectors_due_sync_start, sync_runs_stale_fail
 from connectors.sync import (
     SyncBusy,
@@ -53,3 +59,35 @@ def check_due_syncs() -> int:
     """Fired by beat every minute: recover dead runs, then queue what is due."""
     sync_runs_stale_fail()
     return len(connectors_due_sync_start())
+
+
+# --- rebuilding the index beside the live one (connectors/rebuild.py) --------------------------
+
+
+@shared_task(acks_late=True)
+def index_rebuild_plan(number: int) -> int:
+    """Queue the batches of documents still missing from the building version `number`."""
+    return rebuild_plan_execute(number)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=5)
+def index_rebuild_batch(self, number: int, document_ids: list[str]) -> int:
+    """Embed a batch of documents into the building version (done twice: nothing duplicated)."""
+    try:
+        return rebuild_batch_execute(number, document_ids)
+    except (OperationalError, InterfaceError, EmbeddingError) as exc:
+        # Given up after the retries: the documents stay missing and the beat's check queues
+        # them again once the rebuild has stalled (INDEX_REBUILD_STALL_SECONDS).
+        raise self.retry(exc=exc, countdown=min(300, 5 * 2**self.request.retries)) from exc
+
+
+@shared_task(acks_late=True)
+def index_version_purge(number: int) -> int:
+    """Delete a retired version's chunks, in batches."""
+    return retired_version_purge(number)
+
+
+@shared_task(acks_late=True)
+def check_index_versions() -> dict:
+    """Fired by beat every minute: purge retired versions after their grace, resume a stalled rebuild."""
+    return index_versions_check()

@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from connectors import dataset_views, upload_views, views
+from connectors import dataset_views, index_views, upload_views, views
 
 app_name = "connectors"
 
@@ -13,6 +13,8 @@ urlpatterns = [
     path("new/<slug:kind>/preview/", dataset_views.new_preview, name="new_preview"),
     path("runs/<uuid:run_id>/", views.run_detail, name="run"),
     path("audit/", views.audit_log, name="audit"),
+    path("index/", index_views.index_page, name="index"),
+    path("index/rebuild/", index_views.index_rebuild, name="index_rebuild"),
     path("documents/<uuid:document_id>/", views.document_detail, name="document"),
     path("<uuid:connector_id>/", views.connector_detail, name="detail"),
     path("<uuid:connector_id>/edit/", views.connector_edit, name="edit"),

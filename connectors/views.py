@@ -31,6 +31,7 @@ from connectors.dataset_editor import connection_fields, editor_kinds
 from connectors.forms import ConnectorForm
 from connectors.previews import preview_item, scrub
 from connectors.access import document_access_explain
+from connectors.index_version import index_status, live_index
 from connectors.models import AuditEvent, Chunk, Connector, Document, SyncRun
 from connectors.request_input import answers_bad_input, query_text
 from connectors.services import (
@@ -222,7 +223,7 @@ def connector_list(request: HttpRequest):
             }
         )
     kinds = sorted(((kind, cls.label) for kind, cls in SOURCES.items()), key=lambda item: item[1])
-    return render(request, "connectors/list.html", {"rows": rows, "kinds": kinds})
+    return render(request, "connectors/list.html", {"rows": rows, "kinds": kinds, "index": index_status()})
 
 
 def _form_page(request: HttpRequest, *, kind: str, connector: Connector | None):
@@ -429,7 +430,7 @@ def document_list(request: HttpRequest, connector_id):
 @answers_bad_input
 def document_detail(request: HttpRequest, document_id):
     document = get_object_or_404(Document.objects.select_related("connector", "pending_run"), id=document_id)
-    chunks = Chunk.objects.filter(document=document).order_by("ordinal").only(
+    chunks = Chunk.objects.filter(document=document, index_version=live_index().number).order_by("ordinal").only(
         "id", "ordinal", "start_char", "end_char", "token_count", "text"
     )
     who = query_text(request, "user")

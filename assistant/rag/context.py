@@ -116,7 +116,7 @@ def expand_hits(hits: list[ScoredChunk], material_tokens: int) -> list[dict]:
             order.append(doc_id)
             hit_chunks[doc_id] = []
         hit_chunks[doc_id].append(hit.chunk)
-    layout = documents_layout(order)
+    layout = documents_layout(order, version=hits[0].chunk.index_version)  # the version searched
     selected: dict = {doc_id: set() for doc_id in order}
     used = 0
     whole_limit = whole_document_cap(material_tokens)

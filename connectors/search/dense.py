@@ -20,13 +20,18 @@ def pgvector_version() -> tuple[int, ...]:
     return tuple(int(part) for part in row[0].split(".")) if row else (0,)
 
 
-def chunk_ids_dense(*, embedding: list[float], groups: list[str], k: int, filters: SearchFilters = NO_FILTERS) -> list[int]:
+def chunk_ids_dense(
+    *, embedding: list[float], groups: list[str], k: int, filters: SearchFilters = NO_FILTERS,
+    version: int | None = None,
+) -> list[int]:
     """Ids of the k chunks nearest to `embedding` (cosine) among those the reader may see."""
-    return [chunk_id for chunk_id, _ in chunks_dense_scored(embedding=embedding, groups=groups, k=k, filters=filters)]
+    return [chunk_id for chunk_id, _ in chunks_dense_scored(embedding=embedding, groups=groups, k=k, filters=filters,
+                                                             version=version)]
 
 
 def chunks_dense_scored(
-    *, embedding: list[float], groups: list[str], k: int, filters: SearchFilters = NO_FILTERS
+    *, embedding: list[float], groups: list[str], k: int, filters: SearchFilters = NO_FILTERS,
+    version: int | None = None,
 ) -> list[tuple[int, float]]:
     """(id, cosine similarity) of the k chunks nearest to `embedding` among those the reader may see, nearest first.
 
@@ -34,10 +39,11 @@ def chunks_dense_scored(
     iterative, so a selective ACL still yields k rows instead of fewer; older versions
     (the embedded pgserver has 0.6) scan ef_search candidates and may return fewer, and any
     version gives up after hnsw.max_scan_tuples. When the scan returns fewer than k, an
-    exact scan answers instead, so fewer than k means fewer than k exist.
+    exact scan answers instead, so fewer than k means fewer than k exist. `version`: the index
+    version to search (default: the live one).
     """
     nearest = (
-        visible_chunks(groups, filters)
+        visible_chunks(groups, filters, version)
         .annotate(distance=CosineDistance("embedding", embedding))
         .order_by("distance")
         .values_list("id", "distance")

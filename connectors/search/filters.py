@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import QuerySet
 
+from connectors.index_version import live_index
 from connectors.models import Chunk
 from connectors.selectors import acl_filter
 
@@ -35,7 +36,14 @@ class SearchFilters:
 NO_FILTERS = SearchFilters()
 
 
-def visible_chunks(groups: list[str], filters: SearchFilters) -> QuerySet[Chunk]:
-    return filters.apply(Chunk.objects.filter(acl_filter(groups)))
+def visible_chunks(groups: list[str], filters: SearchFilters, version: int | None = None) -> QuerySet[Chunk]:
+    """The chunks of one index version (the live one unless given) that the reader may see.
+
+    A search reads the live version's number once and passes it to each of its queries, so the
+    dense and the full-text side see the same version even if a rebuild switches meanwhile.
+    """
+    if version is None:
+        version = live_index().number
+    return filters.apply(Chunk.objects.filter(acl_filter(groups), index_version=version))
 
 

@@ -7,6 +7,7 @@ from django.db import connection, transaction
 from django.db.models import BooleanField
 from django.db.models.expressions import RawSQL
 
+from connectors.index_version import live_index
 from connectors.models import Chunk
 from connectors.search import bm25 as fts
 from connectors.search.filters import NO_FILTERS, SearchFilters, visible_chunks
@@ -30,11 +31,11 @@ def fulltext_query(text: str) -> RawSQL:
     return RawSQL("(" + " || ".join(parts) + ")", params)
 
 
-def _fulltext_scored(tsquery: str, plan, stats, groups, filters, k: int, budget: int) -> list[tuple[int, float]]:
+def _fulltext_scored(tsquery: str, plan, stats, groups, filters, k, budget, version) -> list[tuple[int, float]]:
     """(id, BM25 score) of the best k of at most `budget` visible chunks that match `tsquery`."""
     column = f"{Chunk._meta.db_table}.search_vector"
     candidates = (
-        visible_chunks(groups, filters)
+        visible_chunks(groups, filters, version)
         .alias(matches=RawSQL(f"{column} @@ %s::tsquery", [tsquery], output_field=BooleanField()))
         .filter(matches=True)
         .order_by()
@@ -51,19 +52,23 @@ def _fulltext_scored(tsquery: str, plan, stats, groups, filters, k: int, budget:
         return cursor.fetchall()
 
 
-def chunk_ids_fulltext(*, text: str, groups: list[str], k: int, filters: SearchFilters = NO_FILTERS) -> list[int]:
+def chunk_ids_fulltext(
+    *, text: str, groups: list[str], k: int, filters: SearchFilters = NO_FILTERS, version: int | None = None
+) -> list[int]:
     """Ids of the k chunks that best match `text`, ranked by BM25 (see connectors.search.bm25)."""
-    return [chunk_id for chunk_id, _ in chunks_fulltext_scored(text=text, groups=groups, k=k, filters=filters)]
+    return [chunk_id for chunk_id, _ in chunks_fulltext_scored(text=text, groups=groups, k=k, filters=filters,
+                                                                version=version)]
 
 
 def chunks_fulltext_scored(
-    *, text: str, groups: list[str], k: int, filters: SearchFilters = NO_FILTERS
+    *, text: str, groups: list[str], k: int, filters: SearchFilters = NO_FILTERS, version: int | None = None
 ) -> list[tuple[int, float]]:
     """(id, BM25 score) of the k chunks that best match `text`, best first.
 
     Candidates come from the GIN index with the reader's ACL and filters in the same query,
     at most RAG_FULLTEXT_MAX_CANDIDATES per stage: first those with the question's rarest
     words, then, only if they could still make the top k, those with enough of its common ones.
+    `version`: the index version to search (default: the live one).
     """
     parsed, reltuples = fts.parse_query(text)
     if not parsed.lexemes:
@@ -73,13 +78,15 @@ def chunks_fulltext_scored(
     plan = fts.plan_for(parsed, stats, budget)
     if plan is None:
         return []
+    if version is None:
+        version = live_index().number
     scores: dict[int, float] = {}
     if plan.first:
-        scores.update(_fulltext_scored(plan.first, plan, stats, groups, filters, k, budget))
+        scores.update(_fulltext_scored(plan.first, plan, stats, groups, filters, k, budget, version))
     if not plan.strict:
         threshold = sorted(scores.values(), reverse=True)[k - 1] if len(scores) >= k else None
         for tsquery in fts.later_stages(plan, threshold):
-            scores.update(_fulltext_scored(tsquery, plan, stats, groups, filters, k, budget))
+            scores.update(_fulltext_scored(tsquery, plan, stats, groups, filters, k, budget, version))
             if len(scores) >= k:
                 break
     best = sorted(scores, key=lambda chunk_id: (-scores[chunk_id], chunk_id))[:k]

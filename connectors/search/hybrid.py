@@ -9,6 +9,7 @@ from functools import lru_cache
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 
+from connectors.index_version import live_index
 from connectors.models import Chunk
 from connectors.search.dense import chunks_dense_scored
 from connectors.search.filters import NO_FILTERS, SearchFilters
@@ -68,20 +69,31 @@ def chunks_search(
     RAG_FUSION_DOCUMENT_CHUNKS = n > 1 ranks a document by the sum of its n best fused chunks.
     Either way chunks then follow their document's order, and a chunk's score is its
     document's. See connectors.search.fusion.
+
+    Both sides search the live index version read once here, so a search sees one version only,
+    even while a rebuild switches versions. While the live version's vectors come from another
+    embedding model than the configured one (a rebuild for a new model not finished yet), the
+    question's embedding cannot be compared with them: the search is full text only.
     """
     if mode not in ("dense", "fulltext", "hybrid"):
         raise ValueError(f"unknown search mode {mode!r}")
     pool = max(k, candidates or settings.RAG_CANDIDATES)
-    want_dense = mode != "fulltext" and embedding is not None
+    live = live_index()
+    want_dense = mode != "fulltext" and embedding is not None and live.vectors_comparable()
     want_fulltext = mode != "dense" and bool(text.strip())
     side = None
     if want_dense and want_fulltext and settings.RAG_PARALLEL_SIDES and not connection.in_atomic_block:
         # Each side is a query of its own: the full-text one runs on a second connection
         # meanwhile. (Inside a transaction the other connection could not see its writes.)
         side = _side_executor().submit(
-            _on_side_connection, chunks_fulltext_scored, text=text, groups=groups, k=pool, filters=filters
+            _on_side_connection, chunks_fulltext_scored, text=text, groups=groups, k=pool, filters=filters,
+            version=live.number,
         )
-    dense = chunks_dense_scored(embedding=embedding, groups=groups, k=pool, filters=filters) if want_dense else []
+    dense = (
+        chunks_dense_scored(embedding=embedding, groups=groups, k=pool, filters=filters, version=live.number)
+        if want_dense
+        else []
+    )
     if side is not None:
         if _pooled():
             # Lend this connection back while waiting: with every pooled connection held by
@@ -89,7 +101,7 @@ def chunks_search(
             connection.close()
         fulltext = side.result()
     elif want_fulltext:
-        fulltext = chunks_fulltext_scored(text=text, groups=groups, k=pool, filters=filters)
+        fulltext = chunks_fulltext_scored(text=text, groups=groups, k=pool, filters=filters, version=live.number)
     else:
         fulltext = []
     dense_rank = {chunk_id: rank for rank, (chunk_id, _) in enumerate(dense, start=1)}

@@ -11,6 +11,7 @@ from assistant.agent.registry import Tool, ToolContext, ToolError, ToolResult, r
 from assistant.agent.tools.common import cut_end, documents_readable, reader_groups, source_entry
 from assistant.rag.context import Segment
 from assistant.rag.retrieval import Passage
+from connectors.index_version import live_index
 from connectors.models import Chunk, Document
 
 #: Tokens kept back from the budget for the header and the note on other parts.
@@ -57,8 +58,9 @@ def part_bounds(text: str, part_tokens: int) -> list[tuple[int, int]]:
 
 def _window_passage(document: Document, start: int, end: int) -> Passage:
     """The part as a passage the book can number and the answer cite (its chunks as segments)."""
+    live = live_index().number
     chunks = list(
-        Chunk.objects.filter(document=document, end_char__gt=start, start_char__lt=end)
+        Chunk.objects.filter(document=document, index_version=live, end_char__gt=start, start_char__lt=end)
         .order_by("ordinal").values_list("id", "start_char", "end_char")
     )
     segments = tuple(Segment(cid, max(s, start), min(e, end)) for cid, s, e in chunks)
