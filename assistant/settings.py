@@ -292,8 +292,8 @@ RAG_CANDIDATES = env_int("RAG_CANDIDATES", 50, minimum=1, maximum=1000)  # per s
 RAG_FUSION = env_choice("RAG_FUSION", "rrf", ("rrf", "borda", "minmax", "dbsf"))  # connectors/search/fusion.py
 RAG_FUSION_LEVEL = env_choice("RAG_FUSION_LEVEL", "chunk", ("chunk", "document"))
 # Defaults measured on SciFact and the Debian handbook at once (bench/fusion_sweep.py, README).
-RAG_FUSION_DOCUMENT_CHUNKS = env_int("RAG_FUSION_DOCUMENT_CHUNKS", 2, minimum=1, maximum=20)
-RAG_RRF_K = env_int("RAG_RRF_K", 10, minimum=1)
+RAG_FUSION_DOCUMENT_CHUNKS = env_int("RAG_FUSION_DOCUMENT_CHUNKS", 1, minimum=1, maximum=20)
+RAG_RRF_K = env_int("RAG_RRF_K", 5, minimum=1)
 RAG_DENSE_WEIGHT = env_float("RAG_DENSE_WEIGHT", 0.6, minimum=0.0)
 RAG_FULLTEXT_WEIGHT = env_float("RAG_FULLTEXT_WEIGHT", 0.4, minimum=0.0)
 RAG_FULLTEXT_LANGUAGES = env_list("RAG_FULLTEXT_LANGUAGES", ["english"])

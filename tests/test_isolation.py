@@ -11,6 +11,7 @@ nothing changes.
 from __future__ import annotations
 
 import hashlib
+import uuid
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
@@ -57,6 +58,8 @@ def world(owner, engineering):
         "conversation_id": conversation.id, "message_id": answer.id, "attachment_id": attachment.id,
         "memory_id": memory.id, "document_id": document.id, "connector_id": connector.id, "run_id": run.id,
         "kind": "folder", "action": "sync", "rest": f"{connector.id}/",
+        # a query result under the owner's answer, an evaluation case: ids the outsider may guess
+        "query_id": uuid.uuid4(), "case_id": uuid.uuid4(),
     }
     try:
         from assistant.accounts.models import ApiToken
