@@ -355,6 +355,7 @@ def load(corpus: Corpus, database_url: str) -> dict:
     import psycopg
     from psycopg.types.json import Jsonb
     from pgvector.psycopg import register_vector
+    from connectors.index_version import FIRST_VERSION
 
     from connectors.models import Connector
     from django.contrib.auth.models import Group
@@ -405,7 +406,7 @@ def load(corpus: Corpus, database_url: str) -> dict:
         started = time.perf_counter()
         columns = ("id, connector_id, external_id, title, location, url, media_type, text, content_hash, metadata, "
                    "language, acl_public, acl_groups, acl_from_source, source_modified_at, index_status, index_error, "
-                   "embedding_model, indexed_at, created_at")
+                   "embedding_model, indexed_at, created_at, headings")
         with conn.cursor() as cur, cur.copy(f"COPY connectors_document ({columns}) FROM STDIN") as copy:
             for d, doc_id in enumerate(doc_ids):
                 first, count = int(corpus.doc_first_chunk[d]), int(corpus.doc_chunks[d])
@@ -418,17 +419,19 @@ def load(corpus: Corpus, database_url: str) -> dict:
                     Jsonb({"topic": int(corpus.doc_topic[d])}), "english", bool(corpus.doc_public[d]),
                     corpus.doc_groups[d], bool(corpus.doc_groups[d]) and connector != corpus.selective_connector,
                     now - dt.timedelta(seconds=int(ages[d])), "indexed", "", "synthetic-clustered-384", now, now,
+                    Jsonb([]),
                 ))
         conn.commit()
         timings["copy_documents_s"] = time.perf_counter() - started
 
         started = time.perf_counter()
         columns = ("id, ordinal, text, start_char, end_char, token_count, embedding, acl_public, acl_groups, "
-                   "connector_id, document_id")
+                   "connector_id, document_id, section, index_version")
         statement = f"COPY connectors_chunk ({columns}) FROM STDIN WITH (FORMAT BINARY)"
         with conn.cursor() as cur, cur.copy(statement) as copy:
             copy.set_types(
-                ["int8", "int4", "text", "int4", "int4", "int4", "vector", "bool", "varchar[]", "uuid", "uuid"]
+                ["int8", "int4", "text", "int4", "int4", "int4", "vector", "bool", "varchar[]", "uuid", "uuid", "text",
+                 "int4"]
             )
             offset = 0
             for c, text in enumerate(corpus.chunk_texts):
@@ -439,7 +442,7 @@ def load(corpus: Corpus, database_url: str) -> dict:
                 copy.write_row((
                     c + 1, ordinal, text, offset, offset + len(text), round(len(text.split()) * 1.3),
                     corpus.vectors[c], bool(corpus.doc_public[d]), corpus.doc_groups[d],
-                    connector_ids[int(corpus.doc_connector[d])], doc_ids[d],
+                    connector_ids[int(corpus.doc_connector[d])], doc_ids[d], "", FIRST_VERSION,
                 ))
                 offset += len(text) + 2
         conn.execute("DROP TRIGGER bench_search_vector ON connectors_chunk")

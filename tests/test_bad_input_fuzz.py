@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import urllib.parse
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 
@@ -48,6 +49,8 @@ class Endpoint:
     upload_source: bool = False  # acts on an "Uploaded files" connector rather than a folder
 
 
+DATASET_EDITOR_FIELDS = ("host", "port", "database", "user", "password", "query", "dataset")
+
 ENDPOINTS: dict[str, Endpoint] = {
     "healthz": Endpoint(("GET",), who="anonymous"),
     "login": Endpoint(("GET", "POST"), ("username", "password", "next"), who="anonymous"),
@@ -74,6 +77,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "chat:api_attachment_remove": Endpoint(("POST",)),
     "chat:api_answer_stream": Endpoint(("GET",)),
     "chat:api_answer_stop": Endpoint(("POST",)),
+    "chat:query_csv": Endpoint(("GET",)),  # a query result's CSV, run again as the reader
     "chat:api_conversation_assistant": Endpoint(("POST",), ("assistant_id",)),
     "chat:api_answer_retry": Endpoint(("POST",)),
     "chat:api_message_feedback": Endpoint(("POST",), ("rating", "comment")),
@@ -98,6 +102,13 @@ ENDPOINTS: dict[str, Endpoint] = {
     "connectors:edit": Endpoint(("GET", "POST"), ("name", "path", "recursive", "max_file_bytes", "groups",
                                                   "sync_interval"), who="staff"),
     "connectors:test": Endpoint(("POST",), who="staff"),
+    # the dataset editor of database connectors: JSON bodies with the form's connection and a dataset
+    "connectors:new_tables": Endpoint(("POST",), DATASET_EDITOR_FIELDS, who="staff"),
+    "connectors:new_preview": Endpoint(("POST",), DATASET_EDITOR_FIELDS, who="staff"),
+    "connectors:tables": Endpoint(("POST",), DATASET_EDITOR_FIELDS, who="staff"),
+    "connectors:preview": Endpoint(("POST",), DATASET_EDITOR_FIELDS, who="staff"),
+    "connectors:index": Endpoint(("GET",), who="staff"),
+    "connectors:index_rebuild": Endpoint(("POST",), who="staff"),
     "connectors:progress": Endpoint(("GET",), who="staff"),
     "connectors:documents": Endpoint(("GET",), ("q", "status", "page"), who="staff"),
     "connectors:why": Endpoint(("GET",), ("id",), who="staff"),
@@ -251,6 +262,7 @@ def world_of(user, connector, document, run) -> dict:
             "connector_id": connector.id, "run_id": run.id, "kind": "folder", "action": "pause",
             "rest": f"{connector.id}/documents/", "model_id": "enterprise-assistant",
             "case_id": EvaluationCase.objects.create(question="Days of leave?", expected_answer="27 days").id,
+            "query_id": uuid.uuid4(),
         },
         "secret": secret,
     }
