@@ -9,8 +9,6 @@ the answer without waiting for any fixed time.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 
 import pytest
@@ -18,7 +16,7 @@ from django.contrib.auth.models import User
 
 from assistant.chat.models import Message
 from tests.chat.scripted_llm import Call, Say, ScriptedModel, _ScriptedHandler
-from tests.conftest import ARTIFACTS, ROOT, free_port, service_env, stop_process, wait_for_http
+from tests.conftest import spawn_web, stop_process
 from tests.e2e.test_chat_browser import handbook, log_in  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.e2e
@@ -42,19 +40,9 @@ def agent_app(transactional_db):
     ])
     model.server.RequestHandlerClass = _GatedScripted
     model.server.gate = threading.Event()
-    ARTIFACTS.mkdir(exist_ok=True)
-    port, log = free_port(), ARTIFACTS / "web-agent.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "assistant.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-         "--no-access-log"],
-        cwd=ROOT,
-        env=service_env(LLM_BASE_URL=model.base_url, LLM_MODEL="scripted", LLM_TOOLS="true",
-                        LLM_CONNECT_RETRIES="1", ALLOWED_HOSTS="127.0.0.1,localhost", LLM_CONTEXT_LENGTH="32768"),
-        stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
+    process, url = spawn_web("web-agent", LLM_BASE_URL=model.base_url, LLM_MODEL="scripted", LLM_TOOLS="true",
+                               LLM_CONNECT_RETRIES="1", LLM_CONTEXT_LENGTH="32768")
     try:
-        wait_for_http(f"{url}/healthz", timeout=60, process=process, log=log)
         yield url, model
     finally:
         model.server.gate.set()

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import subprocess
-import sys
 
 import pytest
 import redis
@@ -22,7 +20,7 @@ from assistant.accounts import ratelimit
 from assistant.chat.assistants import assistant_default
 from tests.chat.scripted_llm import Call, Say, ScriptedModel
 from tests.chat.sql_answers import chinook_postgres
-from tests.conftest import ARTIFACTS, ROOT, free_port, service_env, stop_process, wait_for_http
+from tests.conftest import spawn_web, stop_process
 from tests.e2e.test_answer_steps_browser import SCREENSHOTS, TRANSITIONS_OVER
 from tests.e2e.test_chat_browser import log_in
 
@@ -55,19 +53,9 @@ def sql_app(transactional_db, settings, pg_chinook, engineering):
         Call.of(("query_database", {"source": connector.name, "sql": SQL, "chart": CHART})),
         Say("The USA bought the most: 91 invoices for 523.06 in all [1]."),
     ])
-    ARTIFACTS.mkdir(exist_ok=True)
-    port, log = free_port(), ARTIFACTS / "web-sql.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "assistant.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-         "--no-access-log"],
-        cwd=ROOT,
-        env=service_env(LLM_BASE_URL=model.base_url, LLM_MODEL="scripted", LLM_TOOLS="true",
-                        LLM_CONNECT_RETRIES="1", ALLOWED_HOSTS="127.0.0.1,localhost", LLM_CONTEXT_LENGTH="32768"),
-        stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
+    process, url = spawn_web("web-sql", LLM_BASE_URL=model.base_url, LLM_MODEL="scripted", LLM_TOOLS="true",
+                               LLM_CONNECT_RETRIES="1", LLM_CONTEXT_LENGTH="32768")
     try:
-        wait_for_http(f"{url}/healthz", timeout=60, process=process, log=log)
         yield url, model
     finally:
         stop_process(process)

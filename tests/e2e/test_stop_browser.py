@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 import pytest
@@ -11,7 +9,7 @@ from django.contrib.auth.models import User
 
 from assistant.chat.models import Message
 from tests.chat.endless_llm import EndlessModel
-from tests.conftest import ARTIFACTS, ROOT, free_port, service_env, stop_process, wait_for_http
+from tests.conftest import spawn_web, stop_process
 from tests.e2e.test_chat_browser import log_in
 
 pytestmark = pytest.mark.e2e
@@ -20,18 +18,12 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def endless_app(transactional_db):
     model = EndlessModel()
-    ARTIFACTS.mkdir(exist_ok=True)
-    port, log = free_port(), ARTIFACTS / "web-endless.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "assistant.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-         "--no-access-log"],
-        cwd=ROOT,
-        env=service_env(LLM_BASE_URL=model.base_url, LLM_MODEL="endless", ALLOWED_HOSTS="127.0.0.1,localhost"),
-        stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
     try:
-        wait_for_http(f"{url}/healthz", timeout=60, process=process, log=log)
+        process, url = spawn_web("web-endless", LLM_BASE_URL=model.base_url, LLM_MODEL="endless")
+    except Exception:
+        model.close()
+        raise
+    try:
         yield url, model
     finally:
         stop_process(process)
