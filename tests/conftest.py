@@ -255,6 +255,25 @@ def celery_worker(transactional_db, purge_queues):
 
 
 @pytest.fixture
+def scripted(settings):
+    """`scripted(script)` points the app at a scripted tool-calling model server (LLM_TOOLS on),
+    playing `script` one turn per request, and returns it (tests/chat/scripted_llm.py)."""
+    from assistant.chat.answering import get_chat_client
+    from tests.chat.scripted_llm import use_scripted_model
+
+    models = []
+
+    def start(script, **kwargs):
+        models.append(use_scripted_model(settings, script, **kwargs))
+        return models[-1]
+
+    yield start
+    for model in models:
+        model.close()
+    get_chat_client.cache_clear()
+
+
+@pytest.fixture
 def app_server(transactional_db, use_llm):
     """The ASGI app under uvicorn, as in production, against the test database."""
     ARTIFACTS.mkdir(exist_ok=True)

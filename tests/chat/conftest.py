@@ -4,25 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.chat.answering import get_chat_client
 from assistant.chat.assistants import assistant_default
 from tests.chat.agent_tools import TEST_TOOLS, register_test_tools, unregister_test_tools
-from tests.chat.scripted_llm import use_scripted_model
-
-
-@pytest.fixture
-def scripted(settings):
-    """`scripted(script)` points the app at a scripted model server (LLM_TOOLS on) and returns it."""
-    models = []
-
-    def start(script, **kwargs):
-        models.append(use_scripted_model(settings, script, **kwargs))
-        return models[-1]
-
-    yield start
-    for model in models:
-        model.close()
-    get_chat_client.cache_clear()
 
 
 @pytest.fixture

@@ -6,11 +6,9 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 
-from assistant.chat.answering import get_chat_client
 from assistant.evaluation.models import EvaluationCase
 from connectors.models import Connector, SyncRun
 from connectors.sync import sync_run_execute
-from tests.chat.scripted_llm import use_scripted_model
 
 TRAVEL = {"kind": "document", "connector": "Handbook", "external_id": "travel-2024.md", "title": "Travel policy 2024"}
 SALARIES = {"kind": "document", "connector": "Engineering", "external_id": "salaries.md", "title": "Salary bands"}
@@ -31,21 +29,6 @@ def knowledge(db, tmp_path, engineering):
     for connector in (public, secret):
         sync_run_execute(SyncRun.objects.create(connector=connector).id)
     return public, secret
-
-
-@pytest.fixture
-def scripted(settings):
-    """`scripted(script)`: the app's model is a scripted server playing `script`, one turn per request."""
-    models = []
-
-    def start(script, **kwargs):
-        models.append(use_scripted_model(settings, script, **kwargs))
-        return models[-1]
-
-    yield start
-    for model in models:
-        model.close()
-    get_chat_client.cache_clear()
 
 
 def make_case(**fields) -> EvaluationCase:
