@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from assistant.chat import answer_relay as relay
 from assistant.chat.answering import answer_events, message_payload
 from assistant.chat.models import Message
+from assistant.chat.services import answer_fail_retryable
 
 logger = logging.getLogger(__name__)
 TERMINAL = {"done", "error"}
@@ -42,23 +43,15 @@ async def answer_write(message_id, user_id: int, *, language: str, suggest_title
                     await relay.publish(client, message_id, name, data)
         except Exception:  # a bug must not leave the answer "in progress": say so, offer Retry
             logger.exception("answer %s failed in the worker", message_id)
-            await _mark_failed(client, message_id, _("The answer failed. Press Retry."))
+            await _mark_failed(message_id, _("The answer failed. Press Retry."))
         finally:
             await relay.publish(client, message_id, relay.END)
             beat.cancel()
             await client.delete(relay.alive_key(message_id))
 
 
-async def _mark_failed(client, message_id, text: str) -> int:
-    """An answer still pending or streaming becomes a failed one with Retry (once, whoever notices)."""
-    changed = await Message.objects.filter(
-        id=message_id, status__in=[Message.Status.PENDING, Message.Status.STREAMING]
-    ).aupdate(status=Message.Status.ERROR, error=text, error_retryable=True)
-    if changed:
-        await relay.publish(client, message_id, "error",
-                            {"message": text, "kind": "worker", "retryable": True, "partial": False})
-        await relay.publish(client, message_id, relay.END)
-    return changed
+async def _mark_failed(message_id, text: str) -> bool:
+    return await sync_to_async(answer_fail_retryable)(message_id=message_id, text=text)
 
 
 def _enqueue(message_id, user_id: int, language: str) -> None:
@@ -88,10 +81,10 @@ async def answer_follow(message: Message, user, *, last_id: str, language: str) 
             if await relay.writer_alive(client, message.id):
                 return True
             if status == Message.Status.STREAMING:  # claimed by a worker that stopped heart-beating
-                await _mark_failed(client, message.id, _("The answer was interrupted (its worker stopped). Press Retry."))
+                await _mark_failed(message.id, _("The answer was interrupted (its worker stopped). Press Retry."))
                 return True  # the error and the end are in the stream now
             if status == Message.Status.PENDING and time.monotonic() - waiting_since > settings.ANSWER_QUEUE_TIMEOUT:
-                await _mark_failed(client, message.id, _("No answer worker took the question in time. Press Retry."))
+                await _mark_failed(message.id, _("No answer worker took the question in time. Press Retry."))
                 return True
             return status == Message.Status.PENDING  # still queued: wait; finished: stop reading
 

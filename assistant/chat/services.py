@@ -226,13 +226,27 @@ def answers_sweep_stale(*, now=None) -> int:
     for message_id in Message.objects.filter(status=Message.Status.STREAMING, updated_at__lt=cutoff).values_list(
         "id", flat=True
     )[:500]:
-        if client.exists(relay.alive_key(message_id)):
-            continue
-        if Message.objects.filter(id=message_id, status=Message.Status.STREAMING).update(
-            status=Message.Status.ERROR, error=text, error_retryable=True
-        ):
-            failed += 1
-            relay.publish_ending(client, message_id, "error",
-                                 {"message": text, "kind": "worker", "retryable": True, "partial": False})
+        if not client.exists(relay.alive_key(message_id)):
+            failed += answer_fail_retryable(message_id=message_id, text=text, statuses=(Message.Status.STREAMING,),
+                                            client=client)
     client.close()
     return failed
+
+
+def answer_fail_retryable(
+    *, message_id, text: str, statuses=(Message.Status.PENDING, Message.Status.STREAMING), client=None
+) -> bool:
+    """An answer still in one of `statuses` becomes a failed one with Retry (once, whoever notices
+    first: a follower, the worker itself, beat's sweep); its readers get the error and the end."""
+    if not Message.objects.filter(id=message_id, status__in=statuses).update(
+        status=Message.Status.ERROR, error=text, error_retryable=True
+    ):
+        return False
+    connection = client or relay.sync_connection()
+    try:
+        relay.publish_ending(connection, message_id, "error",
+                            {"message": text, "kind": "worker", "retryable": True, "partial": False})
+    finally:
+        if client is None:
+            connection.close()
+    return True
