@@ -279,3 +279,43 @@ class Memory(models.Model):
 
     def __str__(self) -> str:
         return self.text[:60]
+
+
+class ConversationShare(models.Model):
+    """A conversation shared read-only with one colleague or with one group its owner belongs to.
+
+    Live, not a snapshot: viewers see the conversation's shown branch as it is when they open it
+    (later turns included), every citation re-checked against the viewer's own access
+    (assistant/chat/sharing.py). Deleting the row revokes it at once. A group share counts only
+    while the owner still belongs to the group.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="shares")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="conversations_shared",
+        help_text="The colleague it is shared with (or empty for a group share).",
+    )
+    group = models.ForeignKey(
+        "auth.Group", on_delete=models.CASCADE, null=True, blank=True, related_name="conversations_shared",
+        help_text="The group it is shared with (or empty for a colleague share).",
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(user__isnull=False, group__isnull=True)
+                           | models.Q(user__isnull=True, group__isnull=False)),
+                name="share_with_user_xor_group",
+            ),
+            models.UniqueConstraint(fields=["conversation", "user"], condition=models.Q(user__isnull=False),
+                                    name="one_share_per_conversation_user"),
+            models.UniqueConstraint(fields=["conversation", "group"], condition=models.Q(group__isnull=False),
+                                    name="one_share_per_conversation_group"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.conversation_id} shared with {self.user_id or self.group_id}"

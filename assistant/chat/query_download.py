@@ -21,7 +21,8 @@ from django.views.decorators.http import require_GET
 
 from assistant.accounts.ratelimit import sql_query_allowed, too_many_requests, wait_phrase
 from assistant.chat.models import Message
-from assistant.chat.selectors import message_get, queries_shown, stored_queries
+from assistant.chat.selectors import queries_shown, stored_queries
+from assistant.chat.sharing import message_get_readable
 from connectors.selectors import acl_groups_of
 from connectors.sql_questions import SqlQuestionError, database_answer
 
@@ -67,10 +68,11 @@ def _filename(entry: dict) -> str:
 @login_required
 @require_GET
 def query_csv(request: HttpRequest, message_id, query_id):
-    """The full result of a query under one of the reader's answers, as CSV: 404 for an answer or
-    query that is not theirs, 403 when they may no longer query its connector or datasets."""
+    """The full result of a query under one of the reader's answers (or of a conversation shared
+    with them), as CSV: 404 for an answer or query they cannot read, 403 when they may not (or no
+    longer) query its connector or datasets. Always run as the reader, never as the answer's owner."""
     try:
-        message = message_get(user=request.user, message_id=message_id)
+        message = message_get_readable(user=request.user, message_id=message_id)
     except Message.DoesNotExist:
         raise Http404(_("No such answer.")) from None
     entry = _stored_query(message, str(query_id))

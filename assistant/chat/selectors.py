@@ -376,11 +376,11 @@ def citations_shown(*, user, messages) -> dict:
 _CHIP = re.compile(r'<a\b[^>]*\bclass="cite"[^>]*>\[(\d{1,3})\]</a>')
 
 
-def answer_html_shown(rendered_html: str, citations: list[dict]) -> str:
+def answer_html_shown(rendered_html: str, citations: list[dict], label: str = "") -> str:
     """A stored answer's HTML with the chips of citations the reader may no longer see made
-    into unlabeled markers (no title, no link)."""
+    into unlabeled markers (no title, no link) titled `label` ("Source no longer available")."""
     available = {c.get("n") for c in citations if c.get("available")}
-    label = html.escape(_("Source no longer available"))
+    label = html.escape(label or _("Source no longer available"))
 
     def chip(match: re.Match) -> str:
         n = int(match.group(1))

@@ -80,5 +80,17 @@ FEATURE_STRINGS = {
     "memory-failed": _("Could not change the memory setting."),
 }
 
+#: <template id="share-strings">, read by chat-share.js: the share dialog.
+SHARE_STRINGS = {
+    "revoke": _("Revoke"),
+    "revoke-label": _("Stop sharing with {name}"),
+    "group": _("group"),
+    "shared": _("Shared."),
+    "revoked": _("No longer shared with {name}."),
+    "load-failed": _("Could not load who this conversation is shared with."),
+    "server": _("Something went wrong. Please try again."),
+}
+
 #: Each <template id> of the chat page and its words.
-TEMPLATES = {"strings": STRINGS, "ux-strings": UX_STRINGS, "feature-strings": FEATURE_STRINGS}
+TEMPLATES = {"strings": STRINGS, "ux-strings": UX_STRINGS, "feature-strings": FEATURE_STRINGS,
+             "share-strings": SHARE_STRINGS}

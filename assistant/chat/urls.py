@@ -1,6 +1,6 @@
 from django.urls import path
 
-from assistant.chat import feature_views, query_download, views
+from assistant.chat import feature_views, query_download, share_views, views
 
 app_name = "chat"
 
@@ -38,4 +38,9 @@ urlpatterns = [
     path("memories/add/", feature_views.memory_add, name="memory_add"),
     path("memories/<uuid:memory_id>/edit/", feature_views.memory_edit, name="memory_edit"),
     path("memories/<uuid:memory_id>/delete/", feature_views.memory_delete, name="memory_delete"),
+    # sharing a conversation read-only (share_views)
+    path("shared/", share_views.shared_list, name="shared_list"),
+    path("shared/<uuid:conversation_id>/", share_views.shared_conversation, name="shared_conversation"),
+    path("api/c/<uuid:conversation_id>/shares/", share_views.api_shares, name="api_shares"),
+    path("api/shares/<uuid:share_id>/revoke/", share_views.api_share_revoke, name="api_share_revoke"),
 ]

@@ -25,6 +25,7 @@ from assistant.chat.answer_relay import valid_event_id
 from assistant.chat.answer_worker import answer_follow
 from assistant.chat.answering import answer_events
 from assistant.chat.models import Assistant, Attachment, Conversation, Message
+from assistant.chat.sharing import shares_reaching
 from connectors.models import Document
 from connectors.request_input import (
     FORM_TYPES, answers_bad_input, body_fields, check_text, text, text_list, whole_number,
@@ -77,7 +78,13 @@ def home(request: HttpRequest):
 @login_required
 @require_GET
 def conversation_detail(request: HttpRequest, conversation_id):
-    conversation = _own_conversation(request, conversation_id)
+    try:
+        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+    except Conversation.DoesNotExist:
+        # A colleague's link to a conversation shared with the reader: its read-only view; else 404.
+        if not shares_reaching(user=request.user).filter(conversation_id=conversation_id).exists():
+            raise Http404(_("No such conversation.")) from None
+        return redirect("chat:shared_conversation", conversation_id=conversation_id)
     return render(
         request,
         "chat/chat.html",
