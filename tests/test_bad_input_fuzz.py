@@ -23,12 +23,13 @@ from collections import Counter
 from dataclasses import dataclass
 
 import pytest
+from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from assistant.accounts.tokens import api_token_create
-from assistant.chat.models import Attachment, Conversation, Memory, Message
+from assistant.chat.models import Attachment, Conversation, ConversationShare, Memory, Message
 from assistant.evaluation.models import EvaluationCase
 from connectors.models import Connector, Document, SyncRun
 from tests.chat.fake_llm import serve_fake_llm
@@ -88,6 +89,10 @@ ENDPOINTS: dict[str, Endpoint] = {
     "chat:memory_add": Endpoint(("POST",), ("text",)),
     "chat:memory_edit": Endpoint(("POST",), ("text",)),
     "chat:memory_delete": Endpoint(("POST",)),
+    "chat:shared_list": Endpoint(("GET",)),
+    "chat:shared_conversation": Endpoint(("GET",)),
+    "chat:api_shares": Endpoint(("GET", "POST"), ("usernames", "groups")),
+    "chat:api_share_revoke": Endpoint(("POST",)),
     # tokens
     "tokens:list": Endpoint(("GET", "POST"), ("name", "expires_in_days")),
     "tokens:revoke": Endpoint(("POST",)),
@@ -255,6 +260,8 @@ def world_of(user, connector, document, run) -> dict:
                                            size=10, text="A plan")
     memory = Memory.objects.create(user=user, text="I work in Lyon")
     token, secret = api_token_create(user=user, name="fuzz")
+    team, _created = Group.objects.get_or_create(name="fuzz-team")
+    share = ConversationShare.objects.create(conversation=conversation, group=team, created_by=user)
     return {
         "values": {
             "conversation_id": conversation.id, "message_id": answer.id, "attachment_id": attachment.id,
@@ -262,7 +269,7 @@ def world_of(user, connector, document, run) -> dict:
             "connector_id": connector.id, "run_id": run.id, "kind": "folder", "action": "pause",
             "rest": f"{connector.id}/documents/", "model_id": "enterprise-assistant",
             "case_id": EvaluationCase.objects.create(question="Days of leave?", expected_answer="27 days").id,
-            "query_id": uuid.uuid4(),
+            "query_id": uuid.uuid4(), "share_id": share.id,
         },
         "secret": secret,
     }

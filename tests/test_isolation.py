@@ -16,11 +16,11 @@ import uuid
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from assistant.chat.models import Attachment, Conversation, Memory, Message
+from assistant.chat.models import Attachment, Conversation, ConversationShare, Memory, Message
 from connectors.models import Connector, Document, SyncRun
 
 #: URL parameters that name an object private to the owner, or hidden from the outsider.
-PRIVATE = {"conversation_id", "message_id", "attachment_id", "memory_id", "token_id", "document_id"}
+PRIVATE = {"conversation_id", "message_id", "attachment_id", "memory_id", "token_id", "document_id", "share_id"}
 #: Namespaces / route names for staff only.
 STAFF_ONLY_NAMESPACES = {"connectors"}
 STAFF_ONLY_NAMES = {"chat:feedback_list", "chat:feedback_export", "sources_moved"}
@@ -54,12 +54,14 @@ def world(owner, engineering):
     document = Document.objects.create(connector=connector, external_id="a.md", title="Roadmap", text="Secret",
                                        content_hash="x", acl_groups=["engineering"])
     run = SyncRun.objects.create(connector=connector, status=SyncRun.Status.SUCCEEDED)
+    # shared with the owner's team, which the outsider is not in: still a 404 for them everywhere
+    share = ConversationShare.objects.create(conversation=conversation, group=engineering, created_by=owner)
     values = {
         "conversation_id": conversation.id, "message_id": answer.id, "attachment_id": attachment.id,
         "memory_id": memory.id, "document_id": document.id, "connector_id": connector.id, "run_id": run.id,
         "kind": "folder", "action": "sync", "rest": f"{connector.id}/",
         # a query result under the owner's answer, an evaluation case: ids the outsider may guess
-        "query_id": uuid.uuid4(), "case_id": uuid.uuid4(),
+        "query_id": uuid.uuid4(), "case_id": uuid.uuid4(), "share_id": share.id,
     }
     try:
         from assistant.accounts.models import ApiToken
@@ -76,6 +78,7 @@ def snapshot():
     return (
         list(Conversation.objects.values_list("id", "title")), Message.objects.count(), Attachment.objects.count(),
         list(Memory.objects.values_list("text", flat=True)), Connector.objects.count(), SyncRun.objects.count(),
+        ConversationShare.objects.count(),
     )
 
 
@@ -100,5 +103,6 @@ def test_an_outsider_gets_404_on_every_private_object_and_staff_page(client, out
     assert snapshot() == before
     # the sweep really covered the private routes of the product
     for expected in ("chat:conversation", "chat:api_answer_stream", "chat:attachment", "chat:document",
+                     "chat:shared_conversation", "chat:api_shares", "chat:api_share_revoke",
                      "connectors:list", "connectors:document", "connectors:audit"):
         assert expected in checked, expected

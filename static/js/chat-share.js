@@ -33,7 +33,10 @@ function shareItem(share) {
     tag.textContent = S.group;
     name.append(' ', tag);
   } else if (share.label !== share.name) {
-    name.title = share.name;
+    const username = document.createElement('span');
+    username.className = 'share-username';
+    username.textContent = share.name;
+    name.append(' ', username);
   }
   const revoke = document.createElement('button');
   revoke.type = 'button';

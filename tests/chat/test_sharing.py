@@ -33,8 +33,7 @@ def colleague(db) -> User:
     return User.objects.create_user("colleague", password="colleague-pass-123", first_name="Cleo", last_name="Martin")
 
 
-@pytest.fixture
-def answer(db, owner, engineering) -> Message:
+def answer_citing_secret_and_public(owner) -> Message:
     """The owner's answer citing an engineering-only document [1] and a public one [2]."""
     secret = indexed(SECRET_TITLE, SECRET_TEXT, groups=["engineering"])
     public = indexed(PUBLIC_TITLE, PUBLIC_TEXT, groups=[], public=True)
@@ -51,6 +50,11 @@ def answer(db, owner, engineering) -> Message:
     conversation.active_leaf = answer
     conversation.save(update_fields=["active_leaf"])
     return answer
+
+
+@pytest.fixture
+def answer(db, owner, engineering) -> Message:
+    return answer_citing_secret_and_public(owner)
 
 
 @pytest.fixture
