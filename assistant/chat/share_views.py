@@ -7,6 +7,7 @@ A conversation that is neither yours nor shared with you is a 404, like any othe
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ObjectDoesNotExist
 from django.http import Http404, HttpRequest, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -14,11 +15,19 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from assistant.chat import selectors, sharing
-from assistant.chat.models import Conversation, ConversationShare
+from assistant.chat.models import Conversation
 from assistant.chat.shared_view import shared_thread, unavailable_label
 from connectors.request_input import FORM_TYPES, answers_bad_input, body_fields, text_list
 
 NAME_CHARS = 150  # Django's username length
+
+
+def _or_404(read, missing: str, **kwargs):
+    """What the selector `read` finds, or a 404 saying `missing` (never a hint that it exists)."""
+    try:
+        return read(**kwargs)
+    except ObjectDoesNotExist:
+        raise Http404(missing) from None
 
 
 @login_required
@@ -32,10 +41,8 @@ def shared_list(request: HttpRequest):
 @require_GET
 def shared_conversation(request: HttpRequest, conversation_id):
     """The read-only view: no composer, no feedback, edit, regenerate or Stop."""
-    try:
-        conversation = sharing.conversation_get_shared(user=request.user, conversation_id=conversation_id)
-    except Conversation.DoesNotExist:
-        raise Http404(_("No such conversation.")) from None
+    conversation = _or_404(sharing.conversation_get_shared, _("No such conversation."), user=request.user,
+                           conversation_id=conversation_id)
     owner = conversation.user
     return render(request, "chat/shared.html", {
         "conversation": conversation,
@@ -79,10 +86,8 @@ def _shares_json(conversation: Conversation, user) -> dict:
 def api_shares(request: HttpRequest, conversation_id):
     """GET: who the owner's conversation is shared with, and the groups they may share with.
     POST {"usernames": [...] or "ana, bo", "groups": [names]}: share it (201), or 400 naming the field."""
-    try:
-        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
-    except Conversation.DoesNotExist:
-        raise Http404(_("No such conversation.")) from None
+    conversation = _or_404(selectors.conversation_get, _("No such conversation."), user=request.user,
+                           conversation_id=conversation_id)
     if request.method == "GET":
         return JsonResponse(_shares_json(conversation, request.user))
     form = request.content_type in FORM_TYPES
@@ -100,10 +105,7 @@ def api_shares(request: HttpRequest, conversation_id):
 @require_POST
 def api_share_revoke(request: HttpRequest, share_id):
     """Stop sharing with one colleague or group; effective at the recipient's next request."""
-    try:
-        share = sharing.share_get_own(user=request.user, share_id=share_id)
-    except ConversationShare.DoesNotExist:
-        raise Http404(_("No such share.")) from None
+    share = _or_404(sharing.share_get_own, _("No such share."), user=request.user, share_id=share_id)
     conversation = share.conversation
     sharing.conversation_share_revoke(share=share, actor=request.user)
     return JsonResponse(_shares_json(conversation, request.user))

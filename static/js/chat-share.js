@@ -10,6 +10,12 @@ const API = {
   shares: (id) => `/chat/api/c/${encodeURIComponent(id)}/shares/`,
 };
 
+// The dialog's parts (templates/chat/_share_dialog.html), by the name this module gives them.
+const IDS = {
+  form: 'share-form', usernames: 'share-usernames', groups: 'share-group-list', noGroups: 'share-no-groups',
+  error: 'share-error', submit: 'share-submit', list: 'share-list', none: 'share-none', viewLink: 'share-view-link',
+};
+
 let S = {};
 const els = {};
 let conversationId = '';
@@ -130,15 +136,7 @@ function init() {
     loadFailed: 'Could not load who this conversation is shared with.',
     server: 'Something went wrong. Please try again.',
   });
-  els.form = document.getElementById('share-form');
-  els.usernames = document.getElementById('share-usernames');
-  els.groups = document.getElementById('share-group-list');
-  els.noGroups = document.getElementById('share-no-groups');
-  els.error = document.getElementById('share-error');
-  els.submit = document.getElementById('share-submit');
-  els.list = document.getElementById('share-list');
-  els.none = document.getElementById('share-none');
-  els.viewLink = document.getElementById('share-view-link');
+  for (const [key, id] of Object.entries(IDS)) els[key] = document.getElementById(id);
   els.form.addEventListener('submit', share);
   document.getElementById('share-close').addEventListener('click', () => els.dialog.close());
   els.list.addEventListener('click', (event) => {
