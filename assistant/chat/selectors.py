@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
-from assistant.chat.models import Attachment, Conversation, Message
+from assistant.chat.models import Attachment, Conversation, ConversationShare, Message
 from assistant.rag.prompts import SERVER_PATH
 from assistant.rag.query_sources import is_query, query_shown
 from connectors.selectors import acl_groups_of, documents_visible
@@ -82,7 +82,9 @@ def conversations_grouped(*, user, now: dt.datetime | None = None) -> list[Conve
     today = timezone.localtime(now or timezone.now()).date()
     pinned = ConversationGroup("pinned", _("Pinned"))
     groups: dict[str, ConversationGroup] = {}
-    for conversation in conversations_of(user=user).order_by("-updated_at"):
+    # `is_shared`: the row's share button is lit for a conversation shared with anyone (chat.sharing).
+    shared = Exists(ConversationShare.objects.filter(conversation=OuterRef("pk")))
+    for conversation in conversations_of(user=user).annotate(is_shared=shared).order_by("-updated_at"):
         if conversation.pinned_at:
             pinned.conversations.append(conversation)
             continue

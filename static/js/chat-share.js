@@ -77,6 +77,9 @@ function draw(data) {
   els.groups.replaceChildren(...groups.map((g) => groupBox(g, sharedGroups.has(g))));
   els.noGroups.hidden = groups.length > 0;
   if (data.view_url) els.viewLink.href = data.view_url;
+  document.querySelectorAll(`li.conversation-item[data-id="${CSS.escape(conversationId)}"]`).forEach((li) => {
+    li.dataset.shared = String(shares.length > 0);
+  });
 }
 
 async function open(id) {

@@ -327,8 +327,13 @@ def test_the_read_only_view_speaks_german(client, owner, colleague, conversation
     assert "Schreibgeschützt" in html and "Quelle für Sie nicht verfügbar" in html
 
 
-def test_the_chat_page_offers_sharing_to_the_owner(client, owner, conversation):
+def test_the_chat_page_offers_sharing_to_the_owner_and_marks_shared_rows(client, owner, colleague, conversation):
     client.force_login(owner)
-    html = client.get(reverse("chat:conversation", args=[conversation.id])).content.decode()
+    url = reverse("chat:conversation", args=[conversation.id])
+    html = client.get(url).content.decode()
     assert 'id="share-open"' in html and 'id="share-dialog"' in html and "share-button" in html
     assert reverse("chat:shared_list") in html
+    assert f'data-id="{conversation.id}" data-pinned="false" data-shared="false"' in html
+    share(conversation, owner, usernames=["colleague"])
+    html = client.get(url).content.decode()
+    assert f'data-id="{conversation.id}" data-pinned="false" data-shared="true"' in html

@@ -50,6 +50,8 @@ def test_a_colleague_opens_a_shared_conversation_read_only_with_the_secret_sourc
     owner_page.click("#share-submit")
     owner_page.wait_for_selector("#share-list .share-item:has-text('Cleo Martin')")
     assert owner_page.is_hidden("#share-error") and owner_page.is_hidden("#share-none")
+    row = f"li.conversation-item[data-id='{conversation.id}']"
+    assert owner_page.get_attribute(row, "data-shared") == "true"  # its share button is lit in the sidebar
     owner_page.screenshot(path=str(SCREENSHOTS / "share-dialog.png"))
 
     # The colleague finds it under "Shared with me" and opens it.
@@ -71,5 +73,6 @@ def test_a_colleague_opens_a_shared_conversation_read_only_with_the_secret_sourc
     # The owner revokes; the colleague's next load is a 404.
     owner_page.click("#share-list .share-revoke")
     owner_page.wait_for_selector("#share-none:visible")
+    assert owner_page.get_attribute(row, "data-shared") == "false"
     assert viewer.reload().status == 404
     assert errors == []
