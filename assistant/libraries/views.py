@@ -98,6 +98,7 @@ def _detail_page(request: HttpRequest, library: Connector, *, error: services.Li
         "waiting": any(f.status == "queued" for f in files),
         "shared_groups": groups,
         "shared_users": users,
+        "shared_names": groups + users,
         "own_groups": sorted(request.user.groups.values_list("name", flat=True)) if is_owner else [],
         "error": error,
         "form": form or {},
