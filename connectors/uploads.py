@@ -27,7 +27,7 @@ from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.uploadedfile import UploadedFile
 from django.utils.text import get_valid_filename
-from django.utils.translation import gettext as _, gettext_lazy
+from django.utils.translation import gettext as _, gettext_lazy, ngettext
 
 from connectors import audit
 from connectors.models import Connector, SyncRun
@@ -212,8 +212,10 @@ class UploadQuota:
         """(the bytes this file may have, None) or (0, why it is refused)."""
         replaced = self.existing.get(name)
         if replaced is None and self.files_used >= self.max_files:
-            return 0, _(
-                "Your libraries hold %(count)d files, your limit; remove files or ask an administrator for more."
+            return 0, ngettext(
+                "Your libraries hold %(count)d file, your limit; remove files or ask an administrator for more.",
+                "Your libraries hold %(count)d files, your limit; remove files or ask an administrator for more.",
+                self.max_files,
             ) % {"count": self.max_files}
         room = self.max_bytes - self.bytes_used + (replaced or 0)
         if room <= 0:

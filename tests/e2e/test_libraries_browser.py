@@ -66,9 +66,11 @@ def test_a_user_builds_a_library_and_asks_it_a_cited_question(library_app, brows
 
     run = SyncRun.objects.get(connector=library, status__in=SyncRun.ACTIVE)
     sync_run_execute(run.id)  # what the sync worker does with the queued run
+    # the page follows the file by itself, without a reload
+    page.wait_for_selector("tr[data-file='travel-policy.pdf'][data-status='indexed']", timeout=30_000)
+    assert page.locator("#library-waiting").count() == 0
     detail_url = page.url.split("#")[0]
     page.goto(detail_url)
-    page.wait_for_selector("tr[data-file='travel-policy.pdf'][data-status='indexed']")
     assert "Private: only you see it" in page.inner_text("main")
 
     # share it with the owner's group and a colleague by name

@@ -125,7 +125,7 @@ def test_upload_shows_each_file_and_a_refusal_says_why(client, owner, settings):
     )
     page = response.content.decode()
     assert "Uploaded 1 file: one.md" in page
-    assert "Refused two.md: Your libraries hold 1 files, your limit" in page
+    assert "Refused two.md: Your libraries hold 1 file, your limit" in page
     assert 'data-file="one.md" data-status="queued"' in page
     assert client.post(reverse("libraries:upload", args=[library.id]), {}).status_code == 400
 
