@@ -19,7 +19,7 @@ from django.contrib.auth.models import Group, User
 from connectors.models import Connector, Document, SyncRun
 from connectors.sync import sync_run_execute
 from tests.chat.scripted_llm import Say
-from tests.conftest import spawn_web, stop_process
+from tests.conftest import ARTIFACTS, spawn_web, stop_process
 from tests.e2e.test_chat_browser import log_in
 
 pytestmark = pytest.mark.e2e
@@ -110,6 +110,12 @@ def test_a_user_builds_a_library_and_asks_it_a_cited_question(library_app, brows
     prompt = "\n".join(str(m.get("content")) for m in model.requests[0]["messages"])
     assert "EUR 190 per night" in prompt
     page.screenshot(path=str(SCREENSHOTS / "libraries-answer.png"))
+    # on a phone the pin still fits in the header, beside the assistant picker
+    page.set_viewport_size({"width": 390, "height": 844})
+    pin = page.locator("#library-pins summary").bounding_box()
+    assert pin["x"] >= 0 and pin["x"] + pin["width"] <= 390, pin
+    page.screenshot(path=str(ARTIFACTS / "libraries-phone.png"))
+    page.set_viewport_size({"width": 1280, "height": 900})
 
     answer.locator("a.cite").first.click()
     page.wait_for_selector("mark#passage")
