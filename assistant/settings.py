@@ -351,6 +351,11 @@ CONNECTOR_ALLOWED_DB_HOSTS = env_hosts("CONNECTOR_ALLOWED_DB_HOSTS")
 # Files admins upload into "upload" connectors.
 UPLOAD_ROOT = Path(env_str("UPLOAD_ROOT", str(BASE_DIR / "var" / "uploads")))
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 25 * 1024 * 1024, minimum=1024)
+# Libraries (a user's own uploaded files, connectors/libraries.py): what each user's libraries
+# may hold together, and how many libraries a user may have. Each file also obeys UPLOAD_MAX_BYTES.
+LIBRARY_MAX_FILES = env_int("LIBRARY_MAX_FILES", 200, minimum=1)
+LIBRARY_MAX_BYTES = env_int("LIBRARY_MAX_BYTES", 250 * 1024 * 1024, minimum=1024)
+LIBRARY_MAX_LIBRARIES = env_int("LIBRARY_MAX_LIBRARIES", 50, minimum=1)
 # Questions in SQL over database connectors that allow them (governed, read-only): the statement
 # timeout, the rows given to the model, the rows a download may hold, and queries per user.
 SQL_TOOL_TIMEOUT = env_float("SQL_TOOL_TIMEOUT", 5.0, minimum=0.1, maximum=600.0)

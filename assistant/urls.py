@@ -17,6 +17,7 @@ urlpatterns = [
     path("accounts/", include("assistant.accounts.signin_urls")),  # login (rate-limited), logout, OIDC
     path("chat/", include("assistant.chat.urls")),
     path("connectors/", include("connectors.urls")),
+    path("libraries/", include("assistant.libraries.urls")),  # users' own libraries of files
     path("evaluation/", include("assistant.evaluation.urls")),  # evaluation cases and runs (staff)
     re_path(r"^sources/(?P<rest>.*)$", sources_moved, name="sources_moved"),  # the pages' old address: 301
     path("accounts/tokens/", include("assistant.accounts.token_urls")),

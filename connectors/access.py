@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from connectors.models import Document
+from connectors.principals import group_names, user_principal
 from connectors.selectors import acl_groups_of
 
 
@@ -41,11 +42,34 @@ def _folder_rule_label(document: Document) -> str | None:
     return rule.label if rule else None
 
 
+def _library_access(user, document: Document) -> AccessExplanation:
+    """The same stored ACL, read as a library's sharing: its owner, colleagues by name, groups."""
+    library = document.connector
+    principals = set(acl_groups_of(user))
+    needed = set(document.acl_groups or [])
+    if user.pk == library.owner_id and user_principal(user.pk) in needed:
+        return AccessExplanation(True, "library_owner", f"Owner of the library “{library.name}”.")
+    if user_principal(user.pk) in needed:
+        return AccessExplanation(True, "library_colleague", f"The library “{library.name}” is shared with them by name.")
+    granting = sorted(set(group_names(principals)) & needed)
+    if granting:
+        return AccessExplanation(
+            True, "library_group", f"Group {', '.join(granting)} via the sharing of the library “{library.name}”.",
+            granting,
+        )
+    return AccessExplanation(
+        False, "denied", f"{user.get_username()} cannot see it: the library “{library.name}” is not shared with them.",
+        sorted(group_names(needed)),
+    )
+
+
 def document_access_explain(*, user, document: Document) -> AccessExplanation:
     """Whether `user` may see `document` in answers, citations and document views, and why."""
     connector = document.connector
     if not user.is_active:
         return AccessExplanation(False, "inactive", f"{user.get_username()} cannot see it: the account is inactive.")
+    if connector.owner_id is not None and not document.acl_public:
+        return _library_access(user, document)
     source_acl = document.acl_from_source
     if document.acl_public:
         if source_acl:

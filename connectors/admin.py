@@ -77,6 +77,9 @@ class ConnectorAdmin(admin.ModelAdmin):
     def document_count(self, obj: Connector) -> int:
         return obj.documents.count()
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).admin_managed()  # a user's library is theirs alone
+
     def get_urls(self):
         return [
             path(
@@ -88,7 +91,7 @@ class ConnectorAdmin(admin.ModelAdmin):
         ]
 
     def sync_view(self, request, connector_id):
-        connector = get_object_or_404(Connector, pk=connector_id)
+        connector = get_object_or_404(Connector.objects.admin_managed(), pk=connector_id)
         if not self.has_change_permission(request, connector):
             return HttpResponseRedirect(reverse("admin:index"))
         if request.method != "POST":
@@ -155,13 +158,16 @@ class ConnectorAdmin(admin.ModelAdmin):
 class SyncRunAdmin(admin.ModelAdmin):
     list_display = ["connector", "status", "trigger", "seen", "added", "updated", "unchanged", "deleted", "failed",
                     "created_at", "duration"]
-    list_filter = ["status", "trigger", "connector"]
+    list_filter = ["status", "trigger", ("connector", admin.RelatedOnlyFieldListFilter)]
     readonly_fields = [f.name for f in SyncRun._meta.fields] + ["duration"]
     inlines = [SyncFailureInline]
     actions = ["cancel"]
 
     def has_add_permission(self, request):
         return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(connector__owner__isnull=True)
 
     @admin.action(description="Cancel")
     def cancel(self, request, queryset):
@@ -172,12 +178,15 @@ class SyncRunAdmin(admin.ModelAdmin):
 @admin.register(Document)
 class DocumentAdmin(admin.ModelAdmin):
     list_display = ["title", "connector", "external_id", "acl_public", "indexed_at"]
-    list_filter = ["connector", "acl_public"]
+    list_filter = [("connector", admin.RelatedOnlyFieldListFilter), "acl_public"]
     search_fields = ["title", "external_id"]
     readonly_fields = [f.name for f in Document._meta.fields]
 
     def has_add_permission(self, request):
         return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(connector__owner__isnull=True)
 
 
 @admin.register(AuditEvent)

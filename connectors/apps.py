@@ -33,4 +33,5 @@ def policy_from_settings():
         data_roots=tuple(settings.CONNECTOR_DATA_DIR),
         allowed_db_hosts=tuple(settings.CONNECTOR_ALLOWED_DB_HOSTS),
         protected_databases=protected,
+        upload_root=str(settings.UPLOAD_ROOT),
     )

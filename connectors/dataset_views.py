@@ -51,12 +51,12 @@ def new_preview(request: HttpRequest, kind: str):
 @staff_required
 @require_POST
 def saved_tables(request: HttpRequest, connector_id):
-    connector = get_object_or_404(Connector, id=connector_id)
+    connector = get_object_or_404(Connector.objects.admin_managed(), id=connector_id)
     return _answer(request, connector.kind, connector, database_tables)
 
 
 @staff_required
 @require_POST
 def saved_preview(request: HttpRequest, connector_id):
-    connector = get_object_or_404(Connector, id=connector_id)
+    connector = get_object_or_404(Connector.objects.admin_managed(), id=connector_id)
     return _answer(request, connector.kind, connector, database_preview)

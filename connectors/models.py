@@ -16,6 +16,14 @@ from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from pgvector.django import HnswIndex, VectorField
 
+from connectors.principals import is_user_principal, user_principal
+
+
+class ConnectorQuerySet(models.QuerySet):
+    def admin_managed(self) -> ConnectorQuerySet:
+        """Admins' connectors: what the connectors pages and the admin show (never a user's library)."""
+        return self.filter(owner__isnull=True)
+
 
 class Connector(models.Model):
     class Status(models.TextChoices):
@@ -24,8 +32,18 @@ class Connector(models.Model):
         ERROR = "error", "Error"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    name = models.CharField(max_length=200, unique=True)
+    name = models.CharField(max_length=200)
     kind = models.CharField(max_length=40, help_text="Which source this connector reads, e.g. folder.")
+    #: Set for a library (kind "library"): a user's own set of uploaded files. Admins' connectors
+    #: have none; the connectors pages and the admin never show a library.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="libraries",
+        editable=False,
+    )
+    shared_users = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="libraries_shared", editable=False,
+        help_text="Colleagues a library is shared with by name (its ACL carries their user principals).",
+    )
     description = models.CharField(
         max_length=500, blank=True,
         help_text="What its documents are about, e.g. 'HR policies since 2019'. Shown to the assistant's model "
@@ -53,14 +71,33 @@ class Connector(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = ConnectorQuerySet.as_manager()
+
     class Meta:
         ordering = ["name"]
+        constraints = [
+            # Admins' connectors are named uniquely; a library only among its owner's libraries.
+            models.UniqueConstraint(fields=["name"], condition=models.Q(owner__isnull=True), name="unique_connector_name"),
+            models.UniqueConstraint(
+                fields=["owner", "name"], condition=models.Q(owner__isnull=False), name="unique_library_name_per_owner"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def is_library(self) -> bool:
+        return self.owner_id is not None
+
     def acl_group_names(self) -> list[str]:
-        return sorted(self.groups.values_list("name", flat=True))
+        """The principals its documents inherit: its groups' names; for a library also its owner
+        and the colleagues it is shared with by name (connectors.principals)."""
+        names = [name for name in self.groups.values_list("name", flat=True) if not is_user_principal(name)]
+        if self.owner_id is not None:
+            users = [self.owner_id, *self.shared_users.values_list("id", flat=True)]
+            names += [user_principal(user_id) for user_id in users]
+        return sorted(set(names))
 
 
 class SyncRun(models.Model):

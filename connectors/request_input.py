@@ -185,6 +185,16 @@ def text_list(data: Mapping, name: str, *, max_items: int = 100, max_chars: int 
     return [check_text(item, name, max_chars=max_chars) for item in value]
 
 
+def form_list(data: Mapping, name: str, *, max_items: int = 100, max_chars: int = 200) -> list[str]:
+    """A repeated form field (checkboxes, several inputs of one name) or a JSON list of strings."""
+    if not hasattr(data, "getlist"):
+        return text_list(data, name, max_items=max_items, max_chars=max_chars)
+    values = data.getlist(name)
+    if len(values) > max_items:
+        raise RequestInvalid(f"'{name}' has too many items; the limit is {max_items}.", param=name)
+    return [check_text(value, name, max_chars=max_chars) for value in values]
+
+
 # --- answering it ---------------------------------------------------------------------------------
 
 

@@ -15,7 +15,7 @@ from connectors.queue import SYNC_CONNECTOR, enqueue
 from connectors.secrets import SecretsError, decrypt_secrets, encrypt_secrets
 from connectors.sources.base import DestinationRefused, Source, SourceError
 from connectors.sources.registry import SOURCES, build_source
-from connectors.upload_storage import UPLOAD_KIND, upload_dir_remove
+from connectors.upload_storage import FILE_KINDS, upload_dir_remove
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def connector_save(
     name = " ".join((name or "").split())
     if not name:
         raise ConnectorInvalid({"name": "Give the connector a name."})
-    if Connector.objects.filter(name=name).exclude(pk=getattr(connector, "pk", None)).exists():
+    if Connector.objects.admin_managed().filter(name=name).exclude(pk=getattr(connector, "pk", None)).exists():
         raise ConnectorInvalid({"name": f"A connector named {name!r} already exists."})
     current = decrypt_secrets(connector.encrypted_secrets) if connector and connector.encrypted_secrets else {}
     _refuse_moved_secrets(kind, connector, config or {}, secrets, current)
@@ -202,7 +202,7 @@ def connector_delete(*, connector: Connector, actor=None) -> None:
     )
     connector_id, kind = connector.id, connector.kind
     connector.delete()
-    if kind == UPLOAD_KIND:
+    if kind in FILE_KINDS:
         transaction.on_commit(lambda: upload_dir_remove(connector_id=connector_id))
 
 

@@ -9,7 +9,9 @@ from django.conf import settings
 
 from connectors.models import Connector
 
-UPLOAD_KIND = "upload"  # the source kind whose files live here
+UPLOAD_KIND = "upload"  # the admins' source kind whose files live here
+LIBRARY_KIND = "library"  # a user's library: the same files, owned by the user
+FILE_KINDS = frozenset({UPLOAD_KIND, LIBRARY_KIND})
 
 
 def upload_dir_for(connector: Connector) -> Path:

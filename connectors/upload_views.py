@@ -19,7 +19,7 @@ from connectors.upload_storage import UPLOAD_KIND
 @staff_required
 @require_POST
 def files_upload(request: HttpRequest, connector_id):
-    connector = get_object_or_404(Connector, id=connector_id)
+    connector = get_object_or_404(Connector.objects.admin_managed(), id=connector_id)
     if connector.kind != UPLOAD_KIND:
         raise Http404(_("This connector takes no uploads."))
     files = request.FILES.getlist("files")
@@ -53,7 +53,7 @@ def files_upload(request: HttpRequest, connector_id):
 @require_POST
 @answers_bad_input
 def file_delete(request: HttpRequest, connector_id):
-    connector = get_object_or_404(Connector, id=connector_id)
+    connector = get_object_or_404(Connector.objects.admin_managed(), id=connector_id)
     name = text(request.POST, "name", max_chars=1000)
     try:
         uploads.file_delete(connector=connector, name=name, actor=request.user)

@@ -27,7 +27,7 @@ from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.uploadedfile import UploadedFile
 from django.utils.text import get_valid_filename
-from django.utils.translation import gettext as _, gettext_lazy
+from django.utils.translation import gettext as _, gettext_lazy, ngettext
 
 from connectors import audit
 from connectors.models import Connector, SyncRun
@@ -35,7 +35,7 @@ from connectors.parsing import SUPPORTED_EXTENSIONS
 from connectors.parsing.limits import zip_expansion_problem
 from connectors.services import connector_sync_start
 from connectors.sync import sync_followup_request, sync_followup_start
-from connectors.upload_storage import UPLOAD_KIND, upload_dir_ensure, upload_dir_for
+from connectors.upload_storage import FILE_KINDS, UPLOAD_KIND, upload_dir_ensure, upload_dir_for  # noqa: F401 (views read uploads.UPLOAD_KIND)
 
 logger = logging.getLogger(__name__)
 
@@ -165,8 +165,11 @@ def _text_problem(path: Path, what: str) -> str | None:
     return None
 
 
-def _store(upload: UploadedFile, directory: Path, name: str, ext: str, limit: int) -> str | None:
-    """Write the upload into `directory` as `name`; return why it was refused, or None."""
+def _store(
+    upload: UploadedFile, directory: Path, name: str, ext: str, limit: int, too_big: str | None = None
+) -> str | None:
+    """Write the upload into `directory` as `name`; return why it was refused, or None.
+    `too_big`: what to say when the bytes pass `limit` (default: the per-file limit)."""
     handle = tempfile.NamedTemporaryFile(dir=directory, prefix=".upload-", suffix=".part", delete=False)
     temp = Path(handle.name)
     try:
@@ -175,7 +178,7 @@ def _store(upload: UploadedFile, directory: Path, name: str, ext: str, limit: in
             for chunk in upload.chunks():
                 size += len(chunk)
                 if size > limit:  # the announced size may lie
-                    return _("The file is larger than the limit of %(limit)s.") % {"limit": human_size(limit)}
+                    return too_big or _("The file is larger than the limit of %(limit)s.") % {"limit": human_size(limit)}
                 handle.write(chunk)
             handle.flush()
             os.fsync(handle.fileno())
@@ -193,12 +196,55 @@ def _store(upload: UploadedFile, directory: Path, name: str, ext: str, limit: in
             temp.unlink()
 
 
-def files_upload(*, connector: Connector, files: list[UploadedFile], actor=None) -> UploadResult:
+@dataclass
+class UploadQuota:
+    """What the owner's libraries may still take (connectors.library_quota fills it): checked
+    before a file is stored, and again while its bytes stream in."""
+
+    max_files: int
+    max_bytes: int
+    files_used: int
+    bytes_used: int
+    #: Files already in this folder by name -> size: replacing one frees its place and its bytes.
+    existing: dict[str, int] = field(default_factory=dict)
+
+    def room_for(self, name: str) -> tuple[int, str | None]:
+        """(the bytes this file may have, None) or (0, why it is refused)."""
+        replaced = self.existing.get(name)
+        if replaced is None and self.files_used >= self.max_files:
+            return 0, ngettext(
+                "Your libraries hold %(count)d file, your limit; remove files or ask an administrator for more.",
+                "Your libraries hold %(count)d files, your limit; remove files or ask an administrator for more.",
+                self.max_files,
+            ) % {"count": self.max_files}
+        room = self.max_bytes - self.bytes_used + (replaced or 0)
+        if room <= 0:
+            return 0, self.over_bytes()
+        return room, None
+
+    def over_bytes(self) -> str:
+        left = max(0, self.max_bytes - self.bytes_used)
+        return _(
+            "This file would take your libraries over your limit of %(limit)s (%(left)s left); "
+            "remove files or ask an administrator for more."
+        ) % {"limit": human_size(self.max_bytes), "left": human_size(left)}
+
+    def take(self, name: str, size: int) -> None:
+        replaced = self.existing.get(name)
+        self.files_used += 0 if replaced is not None else 1
+        self.bytes_used += size - (replaced or 0)
+        self.existing[name] = size
+
+
+def files_upload(
+    *, connector: Connector, files: list[UploadedFile], actor=None, quota: UploadQuota | None = None
+) -> UploadResult:
     """Check each file, store the good ones in the connector's folder, then queue a sync.
 
     A file with the name of one already uploaded replaces it (the sync updates its document).
+    `quota`: the owner's room left, for a library (checked before and while each file is stored).
     """
-    if connector.kind != UPLOAD_KIND:
+    if connector.kind not in FILE_KINDS:
         raise UploadError(_("Files can only be uploaded into an “Uploaded files” connector."))
     limit = settings.UPLOAD_MAX_BYTES
     directory = upload_dir_ensure(connector)
@@ -221,9 +267,16 @@ def files_upload(*, connector: Connector, files: list[UploadedFile], actor=None)
             problem = _("The file is %(size)s, over the limit of %(limit)s.") % {
                 "size": human_size(upload.size), "limit": human_size(limit)
             }
+        file_limit, too_big = limit, None
+        if problem is None and quota is not None:
+            room, problem = quota.room_for(name)
+            if problem is None and upload.size is not None and upload.size > room:
+                problem = quota.over_bytes()
+            if room < limit:
+                file_limit, too_big = room, quota.over_bytes()
         if problem is None:
             try:
-                problem = _store(upload, directory, name, ext, limit)
+                problem = _store(upload, directory, name, ext, file_limit, too_big)
             except OSError as exc:
                 logger.warning("storing upload %s for connector %s failed", name, connector.id, exc_info=True)
                 reason = exc.strerror or exc.__class__.__name__
@@ -231,11 +284,12 @@ def files_upload(*, connector: Connector, files: list[UploadedFile], actor=None)
         if problem:
             result.refused[shown] = problem
         else:
+            if quota is not None:
+                quota.take(name, (directory / name).stat().st_size)
             if name in result.accepted:
                 result.accepted.remove(name)
             result.accepted.append(name)
-    if result.accepted or result.refused:
-
+    if (result.accepted or result.refused) and not connector.is_library:  # a library is its owner's own
         audit.audit_record(
             actor=actor,
             action=audit.FILES_UPLOADED,
@@ -262,7 +316,7 @@ def _sync_after_change(connector: Connector) -> SyncRun:
 
 def file_delete(*, connector: Connector, name: str, actor=None) -> SyncRun:
     """Remove an uploaded file and queue a sync, which removes its document from the index."""
-    if connector.kind != UPLOAD_KIND:
+    if connector.kind not in FILE_KINDS:
         raise UploadError(_("This connector has no uploaded files."))
     directory = upload_dir_for(connector)
     if not name or name != os.path.basename(name) or name.startswith(".") or name in ("..",):
@@ -271,8 +325,8 @@ def file_delete(*, connector: Connector, name: str, actor=None) -> SyncRun:
     if target.resolve().parent != directory.resolve() or not target.is_file():
         raise UploadError(_("There is no uploaded file named %(name)r.") % {"name": name})
     target.unlink()
-
-    audit.audit_record(actor=actor, action=audit.FILE_DELETED, target=connector, details={"file": name})
+    if not connector.is_library:
+        audit.audit_record(actor=actor, action=audit.FILE_DELETED, target=connector, details={"file": name})
     return _sync_after_change(connector)
 
 

@@ -45,7 +45,7 @@ from connectors.services import (
     sync_run_cancel,
 )
 from connectors.sources.base import SourceError
-from connectors.sources.registry import SOURCES
+from connectors.sources.registry import SOURCES, kind_choices
 from connectors.staff import staff_required
 
 logger = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def _active_runs() -> Prefetch:
 
 
 def _connector(connector_id) -> Connector:
-    queryset = Connector.objects.prefetch_related(_active_runs()).annotate(
+    queryset = Connector.objects.admin_managed().prefetch_related(_active_runs()).annotate(
         document_count=Count("documents", distinct=True)
     )
     return get_object_or_404(queryset, id=connector_id)
@@ -137,10 +137,10 @@ def _kind_label(kind: str) -> str:
 
 
 def _source_class(kind: str):
-    try:
-        return SOURCES[kind]
-    except KeyError:
-        raise Http404(_("No such source kind.")) from None
+    source = SOURCES.get(kind)
+    if source is None or getattr(source, "user_owned", False):  # a library is made by its owner
+        raise Http404(_("No such source kind."))
+    return source
 
 
 def _iso(value) -> str | None:
@@ -205,7 +205,7 @@ def sources_moved(request: HttpRequest, rest: str):
 @require_GET
 def connector_list(request: HttpRequest):
     connectors = list(
-        Connector.objects.prefetch_related(_active_runs())
+        Connector.objects.admin_managed().prefetch_related(_active_runs())
         .annotate(document_count=Count("documents", distinct=True))
         .order_by("name")
     )
@@ -222,7 +222,7 @@ def connector_list(request: HttpRequest):
                 "active_run": active,
             }
         )
-    kinds = sorted(((kind, cls.label) for kind, cls in SOURCES.items()), key=lambda item: item[1])
+    kinds = sorted(kind_choices(), key=lambda item: item[1])
     return render(request, "connectors/list.html", {"rows": rows, "kinds": kinds, "index": index_status()})
 
 
@@ -299,7 +299,7 @@ def connector_create(request: HttpRequest, kind: str):
 @staff_required
 @require_http_methods(["GET", "POST"])
 def connector_edit(request: HttpRequest, connector_id):
-    connector = get_object_or_404(Connector, id=connector_id)
+    connector = get_object_or_404(Connector.objects.admin_managed(), id=connector_id)
     return _form_page(request, kind=connector.kind, connector=connector)
 
 
@@ -362,7 +362,7 @@ def connector_progress(request: HttpRequest, connector_id):
 @staff_required
 @require_POST
 def connector_test(request: HttpRequest, connector_id):
-    connector = get_object_or_404(Connector, id=connector_id)
+    connector = get_object_or_404(Connector.objects.admin_managed(), id=connector_id)
     secrets = _secret_values(connector)
     preview: list[dict] = []
     try:
@@ -385,7 +385,7 @@ def connector_test(request: HttpRequest, connector_id):
 @staff_required
 @require_GET
 def run_detail(request: HttpRequest, run_id):
-    run = get_object_or_404(SyncRun.objects.select_related("connector"), id=run_id)
+    run = get_object_or_404(SyncRun.objects.select_related("connector").filter(connector__owner__isnull=True), id=run_id)
     failures = run.failures.order_by("external_id")
     context = {
         "run": run,
@@ -402,7 +402,7 @@ def run_detail(request: HttpRequest, run_id):
 @require_GET
 @answers_bad_input
 def document_list(request: HttpRequest, connector_id):
-    connector = get_object_or_404(Connector, id=connector_id)
+    connector = get_object_or_404(Connector.objects.admin_managed(), id=connector_id)
     query = query_text(request, "q")
     status = query_text(request, "status")
     documents = connector.documents.annotate(chunk_count=Count("chunks")).only(
@@ -429,7 +429,9 @@ def document_list(request: HttpRequest, connector_id):
 @require_GET
 @answers_bad_input
 def document_detail(request: HttpRequest, document_id):
-    document = get_object_or_404(Document.objects.select_related("connector", "pending_run"), id=document_id)
+    document = get_object_or_404(
+        Document.objects.select_related("connector", "pending_run").filter(connector__owner__isnull=True), id=document_id
+    )
     chunks = Chunk.objects.filter(document=document, index_version=live_index().number).order_by("ordinal").only(
         "id", "ordinal", "start_char", "end_char", "token_count", "text"
     )
@@ -490,7 +492,7 @@ def audit_log(request: HttpRequest):
 @require_GET
 @answers_bad_input
 def why_missing(request: HttpRequest, connector_id):
-    connector = get_object_or_404(Connector, id=connector_id)
+    connector = get_object_or_404(Connector.objects.admin_managed(), id=connector_id)
     external_id = query_text(request, "id", max_chars=4000)
     explanation = explain_missing(connector, external_id) if external_id else None
     context = {"connector": connector, "external_id": external_id, "explanation": explanation}
@@ -503,7 +505,7 @@ def why_missing(request: HttpRequest, connector_id):
 @staff_required
 @require_POST
 def connector_action(request: HttpRequest, connector_id, action: str):
-    connector = get_object_or_404(Connector, id=connector_id)
+    connector = get_object_or_404(Connector.objects.admin_managed(), id=connector_id)
     detail = redirect("connectors:detail", connector.id)
     if action == "sync":
         before = SyncRun.objects.filter(connector=connector, status__in=SyncRun.ACTIVE).first()

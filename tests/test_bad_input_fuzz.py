@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import pytest
 from django.contrib.auth.models import Group
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
@@ -31,6 +32,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 from assistant.accounts.tokens import api_token_create
 from assistant.chat.models import Attachment, Conversation, ConversationShare, Memory, Message
 from assistant.evaluation.models import EvaluationCase
+from connectors.libraries import library_create, library_files_upload
 from connectors.models import Connector, Document, SyncRun
 from tests.chat.fake_llm import serve_fake_llm
 
@@ -93,6 +95,18 @@ ENDPOINTS: dict[str, Endpoint] = {
     "chat:shared_conversation": Endpoint(("GET",)),
     "chat:api_shares": Endpoint(("GET", "POST"), ("usernames", "groups")),
     "chat:api_share_revoke": Endpoint(("POST",)),
+    "chat:libraries": Endpoint(("POST",), ("libraries",)),  # pin the conversation to libraries
+    "chat:libraries_new": Endpoint(("POST",), ("libraries",)),
+    # libraries (every user; the library of the world's user, another's for staff: a 404)
+    "libraries:list": Endpoint(("GET",)),
+    "libraries:create": Endpoint(("POST",), ("name", "description")),
+    "libraries:detail": Endpoint(("GET",)),
+    "libraries:rename": Endpoint(("POST",), ("name", "description")),
+    "libraries:delete": Endpoint(("POST",)),
+    "libraries:share": Endpoint(("POST",), ("groups", "users")),
+    "libraries:upload": Endpoint(("POST",), files="files"),
+    "libraries:file_remove": Endpoint(("POST",), ("name",)),
+    "libraries:ask": Endpoint(("POST",)),
     # tokens
     "tokens:list": Endpoint(("GET", "POST"), ("name", "expires_in_days")),
     "tokens:revoke": Endpoint(("POST",)),
@@ -301,8 +315,11 @@ def worlds(owner, staff, engineering, settings, tmp_path, fake_llm):
     run = SyncRun.objects.create(connector=connector, status=SyncRun.Status.SUCCEEDED)
     worlds = {"owner": (owner, world_of(owner, connector, document, run)),
               "staff": (staff, world_of(staff, connector, document, run))}
+    library = library_create(owner=owner, name="Fuzzed library")  # staff's requests to it: 404s
+    library_files_upload(library=library, files=[SimpleUploadedFile("notes.md", b"# Notes\n\nSome text.")])
     for _user, world in worlds.values():
         world["values"]["upload_connector_id"] = upload_source.id
+        world["values"]["library_id"] = library.id
     return worlds
 
 

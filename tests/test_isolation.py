@@ -17,10 +17,12 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from assistant.chat.models import Attachment, Conversation, ConversationShare, Memory, Message
+from connectors.libraries import library_create
 from connectors.models import Connector, Document, SyncRun
 
 #: URL parameters that name an object private to the owner, or hidden from the outsider.
-PRIVATE = {"conversation_id", "message_id", "attachment_id", "memory_id", "token_id", "document_id", "share_id"}
+PRIVATE = {"conversation_id", "message_id", "attachment_id", "memory_id", "token_id", "document_id", "share_id",
+           "library_id"}
 #: Namespaces / route names for staff only.
 STAFF_ONLY_NAMESPACES = {"connectors"}
 STAFF_ONLY_NAMES = {"chat:feedback_list", "chat:feedback_export", "sources_moved"}
@@ -41,7 +43,8 @@ def routes(patterns=None, namespace=""):
 
 
 @pytest.fixture
-def world(owner, engineering):
+def world(owner, engineering, settings, tmp_path):
+    settings.UPLOAD_ROOT = tmp_path / "uploads"
     conversation = Conversation.objects.create(user=owner, title="Owner's plans")
     question = Message.objects.create(conversation=conversation, role="user", content="Secret question")
     answer = Message.objects.create(conversation=conversation, role="assistant", content="Secret answer",
@@ -62,6 +65,8 @@ def world(owner, engineering):
         "kind": "folder", "action": "sync", "rest": f"{connector.id}/",
         # a query result under the owner's answer, an evaluation case: ids the outsider may guess
         "query_id": uuid.uuid4(), "case_id": uuid.uuid4(), "share_id": share.id,
+        # the owner's library, private to them (shared with nobody)
+        "library_id": library_create(owner=owner, name="Owner's library").id,
     }
     try:
         from assistant.accounts.models import ApiToken
@@ -79,6 +84,8 @@ def snapshot():
         list(Conversation.objects.values_list("id", "title")), Message.objects.count(), Attachment.objects.count(),
         list(Memory.objects.values_list("text", flat=True)), Connector.objects.count(), SyncRun.objects.count(),
         ConversationShare.objects.count(),
+        sorted(Connector.objects.values_list("name", flat=True)),
+        sorted(str(pk) for pk in Conversation.objects.filter(libraries__isnull=False).values_list("id", flat=True)),
     )
 
 
@@ -104,5 +111,6 @@ def test_an_outsider_gets_404_on_every_private_object_and_staff_page(client, out
     # the sweep really covered the private routes of the product
     for expected in ("chat:conversation", "chat:api_answer_stream", "chat:attachment", "chat:document",
                      "chat:shared_conversation", "chat:api_shares", "chat:api_share_revoke",
-                     "connectors:list", "connectors:document", "connectors:audit"):
+                     "connectors:list", "connectors:document", "connectors:audit", "libraries:detail",
+                     "libraries:share", "libraries:upload", "libraries:ask", "chat:libraries"):
         assert expected in checked, expected

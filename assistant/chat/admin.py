@@ -9,6 +9,7 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import Q
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
@@ -19,6 +20,14 @@ from assistant.chat.assistants import (
     assistant_tool_choices,
 )
 from assistant.chat.models import Assistant, Feedback, FeedbackExport
+from connectors.library_selectors import libraries_visible
+from connectors.models import Connector
+
+
+def _connector_label(connector: Connector) -> str:
+    if connector.owner_id is None:
+        return connector.name
+    return _("%(name)s (library of %(owner)s)") % {"name": connector.name, "owner": connector.owner.get_username()}
 
 
 class AssistantForm(forms.ModelForm):
@@ -81,6 +90,19 @@ class AssistantAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("connectors")
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        """Connectors to tick: the admins' ones, and the libraries this admin may read (or that the
+        assistant has already): a library is only ever searched for users it is shared with."""
+        form = super().get_form(request, obj, change=change, **kwargs)
+        field = form.base_fields.get("connectors")
+        if field is not None:
+            chosen = obj.connectors.values("id") if obj is not None and obj.pk else Connector.objects.none().values("id")
+            field.queryset = Connector.objects.filter(
+                Q(owner__isnull=True) | Q(id__in=libraries_visible(user=request.user).values("id")) | Q(id__in=chosen)
+            ).select_related("owner").order_by("owner_id", "name")
+            field.label_from_instance = _connector_label
+        return form
 
     @admin.action(description=_("Make the selected assistant the default"))
     def make_default(self, request, queryset):

@@ -15,10 +15,10 @@ from assistant.chat.assistants import (
     ModelParameters,
     assistant_for_conversation,
     assistant_model_parameters,
-    assistant_search_filters,
     assistant_tool_names,
     connectors_still_syncing,
 )
+from assistant.chat.library_pins import conversation_search_filters
 from assistant.chat.memory import (
     memory_add,
     memory_command_parse,
@@ -87,7 +87,7 @@ def answer_setup(*, message: Message, user, question: str, language: str = "") -
     setup = AnswerSetup(
         assistant_name=assistant.name,
         system_prompt="",
-        filters=assistant_search_filters(assistant=assistant),
+        filters=conversation_search_filters(conversation=message.conversation, assistant=assistant),
         params=assistant_model_parameters(assistant=assistant),
         user_id=user.pk,
         groups=acl_groups_of(user),

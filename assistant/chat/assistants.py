@@ -20,7 +20,7 @@ from assistant.chat.memory_tools import MEMORY_TOOL_NAMES
 from assistant.chat.models import Assistant, Conversation
 from assistant.chat.services import InvalidInput
 from connectors.models import Connector, Document, SyncRun
-from connectors.selectors import acl_groups_of
+from connectors.selectors import acl_groups_of, connector_visible_q
 from connectors.search import NO_FILTERS, SearchFilters
 
 DEFAULT_NAME = "General assistant"
@@ -70,12 +70,13 @@ def assistant_for_conversation(conversation: Conversation | None) -> Assistant:
 
 
 def connectors_visible_to(*, user, groups: list[str] | None = None) -> QuerySet[Connector]:
-    """Connectors whose documents the user may read: public ones or shared with one of their groups
-    (`groups`: the user's, when the caller has them already)."""
+    """Connectors whose documents the user may read: public ones, shared with one of their groups,
+    and libraries of theirs or shared with them (`groups`: the user's principals, when the caller
+    has them already)."""
     if not user.is_authenticated or not user.is_active:
         return Connector.objects.none()
     groups = acl_groups_of(user) if groups is None else groups
-    return Connector.objects.filter(Q(is_public=True) | Q(groups__name__in=groups)).distinct()
+    return Connector.objects.filter(connector_visible_q(groups)).distinct()
 
 
 def assistant_search_filters(*, assistant: Assistant) -> SearchFilters:

@@ -29,6 +29,10 @@ class Conversation(models.Model):
         help_text="Who answers in this conversation; empty means the default assistant.",
     )
     title_source = models.CharField(max_length=10, choices=TitleSource.choices, default=TitleSource.DEFAULT)
+    libraries = models.ManyToManyField(
+        "connectors.Connector", blank=True, related_name="pinned_in",
+        help_text="Libraries this conversation searches, and only these (none: every source the user may see).",
+    )
     pinned_at = models.DateTimeField(null=True, blank=True, help_text="Pinned conversations are listed first.")
     deleted_at = models.DateTimeField(
         null=True, blank=True, help_text="Deleted by its user: hidden, restorable for a while, then purged."

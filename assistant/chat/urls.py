@@ -1,6 +1,6 @@
 from django.urls import path
 
-from assistant.chat import feature_views, query_download, share_views, views
+from assistant.chat import feature_views, library_views, query_download, share_views, views
 
 app_name = "chat"
 
@@ -11,6 +11,8 @@ urlpatterns = [
     path("c/<uuid:conversation_id>/delete/", views.conversation_delete, name="delete"),
     path("c/<uuid:conversation_id>/restore/", views.conversation_restore, name="restore"),
     path("c/<uuid:conversation_id>/pin/", views.conversation_pin, name="pin"),
+    path("c/<uuid:conversation_id>/libraries/", library_views.conversation_libraries, name="libraries"),
+    path("libraries/new/", library_views.conversation_new_pinned, name="libraries_new"),
     path("api/conversations/search/", views.api_conversation_search, name="api_conversation_search"),
     path("api/messages/<uuid:message_id>/regenerate/", views.api_answer_regenerate, name="api_answer_regenerate"),
     path("api/messages/<uuid:message_id>/edit/", views.api_question_edit, name="api_question_edit"),

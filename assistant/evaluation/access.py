@@ -42,9 +42,9 @@ def _hidden_documents(sources: list[dict], groups: list[str]) -> set[tuple[str, 
 
 def _readable_connectors(names: set[str], groups: list[str]) -> tuple[set[str], set[str]]:
     """(the names that exist, those a reader in `groups` may query)."""
-    existing = set(Connector.objects.filter(name__in=names).values_list("name", flat=True))
+    existing = set(Connector.objects.admin_managed().filter(name__in=names).values_list("name", flat=True))
     condition = Q(is_public=True) | Q(groups__name__in=groups) if groups else Q(is_public=True)
-    readable = set(Connector.objects.filter(name__in=names).filter(condition).values_list("name", flat=True))
+    readable = set(Connector.objects.admin_managed().filter(name__in=names).filter(condition).values_list("name", flat=True))
     return existing, readable
 
 

@@ -12,6 +12,7 @@ from assistant.chat.selectors import history_for, question_of
 from assistant.evaluation.models import EvaluationCase
 from assistant.rag.evaluation.metrics import strip_citations
 from connectors.models import Document
+from connectors.principals import group_names
 from connectors.selectors import acl_groups_of
 
 MAX_QUESTION_CHARS = 4000
@@ -170,7 +171,8 @@ def case_prefill(*, message: Message) -> CaseData:
         assistant=message.conversation.assistant,
         expected_answer=strip_citations(message.content or "") if rated_up else "",
         expected_sources=[{k: v for k, v in s.items() if k != "cited"} for s in sources if s["cited"]],
-        groups=acl_groups_of(message.conversation.user),
+        # groups only: a case runs as a user of these groups, never as the asker (their libraries)
+        groups=group_names(acl_groups_of(message.conversation.user)),
         origin=EvaluationCase.Origin.FEEDBACK if Feedback.objects.filter(message=message).exists()
         else EvaluationCase.Origin.MESSAGE,
         source_message=message,

@@ -33,6 +33,8 @@ class OperatorPolicy:
     #: addresses (CONNECTOR_ALLOWED_DB_HOSTS).
     allowed_db_hosts: tuple[str, ...] = ()
     protected_databases: tuple[ProtectedDatabase, ...] = ()
+    #: Where uploaded files live (UPLOAD_ROOT): the only place upload and library sources read.
+    upload_root: str = ""
 
 
 _provider: Callable[[], OperatorPolicy] | None = None

@@ -8,6 +8,7 @@ from connectors.sources.base import Source, SourceError
 from connectors.sources.database import MySQLSource, PostgresSource
 from connectors.sources.folder import FolderSource
 from connectors.sources.jsonl import JsonlSource
+from connectors.sources.library import LibrarySource
 from connectors.sources.upload import UploadSource
 from connectors.sources.web import WebSource
 
@@ -18,11 +19,13 @@ SOURCES: dict[str, type[Source]] = {
     UploadSource.kind: UploadSource,
     WebSource.kind: WebSource,
     JsonlSource.kind: JsonlSource,
+    LibrarySource.kind: LibrarySource,
 }
 
 
 def kind_choices() -> list[tuple[str, str]]:
-    return [(kind, cls.label) for kind, cls in SOURCES.items()]
+    """The kinds an admin may create (a user's library is made from the libraries page)."""
+    return [(kind, cls.label) for kind, cls in SOURCES.items() if not getattr(cls, "user_owned", False)]
 
 
 def build_source(kind: str, config: dict, secrets: dict | None = None) -> Source:

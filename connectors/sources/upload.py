@@ -12,7 +12,9 @@ from typing import ClassVar
 
 from pydantic import field_validator
 
-from connectors.sources.base import SourceConfig, SourceError
+from connectors.sources import operator_policy
+from connectors.sources.base import DestinationRefused, SourceConfig, SourceError
+from connectors.sources.data_roots import PathRefused, resolve_under_roots
 from connectors.sources.folder import FolderSource
 
 
@@ -40,6 +42,16 @@ class UploadSource(FolderSource):
             FolderSource.Config(path=config.path, include_hidden=False, recursive=False, max_file_bytes=0)
         )
         self.upload_config = config
+
+    def _allowed_root(self) -> str:
+        """Uploaded files are read under UPLOAD_ROOT, wherever the operator's data folders are."""
+        upload_root = operator_policy.current().upload_root
+        if not upload_root:
+            return super()._allowed_root()
+        try:
+            return resolve_under_roots(self.config.path, (upload_root,))
+        except PathRefused as exc:
+            raise DestinationRefused(f"Upload folder {exc}", setting="path") from None
 
     def check(self) -> str:
         try:

@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 from assistant.agent.registry import ToolContext, ToolError
 from connectors.models import Connector, Document
-from connectors.selectors import acl_filter
+from connectors.selectors import acl_filter, connector_visible_q
 from inference.tokens import approx_token_count
 
 _PIECE = re.compile(r"\w{1,4}|[^\w\s]", re.UNICODE)  # inference.tokens' unit, to find where a budget ends
@@ -33,7 +33,7 @@ def connectors_visible(context: ToolContext, groups: list[str]) -> QuerySet[Conn
     """Connectors the user may see: public or shared with one of their groups, or holding a
     document they may read (an item's own ACL can open it in a connector that is not shared),
     within the assistant's connectors."""
-    shared = Q(is_public=True) | Q(groups__name__in=groups) if groups else Q(is_public=True)
+    shared = connector_visible_q(groups)
     readable = Exists(Document.objects.filter(acl_filter(groups), connector=OuterRef("pk")))
     ids = Connector.objects.filter(shared).values("id")
     connectors = Connector.objects.filter(Q(id__in=ids) | readable)

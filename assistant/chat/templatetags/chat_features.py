@@ -6,7 +6,9 @@ from django import template
 
 from assistant.chat.assistants import assistant_for_conversation, assistants_available
 from assistant.chat.feedback import feedback_of
+from assistant.chat.library_pins import conversation_libraries_shown
 from assistant.chat.memory import memory_enabled
+from connectors.library_selectors import libraries_visible
 
 register = template.Library()
 
@@ -16,6 +18,21 @@ def assistant_picker(context, conversation=None):
     current = assistant_for_conversation(conversation)
     assistants = list(assistants_available(user=context["request"].user))
     return {"assistants": assistants, "current": current, "conversation": conversation}
+
+
+@register.inclusion_tag("chat/_library_pins.html", takes_context=True)
+def library_pins(context, conversation=None):
+    """The libraries this conversation searches only (if any), and the form to pick them."""
+    request = context["request"]
+    pinned = conversation_libraries_shown(conversation=conversation, user=request.user)
+    return {
+        "conversation": conversation,
+        "pinned": pinned,
+        "pinned_ids": {lib.id for lib in pinned},
+        "libraries": list(libraries_visible(user=request.user)),
+        "csrf_token": context.get("csrf_token"),
+        "request": request,
+    }
 
 
 @register.simple_tag(takes_context=True)

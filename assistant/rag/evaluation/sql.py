@@ -244,7 +244,7 @@ def _score_one(database: Database, question: dict, ask: Callable[[list[dict]], s
 def sql_evaluate(*, questions_file: Path, connector_name: str, user, ask, llm: dict | None, limit: int | None,
                  timeout_s: float, log) -> dict:
     """Score the questions on the connector as `user`; `ask=None` scores the gold SQL itself."""
-    connector = Connector.objects.filter(name=connector_name).first()
+    connector = Connector.objects.admin_managed().filter(name=connector_name).first()
     if connector is None:
         raise EvaluationError(f"No connector named {connector_name!r}")
     database = Database(connector, user, timeout_s=timeout_s)
