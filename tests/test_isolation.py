@@ -59,7 +59,7 @@ def world(owner, engineering):
         "memory_id": memory.id, "document_id": document.id, "connector_id": connector.id, "run_id": run.id,
         "kind": "folder", "action": "sync", "rest": f"{connector.id}/",
         # a query result under the owner's answer, an evaluation case: ids the outsider may guess
-        "query_id": uuid.uuid4(), "case_id": uuid.uuid4(),
+        "query_id": uuid.uuid4(), "case_id": uuid.uuid4(), "profile_id": uuid.uuid4(),
     }
     try:
         from assistant.accounts.models import ApiToken
