@@ -145,8 +145,9 @@ def _flat(config, prefix: str = "") -> dict:
 
 
 def config_differences(before: dict, after: dict) -> list[tuple[str, object, object]]:
-    """What differs between two runs' configurations ("search.top_k", 5, 8): the profile, the
-    model, the search settings, the commit... (the model server's address is left out)."""
+    """What differs between two runs' configurations ("search.top_k", 5, 8): the model, its
+    parameters, the search settings, the commit... (the profile's name is shown apart; the model
+    server's address is left out)."""
     old, new = _flat(before), _flat(after)
     keys = [k for k in dict.fromkeys([*old, *new]) if k != "llm_base_url"]
     return [(key, old.get(key), new.get(key)) for key in keys if old.get(key) != new.get(key)]
