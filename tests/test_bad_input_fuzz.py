@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 
 from assistant.accounts.tokens import api_token_create
 from assistant.chat.models import Attachment, Conversation, ConversationShare, Memory, Message
-from assistant.evaluation.models import EvaluationCase
+from assistant.evaluation.models import EvaluationCase, EvaluationProfile
 from connectors.libraries import library_create, library_files_upload
 from connectors.models import Connector, Document, SyncRun
 from tests.chat.fake_llm import serve_fake_llm
@@ -137,7 +137,8 @@ ENDPOINTS: dict[str, Endpoint] = {
     "sources_moved": Endpoint(("GET", "POST"), ("action", "q"), who="staff"),  # the old address: a 301
     # evaluation cases and runs (staff)
     "evaluation:dashboard": Endpoint(("GET",), ("tag",), who="staff"),
-    "evaluation:run_start": Endpoint(("POST",), ("tag", "assistant", "answered_by", "judge", "label"), who="staff"),
+    "evaluation:run_start": Endpoint(("POST",), ("tag", "assistant", "answered_by", "profile", "judge", "label"),
+                                     who="staff"),
     "evaluation:run": Endpoint(("GET",), who="staff"),
     "evaluation:run_progress": Endpoint(("GET",), who="staff"),
     "evaluation:compare": Endpoint(("GET",), ("a", "b"), who="staff"),
@@ -149,6 +150,11 @@ ENDPOINTS: dict[str, Endpoint] = {
     "evaluation:case": Endpoint(("GET", "POST"), ("question", "expected_answer", "expected_sources", "more_documents",
                                                   "must_not_contain", "expect_refusal", "tags"), who="staff"),
     "evaluation:case_delete": Endpoint(("POST",), who="staff"),
+    "evaluation:profiles": Endpoint(("GET", "POST"), ("name", "description", "LLM_MODEL", "LLM_TEMPERATURE",
+                                                      "RAG_TOP_K", "RAG_SEARCH_MODE", "RAG_DENSE_WEIGHT"), who="staff"),
+    "evaluation:profile": Endpoint(("GET", "POST"), ("name", "description", "LLM_MAX_TOKENS", "RAG_RRF_K",
+                                                     "RAG_FUSION", "RAG_CONTEXT_TOKENS"), who="staff"),
+    "evaluation:profile_delete": Endpoint(("POST",), who="staff"),
     # token-authenticated JSON APIs
     "api:conversations": Endpoint(("GET", "POST"), ("title", "limit", "offset"), who="api"),
     "api:conversation": Endpoint(("GET", "DELETE", "PATCH"), who="api"),
@@ -283,6 +289,8 @@ def world_of(user, connector, document, run) -> dict:
             "connector_id": connector.id, "run_id": run.id, "kind": "folder", "action": "pause",
             "rest": f"{connector.id}/documents/", "model_id": "enterprise-assistant",
             "case_id": EvaluationCase.objects.create(question="Days of leave?", expected_answer="27 days").id,
+            "profile_id": EvaluationProfile.objects.create(name=f"profile of {user.username}",
+                                                           values={"RAG_TOP_K": 3}).id,
             "query_id": uuid.uuid4(), "share_id": share.id,
         },
         "secret": secret,

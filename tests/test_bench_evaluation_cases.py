@@ -18,4 +18,5 @@ def test_it_reports_the_apps_own_time_per_case():
     report = json.loads(finished.stdout.strip().splitlines()[-1])
     assert report["cases"] == 3 and report["passed"] == 3
     assert 0 < report["app_ms_per_case"]["median"] and report["process_cpu_ms_per_case"] > 0
+    assert report["database_cpu_ms_per_case"] > 0 and report["answer_path"].startswith("plain")
     assert report["target_ms"] == 150.0

@@ -64,7 +64,7 @@ def world(owner, engineering, settings, tmp_path):
         "memory_id": memory.id, "document_id": document.id, "connector_id": connector.id, "run_id": run.id,
         "kind": "folder", "action": "sync", "rest": f"{connector.id}/",
         # a query result under the owner's answer, an evaluation case: ids the outsider may guess
-        "query_id": uuid.uuid4(), "case_id": uuid.uuid4(), "share_id": share.id,
+        "query_id": uuid.uuid4(), "case_id": uuid.uuid4(), "profile_id": uuid.uuid4(), "share_id": share.id,
         # the owner's library, private to them (shared with nobody)
         "library_id": library_create(owner=owner, name="Owner's library").id,
     }

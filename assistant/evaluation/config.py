@@ -37,8 +37,9 @@ def git_commit() -> str:
     return done.stdout.strip()[:40] if done.returncode == 0 else ""
 
 
-def config_snapshot(*, answered_by=None, overrides: dict | None = None) -> dict:
-    """The configuration a run starts with (settings already overridden for it)."""
+def config_snapshot(*, answered_by=None, overrides: dict | None = None, profile: dict | None = None) -> dict:
+    """The configuration a run starts with (settings already overridden for it); `profile`: the
+    name and settings of the settings profile it was made with."""
     return {
         "model": (answered_by.model_name if answered_by and answered_by.model_name else settings.LLM_MODEL),
         "llm_base_url": settings.LLM_BASE_URL,
@@ -49,6 +50,7 @@ def config_snapshot(*, answered_by=None, overrides: dict | None = None) -> dict:
         "search": {
             **index_settings(),
             "mode": settings.RAG_SEARCH_MODE, "top_k": settings.RAG_TOP_K, "candidates": settings.RAG_CANDIDATES,
+            "fusion": settings.RAG_FUSION,
             "context_tokens": settings.RAG_CONTEXT_TOKENS, "neighbour_chunks": settings.RAG_NEIGHBOUR_CHUNKS,
             "rerank_model": settings.RAG_RERANK_MODEL if settings.RAG_RERANK_URL else "",
         },
@@ -56,6 +58,7 @@ def config_snapshot(*, answered_by=None, overrides: dict | None = None) -> dict:
         "prompts_version": prompts_version(),
         "commit": git_commit(),
         "answered_by": answered_by.name if answered_by else "",
+        "profile": profile or None,
         "overrides": {k: v if isinstance(v, (int, float, str, bool, list, type(None))) else str(v)
                       for k, v in (overrides or {}).items()},
     }

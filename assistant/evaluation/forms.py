@@ -8,6 +8,8 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from assistant.chat.models import Assistant
+from assistant.evaluation.models import EvaluationProfile
+from assistant.evaluation.profiles import KNOBS, current_values
 from assistant.evaluation.services import CaseData
 
 
@@ -97,5 +99,33 @@ class RunForm(forms.Form):
                                        empty_label=_("Every assistant"))
     answered_by = forms.ModelChoiceField(label=_("Answered by"), queryset=Assistant.objects.all(), required=False,
                                          empty_label=_("Each case's own assistant"))
+    profile = forms.ModelChoiceField(label=_("Settings profile"), queryset=EvaluationProfile.objects.all(),
+                                     required=False, empty_label=_("The installation's settings"))
     judge = forms.BooleanField(label=_("Have the model judge each answer"), required=False)
     label = forms.CharField(label=_("Name of the run"), required=False, max_length=200)
+
+
+class ProfileForm(forms.Form):
+    """A settings profile: a name, and a value for each setting it changes (empty: as configured).
+    Values are checked by profiles.settings_clean, which names the setting at fault."""
+
+    name = forms.CharField(label=_("Name"), max_length=100)
+    description = forms.CharField(label=_("Description"), required=False, max_length=1000,
+                                  widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        now = current_values()
+        for knob in KNOBS:
+            field = (forms.ChoiceField(choices=[("", "—"), *((c, c) for c in knob.choices)]) if knob.kind == "choice"
+                     else forms.CharField(max_length=knob.max_chars))
+            field.required, field.label = False, f"{knob.label} ({knob.setting})"
+            field.help_text = _("Now: %(value)s") % {"value": "—" if now[knob.setting] is None else now[knob.setting]}
+            self.fields[knob.setting] = field
+
+    @staticmethod
+    def initial_from(profile: EvaluationProfile) -> dict:
+        return {"name": profile.name, "description": profile.description, **profile.values}
+
+    def values(self) -> dict:
+        return {knob.setting: self.cleaned_data.get(knob.setting) for knob in KNOBS}

@@ -65,6 +65,24 @@ class EvaluationCase(models.Model):
         return [a for a in [self.expected_answer, *self.alternative_answers] if isinstance(a, str) and a.strip()]
 
 
+class EvaluationProfile(models.Model):
+    """Named overrides of the answer and search settings, for runs to compare (assistant/evaluation/profiles.py)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    values = models.JSONField(default=dict, blank=True, help_text="{SETTING: value} for the settings it changes.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class EvaluationRun(models.Model):
     """One scoring of a set of cases, with the configuration it ran under."""
 
@@ -96,7 +114,12 @@ class EvaluationRun(models.Model):
         help_text="Every case answered by this assistant instead of its own (A/B).",
     )
     judge = models.BooleanField(default=False)
-    overrides = models.JSONField(default=dict, blank=True, help_text="Settings changed for this run (A/B).")
+    profile = models.ForeignKey(
+        EvaluationProfile, on_delete=models.SET_NULL, null=True, blank=True, related_name="runs",
+        help_text="The settings profile it ran with (its name and settings are also kept in config).",
+    )
+    overrides = models.JSONField(default=dict, blank=True,
+                                 help_text="Settings changed for this run: its profile's, then --set's.")
     config = models.JSONField(default=dict, blank=True, help_text="Model, embedding, search, prompts, commit.")
     case_ids = models.JSONField(default=list, blank=True, help_text="The cases it runs, fixed when it starts.")
     total = models.PositiveIntegerField(default=0)

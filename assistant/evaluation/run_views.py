@@ -27,7 +27,7 @@ def _run(run_id) -> EvaluationRun:
         run_id = uuid.UUID(str(run_id))
     except ValueError:
         raise Http404(_("No such run.")) from None
-    run = EvaluationRun.objects.select_related("started_by", "assistant", "answered_by", "baseline").filter(
+    run = EvaluationRun.objects.select_related("started_by", "assistant", "answered_by", "baseline", "profile").filter(
         id=run_id).first()
     if run is None:
         raise Http404(_("No such run."))
@@ -64,7 +64,7 @@ def run_start(request: HttpRequest):
         return redirect("evaluation:dashboard")
     run = run_create(cases=cases, trigger=EvaluationRun.Trigger.PAGE, user=request.user, tag=data["tag"].strip(),
                      assistant=data["assistant"], answered_by=data["answered_by"], judge=data["judge"],
-                     label=data["label"])
+                     label=data["label"], profile=data["profile"])
     transaction.on_commit(lambda: evaluation_run.delay(str(run.id)))
     messages.success(request, _("The run was queued: %(count)s cases.") % {"count": len(cases)})
     return redirect("evaluation:run", run.id)
@@ -105,4 +105,5 @@ def run_compare(request: HttpRequest):
         "before": before, "after": after, "pairs": selectors.runs_compared(user=request.user, before=before,
                                                                            after=after),
         "metrics": selectors.metric_deltas(before, after),
+        "config_changes": selectors.config_differences(before.config, after.config),
     })

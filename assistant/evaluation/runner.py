@@ -39,18 +39,30 @@ def runner_user(groups: list[str]):
     return user
 
 
-@transaction.atomic
 def _conversation(case: EvaluationCase, *, user, assistant) -> tuple[Conversation, Message]:
+    """The case's conversation and its question. Not one transaction around question_submit (its
+    own): nested, it would cost a savepoint, two more round trips per case; on a failure what was
+    made is deleted instead."""
     conversation = Conversation.objects.create(user=user, assistant=assistant)
+    try:
+        if case.history:
+            _history_write(conversation, case.history)
+        return conversation, question_submit(conversation=conversation, content=case.question)[1]
+    except BaseException:
+        conversation.delete()
+        raise
+
+
+@transaction.atomic
+def _history_write(conversation: Conversation, history: list) -> None:
     parent = None
-    for turn in case.history or ():
+    for turn in history:
         if isinstance(turn, dict) and turn.get("role") in ("user", "assistant") and str(turn.get("content") or ""):
             parent = Message.objects.create(conversation=conversation, parent=parent, role=turn["role"],
                                             content=str(turn["content"]), status=Message.Status.COMPLETE)
     if parent is not None:
         conversation.active_leaf = parent
         conversation.save(update_fields=["active_leaf"])
-    return conversation, question_submit(conversation=conversation, content=case.question)[1]
 
 
 async def _drain(events, started: float) -> tuple[float | None, str]:

@@ -18,6 +18,7 @@ from assistant.evaluation.access import cases_readable
 from assistant.evaluation.compare import baseline_report, compare_reports, run_report
 from assistant.evaluation.config import config_snapshot
 from assistant.evaluation.models import CaseResult, EvaluationCase, EvaluationRun
+from assistant.evaluation.profiles import run_overrides
 from assistant.evaluation.runner import case_run, runner_user
 from connectors.selectors import acl_groups_of
 
@@ -37,10 +38,15 @@ def cases_selected(*, tag: str = "", assistant=None, reader_groups: list[str] | 
 
 @transaction.atomic
 def run_create(*, cases: list[EvaluationCase], trigger: str, user=None, tag: str = "", assistant=None,
-               answered_by=None, judge: bool = False, overrides: dict | None = None, label: str = "") -> EvaluationRun:
+               answered_by=None, judge: bool = False, overrides: dict | None = None, label: str = "",
+               profile=None) -> EvaluationRun:
+    """A queued run; its settings (the profile's, then `overrides`) are fixed now, so editing the
+    profile later changes neither this run nor a redelivery of it."""
     return EvaluationRun.objects.create(
         label=label[:200], trigger=trigger, started_by=user, tag=tag, assistant=assistant, answered_by=answered_by,
-        judge=judge, overrides=overrides or {}, case_ids=[str(c.id) for c in cases], total=len(cases),
+        judge=judge, profile=profile, overrides=run_overrides(profile=profile, extra=overrides),
+        case_ids=[str(c.id) for c in cases], total=len(cases),
+        config={"profile": {"name": profile.name, "settings": dict(profile.values)}} if profile else {},
     )
 
 
@@ -80,7 +86,8 @@ def run_execute(run_id, *, log: Callable[[str], None] | None = None) -> Evaluati
     try:
         with override_settings(**run.overrides):
             EvaluationRun.objects.filter(id=run.id).update(
-                config=config_snapshot(answered_by=run.answered_by, overrides=run.overrides))
+                config=config_snapshot(answered_by=run.answered_by, overrides=run.overrides,
+                                       profile=run.config.get("profile")))
             for number, key in enumerate(run.case_ids, start=1):
                 case = by_id.get(key)
                 if case is None or key in scored:

@@ -46,7 +46,8 @@ def case_tags() -> list[str]:
 
 
 def runs_recent(limit: int = 50) -> QuerySet[EvaluationRun]:
-    return EvaluationRun.objects.select_related("started_by", "assistant", "answered_by").order_by("-created_at")[:limit]
+    return EvaluationRun.objects.select_related("started_by", "assistant", "answered_by", "profile").order_by(
+        "-created_at")[:limit]
 
 
 @dataclass
@@ -129,6 +130,27 @@ def runs_compared(*, user, before: EvaluationRun, after: EvaluationRun) -> list[
              for key in dict.fromkeys([*new, *old])]
     order = {"broken": 0, "fixed": 1, "changed": 2, "added": 3, "removed": 4}
     return sorted((p for p in pairs if p.changed), key=lambda p: order[p.verdict])
+
+
+def _flat(config, prefix: str = "") -> dict:
+    out = {}
+    for key, value in (config or {}).items():
+        if key in ("overrides", "profile"):  # what they changed shows under the settings' own names
+            continue
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def config_differences(before: dict, after: dict) -> list[tuple[str, object, object]]:
+    """What differs between two runs' configurations ("search.top_k", 5, 8): the model, its
+    parameters, the search settings, the commit... (the profile's name is shown apart; the model
+    server's address is left out)."""
+    old, new = _flat(before), _flat(after)
+    keys = [k for k in dict.fromkeys([*old, *new]) if k != "llm_base_url"]
+    return [(key, old.get(key), new.get(key)) for key in keys if old.get(key) != new.get(key)]
 
 
 def metric_deltas(before: EvaluationRun, after: EvaluationRun) -> list[tuple[str, float | None, float | None]]:

@@ -1,8 +1,8 @@
 """`manage.py evaluate`: the public benchmarks of assistant/chat (retrieval, answers, sql), plus
 
     manage.py evaluate cases [--tag T] [--assistant A] [--with-assistant B] [--user NAME]
-                             [--baseline RUN|FILE|last] [--tolerance X] [--judge] [--set SETTING=VALUE]
-                             [--json-out FILE] [--label TEXT]
+                             [--baseline RUN|FILE|last] [--tolerance X] [--judge] [--profile NAME]
+                             [--set SETTING=VALUE] [--json-out FILE] [--label TEXT]
     manage.py evaluate answers ... --save-cases TAG
 
 `cases` runs the evaluation cases through the chat's pipeline, stores the run and exits with
@@ -25,7 +25,7 @@ from assistant.chat.management.commands.evaluate import Command as BenchmarkComm
 from assistant.chat.models import Assistant
 from assistant.evaluation.compare import run_report
 from assistant.evaluation.dataset_cases import save_qa_cases
-from assistant.evaluation.models import EvaluationRun
+from assistant.evaluation.models import EvaluationProfile, EvaluationRun
 from assistant.evaluation.runs import cases_selected, run_compare, run_create, run_execute
 from assistant.rag.evaluation.datasets import EvaluationError
 from assistant.rag.evaluation.report import parse_overrides
@@ -52,8 +52,10 @@ class Command(BenchmarkCommand):
         p.add_argument("--tolerance", type=float, default=0.02,
                        help="Allowed absolute drop of a metric's mean below the baseline (default 0.02).")
         p.add_argument("--judge", action="store_true", help="Have the configured model grade each answer.")
+        p.add_argument("--profile", help="Run with this settings profile (its name; see /evaluation/profiles/).")
         p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SETTING=VALUE",
-                       help="Override a setting for this run, e.g. --set RAG_TOP_K=8 (repeatable).")
+                       help="Override a setting for this run, e.g. --set RAG_TOP_K=8 (repeatable; wins over "
+                            "the profile).")
         p.add_argument("--json-out", type=Path, help="Write the run's report (JSON) here; usable as a baseline.")
         p.add_argument("--label", default="", help="A name for the run on the page.")
 
@@ -90,11 +92,17 @@ class Command(BenchmarkCommand):
                 raise CommandError(f"No user named {options['user']!r}.")
             groups = acl_groups_of(user)
         assistant, answered_by = self._assistant(options["assistant"]), self._assistant(options["with_assistant"])
+        profile = None
+        if options["profile"]:
+            profile = EvaluationProfile.objects.filter(name=" ".join(options["profile"].split())).first()
+            if profile is None:
+                raise CommandError(f"No settings profile named {options['profile']!r} (see /evaluation/profiles/).")
         cases = cases_selected(tag=options["tag"], assistant=assistant, reader_groups=groups)
         if not cases:
             raise CommandError("No evaluation case matches (see /evaluation/cases/ or import some).")
         run = run_create(cases=cases, trigger=EvaluationRun.Trigger.COMMAND, tag=options["tag"], assistant=assistant,
-                         answered_by=answered_by, judge=options["judge"], overrides=overrides, label=options["label"])
+                         answered_by=answered_by, judge=options["judge"], overrides=overrides, label=options["label"],
+                         profile=profile)
         run = run_execute(run.id, log=self.stderr.write)
         self._print(run)
         if options["json_out"]:
@@ -112,8 +120,10 @@ class Command(BenchmarkCommand):
 
     def _print(self, run: EvaluationRun) -> None:
         metrics = run.metrics
+        profile = (run.config.get("profile") or {}).get("name")
         self.stdout.write(f"Run {run.id}: {metrics.get('cases', 0)} cases, {metrics.get('failed', 0)} failed, "
-                          f"model {run.config.get('model')}, commit {run.config.get('commit', '')[:12] or '?'}")
+                          f"model {run.config.get('model')}, commit {run.config.get('commit', '')[:12] or '?'}"
+                          + (f", profile {profile!r}" if profile else ""))
         for name in METRIC_COLUMNS:
             if name in metrics:
                 self.stdout.write(f"  {name:<20} {metrics[name]:.3f}")
