@@ -655,6 +655,56 @@ def exact_dense(embedding, groups, k, filters) -> list[int]:
     )
 
 
+def selective_probe(args, corpus: Corpus, loaded: dict, n: int = 20) -> dict:
+    """The selective reader's dense query (the product's SQL, k = RAG_CANDIDATES) as PostgreSQL
+    plans it, and with bitmap and sequential scans off, which leaves the HNSW index with
+    pgvector's iterative scan: execution time (EXPLAIN ANALYZE) and recall@10 of each against
+    the exact float32 ranking, on the first n queries."""
+    from django.conf import settings
+
+    from connectors.search import SearchFilters
+    from connectors.search.dense import chunk_ids_dense
+
+    queries = make_queries(corpus, n)
+    filters = SearchFilters(connector_ids=(loaded["connector_ids"][corpus.selective_connector],))
+    pool = max(K, settings.RAG_CANDIDATES)
+    # no sort: only the HNSW index gives the order
+    forced = ("SET LOCAL enable_sort = off", "SET LOCAL enable_bitmapscan = off", "SET LOCAL enable_seqscan = off")
+    out = {}
+    for name, extra in (("as_planned", ()), ("hnsw_iterative_forced", forced)):
+        times, recalls, plans = [], [], set()
+        for q in queries:
+            statements = capture_statements(
+                lambda: chunk_ids_dense(embedding=q.embedding, groups=READER_GROUPS, k=pool, filters=filters))
+            sql, params = next((sql, params) for sql, params in statements if "<=>" in sql)
+            plan = explain([*[(s, p) for s, p in statements if s.lstrip().upper().startswith("SET")], (sql, params)],
+                           extra, marker="<=>")
+            times.append(plan["execution_ms"] / 1000)
+            plans.add(" / ".join(line.strip().split(" (")[0] for line in plan["plan"]))
+            found = explain_ids(statements, extra)
+            exact = exact_dense(q.embedding, READER_GROUPS, K, filters)
+            recalls.append(len(set(found[:K]) & set(exact)) / K)
+        out[name] = {"execution_ms": percentiles(times), "recall_at_10": round(float(np.mean(recalls)), 4),
+                     "plans": sorted(plans)}
+    return out
+
+
+def explain_ids(statements, extra_settings) -> list[int]:
+    """The ids the product's dense SQL returns under `extra_settings`."""
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        for sql in extra_settings:
+            cursor.execute(sql)
+        for sql, params in statements:
+            cursor.execute(sql, params)
+            if "<=>" in sql:
+                rows = cursor.fetchall()
+                break
+        transaction.set_rollback(True)
+    return [row[0] for row in sorted(rows, key=lambda row: row[1])]
+
+
 def measure(args, corpus: Corpus, loaded: dict) -> dict:
     from django.conf import settings
     from django.db import connection
@@ -836,6 +886,9 @@ def main(argv: list[str] | None = None) -> dict:
                        help="memory for the build: the graph must fit (about 1.3 GB per million halfvec chunks)")
     index.add_argument("--parallel-workers", type=int, default=2, help="max_parallel_maintenance_workers")
     index.add_argument("--rebuild-hnsw", action="store_true", help="with --reuse: build the HNSW index again")
+    parser.add_argument("--selective-probe", action="store_true",
+                        help="only compare the selective reader's dense query as planned and forced onto the HNSW "
+                             "index (iterative scan): time and recall")
     args = parser.parse_args(argv)
     if args.chunks < 1000:
         parser.error("--chunks must be at least 1000")
@@ -857,6 +910,13 @@ def main(argv: list[str] | None = None) -> dict:
         from connectors.search.dense import halfvec_index
 
         halfvec_index.cache_clear()  # the index may have changed under this process
+        if args.selective_probe:
+            report = {"benchmark": "retrieval-selective-probe", "chunks": args.chunks,
+                      "loadavg_before": [round(x, 2) for x in os.getloadavg()],
+                      "probe": selective_probe(args, corpus, loaded),
+                      "loadavg_after": [round(x, 2) for x in os.getloadavg()]}
+            print(json.dumps(report))
+            return report
         results = measure(args, corpus, loaded)
     finally:
         if not args.keep:
