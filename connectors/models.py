@@ -275,7 +275,7 @@ class Chunk(models.Model):
             # "missing" check, one probe per document whatever the planner thinks of the version).
             models.Index(fields=["index_version", "document"], name="chunk_version_document"),
             # On the vectors cast to half precision: half the size of a float32 index (it must
-            # fit in memory: 1M chunks of 384 dimensions take 0.8 GB, not 1.6), the same recall.
+            # fit in memory: 1M chunks of 384 dimensions take 1.1 GB, not about 1.9), the same recall.
             # The search orders by the same expression (connectors.search.dense). Migration
             # 0008 keeps the float32 index where pgvector is older than 0.7 (no halfvec).
             HnswIndex(

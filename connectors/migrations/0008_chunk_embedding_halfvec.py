@@ -1,6 +1,6 @@
 """The chunks' HNSW index on `embedding::halfvec(N)` instead of the float32 vectors.
 
-Half the size (1M chunks of 384 dimensions: about 0.8 GB against 1.6 GB), so it stays in
+Half the size (1M chunks of 384 dimensions: 1.1 GB against about 1.9 GB), so it stays in
 memory at a million chunks, with the same recall (README, "Retrieval at a million chunks").
 The new index is built CONCURRENTLY before the old one is dropped, so searches keep an index
 throughout (a long build on a large index: see README for maintenance_work_mem). Where
