@@ -1,4 +1,5 @@
-"""Retrieval latency and recall on a synthetic but realistic index of 200,000 chunks.
+"""Retrieval latency and recall on a synthetic but realistic index (200,000 chunks by default;
+`--chunks 1000000` for the million-chunk figures in README).
 
 Loads a scratch database with connectors, documents and chunks (384-dimensional vectors,
 texts, ACLs) shaped like a real index, then measures the product's own code path
@@ -33,9 +34,14 @@ Data (seeded, deterministic):
   each has 2-4 words from its topic and the general vocabulary.
 
 Loading uses COPY with the HNSW and GIN indexes dropped and re-created afterwards (the same
-definitions as the migrations), then VACUUM ANALYZE. Prints one JSON object.
+definitions as the migrations; the HNSW one with --dense-index, --m, --ef-construction,
+--maintenance-work-mem and --parallel-workers, its build time and size reported), then VACUUM
+ANALYZE. Recall is against an exact ranking by the float32 vectors. Progress goes to stderr;
+prints one JSON object.
 
-Usage: .venv/bin/python bench/retrieval.py [--chunks 200000] [--queries 200] [--keep | --reuse]
+Usage: .venv/bin/python bench/retrieval.py [--chunks 200000] [--queries 200] [--keep | --reuse [--rebuild-hnsw]]
+       [--dense-index halfvec|vector] [--m 16] [--ef-construction 64] [--maintenance-work-mem 2GB]
+       [--parallel-workers 2]
        [--database-url postgres://postgres@127.0.0.1:5432/bench_retrieval]
 """
 
@@ -66,6 +72,7 @@ GROUPS = [f"g{i:02d}" for i in range(10)]
 READER_GROUPS = ["g01", "rare"]
 K = 10
 RECALL_QUERIES = 100
+FULLTEXT_FRACTION_QUERIES = 50  # a count(*) each, seconds at a million chunks
 SEED = 20261127
 
 # Vector hierarchy: squared weights of the shared parts (they sum to 1).
@@ -347,10 +354,64 @@ def cosine_profile(corpus: Corpus, rng: np.random.Generator, samples: int = 2000
 # --- loading ---------------------------------------------------------------------------------
 
 
-DROPPED_INDEXES = ("chunk_embedding_hnsw", "chunk_search_vector_gin", "chunk_acl_groups_gin")
+GIN_INDEXES = ("chunk_search_vector_gin", "chunk_acl_groups_gin")
+HNSW_NAMES = {"halfvec": "chunk_embedding_halfvec_hnsw", "vector": "chunk_embedding_hnsw"}
 
 
-def load(corpus: Corpus, database_url: str) -> dict:
+def log(message: str) -> None:
+    """Progress on stderr (a long run is followed by tailing its log); stdout stays one JSON object."""
+    print(f"{dt.datetime.now(dt.timezone.utc):%H:%M:%S} {message} (load {os.getloadavg()[0]:.1f})",
+          file=sys.stderr, flush=True)
+
+
+def hnsw_definition(args) -> str:
+    """The chunks' HNSW index as the migrations define it (halfvec, migration 0008), or the float32
+    one (0001) to compare, with the given m / ef_construction."""
+    if args.dense_index == "halfvec":
+        column, opclass = f"(embedding::halfvec({DIM}))", "halfvec_cosine_ops"
+    else:
+        column, opclass = "embedding", "vector_cosine_ops"
+    return (f"CREATE INDEX {HNSW_NAMES[args.dense_index]} ON connectors_chunk USING hnsw ({column} {opclass}) "
+            f"WITH (m = {int(args.m)}, ef_construction = {int(args.ef_construction)})")
+
+
+def build_hnsw(conn, args) -> dict:
+    """Drop whichever HNSW index the chunks have and build the asked one; time, size, notices."""
+    conn.execute(f"SET maintenance_work_mem = '{args.maintenance_work_mem}'")
+    conn.execute(f"SET max_parallel_maintenance_workers = {int(args.parallel_workers)}")
+    for name in HNSW_NAMES.values():
+        conn.execute(f'DROP INDEX IF EXISTS "{name}"')
+    notices: list[str] = []
+    conn.add_notice_handler(lambda diagnostic: notices.append(diagnostic.message_primary))
+    definition = hnsw_definition(args)
+    log(f"building {definition}")
+    started = time.perf_counter()
+    load_before = os.getloadavg()
+    conn.execute(definition)
+    build_s = time.perf_counter() - started
+    size = conn.execute("SELECT pg_relation_size(%s::regclass)", [HNSW_NAMES[args.dense_index]]).fetchone()[0]
+    log(f"HNSW built in {build_s:.0f} s, {size / 2**20:.0f} MiB")
+    return {
+        "definition": definition, "build_s": round(build_s, 1), "size_bytes": size,
+        "size_gib": round(size / 2**30, 3), "maintenance_work_mem": args.maintenance_work_mem,
+        "max_parallel_maintenance_workers": args.parallel_workers,
+        "loadavg_before": [round(x, 2) for x in load_before],
+        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        # pgvector says so when the graph outgrew maintenance_work_mem (the build then slows down)
+        "notices": notices,
+    }
+
+
+def relation_sizes(conn) -> dict:
+    rows = conn.execute(
+        "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'public' AND (c.relname IN ('connectors_chunk', 'connectors_document') "
+        "OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = 'connectors_chunk'::regclass))"
+    ).fetchall()
+    return {name: {"bytes": size, "mib": round(size / 2**20, 1)} for name, size in rows}
+
+
+def load(corpus: Corpus, args) -> dict:
     """COPY documents and chunks in; search_vector is filled by a trigger in the same pass."""
     import psycopg
     from psycopg.types.json import Jsonb
@@ -379,15 +440,15 @@ def load(corpus: Corpus, database_url: str) -> dict:
     now = dt.datetime.now(dt.timezone.utc)
     ages = rng.integers(0, 3 * 365 * 24 * 3600, size=len(doc_ids))
 
-    with psycopg.connect(database_url) as conn:
+    with psycopg.connect(args.database_url) as conn:
         register_vector(conn)
-        conn.execute("SET maintenance_work_mem = '1GB'")
-        conn.execute("SET max_parallel_maintenance_workers = 1")
+        conn.execute(f"SET maintenance_work_mem = '{args.maintenance_work_mem}'")
+        conn.execute(f"SET max_parallel_maintenance_workers = {int(args.parallel_workers)}")
         definitions = dict(conn.execute(
             "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'connectors_chunk' AND indexname = ANY(%s)",
-            [list(DROPPED_INDEXES)],
+            [list(GIN_INDEXES) + list(HNSW_NAMES.values())],
         ).fetchall())
-        for name in DROPPED_INDEXES:
+        for name in definitions:
             conn.execute(f'DROP INDEX "{name}"')
         conn.execute("""
             CREATE FUNCTION bench_chunk_search_vector() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -403,6 +464,7 @@ def load(corpus: Corpus, database_url: str) -> dict:
                      "FOR EACH ROW EXECUTE FUNCTION bench_chunk_search_vector()")
         conn.commit()
 
+        log("copying documents")
         started = time.perf_counter()
         columns = ("id, connector_id, external_id, title, location, url, media_type, text, content_hash, metadata, "
                    "language, acl_public, acl_groups, acl_from_source, source_modified_at, index_status, index_error, "
@@ -423,6 +485,7 @@ def load(corpus: Corpus, database_url: str) -> dict:
                 ))
         conn.commit()
         timings["copy_documents_s"] = time.perf_counter() - started
+        log("copying chunks (search_vector by trigger)")
 
         started = time.perf_counter()
         columns = ("id, ordinal, text, start_char, end_char, token_count, embedding, acl_public, acl_groups, "
@@ -452,23 +515,24 @@ def load(corpus: Corpus, database_url: str) -> dict:
         timings["copy_chunks_with_tsvector_s"] = time.perf_counter() - started
 
         conn.autocommit = True
-        for name in ("chunk_search_vector_gin", "chunk_acl_groups_gin", "chunk_embedding_hnsw"):
+        for name in GIN_INDEXES:
+            log(f"building {name}")
             started = time.perf_counter()
             conn.execute(definitions[name])
             timings[f"create_{name}_s"] = time.perf_counter() - started
+        hnsw = build_hnsw(conn, args)
+        timings["create_chunk_embedding_hnsw_s"] = hnsw["build_s"]
+        log("vacuum analyze")
         started = time.perf_counter()
         conn.execute("VACUUM (ANALYZE) connectors_document")
         conn.execute("VACUUM (ANALYZE) connectors_chunk")
         timings["vacuum_analyze_s"] = time.perf_counter() - started
-        sizes = dict(conn.execute(
-            "SELECT relname, pg_size_pretty(pg_total_relation_size(oid)) FROM pg_class "
-            "WHERE relname IN ('connectors_chunk', 'connectors_document', %s, %s)", list(DROPPED_INDEXES[:2]),
-        ).fetchall())
-    return {"timings": {key: round(value, 2) for key, value in timings.items()}, "sizes": sizes,
+        sizes = relation_sizes(conn)
+    return {"timings": {key: round(value, 2) for key, value in timings.items()}, "sizes": sizes, "hnsw": hnsw,
             "index_definitions": definitions, "connector_ids": connector_ids}
 
 
-def reloaded(corpus: Corpus) -> dict:
+def reloaded(corpus: Corpus, args) -> dict:
     """What `load` returns, for a database it filled earlier (--reuse)."""
     from django.db import connection
 
@@ -479,13 +543,15 @@ def reloaded(corpus: Corpus) -> dict:
     names = ["Restricted archive" if i == corpus.selective_connector else f"Source {i:02d}"
              for i in range(N_CONNECTORS)]
     ids = dict(Connector.objects.values_list("name", "id"))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT relname, pg_size_pretty(pg_total_relation_size(oid)) FROM pg_class "
-            "WHERE relname IN ('connectors_chunk', 'connectors_document', %s, %s)", list(DROPPED_INDEXES[:2]),
-        )
-        sizes = dict(cursor.fetchall())
-    return {"timings": {"reused_database": True}, "sizes": sizes, "index_definitions": {},
+    import psycopg
+
+    with psycopg.connect(args.database_url, autocommit=True) as conn:
+        hnsw = None
+        if args.rebuild_hnsw:
+            hnsw = build_hnsw(conn, args)
+            conn.execute("ANALYZE connectors_chunk")
+        sizes = relation_sizes(conn)
+    return {"timings": {"reused_database": True}, "sizes": sizes, "hnsw": hnsw, "index_definitions": {},
             "connector_ids": [ids[name] for name in names]}
 
 
@@ -496,6 +562,26 @@ def percentiles(samples_s: list[float]) -> dict:
     ms = np.array(samples_s) * 1000
     return {"p50": round(float(np.percentile(ms, 50)), 2), "p95": round(float(np.percentile(ms, 95)), 2),
             "mean": round(float(ms.mean()), 2), "max": round(float(ms.max()), 2), "n": len(ms)}
+
+
+def backends_cpu_s() -> float:
+    """Processor seconds used so far by this database's server processes (this machine's /proc).
+
+    On a busy machine a query's wall time is mostly waiting for a core; its processor time,
+    here and in PostgreSQL, is what it costs, and what it would take on an idle machine."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        pids = [row[0] for row in cursor.fetchall()]
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # another machine's server, or the process ended
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def capture_statements(fn) -> list[tuple[str, tuple]]:
@@ -552,24 +638,105 @@ def explain(statements: list[tuple[str, tuple]], extra_settings: tuple[str, ...]
             "plan": nodes}
 
 
-EXACT = (
-    "SET LOCAL enable_indexscan = off",
-    "SET LOCAL enable_bitmapscan = off",
-    "SET LOCAL enable_indexonlyscan = off",
-)
-
-
 def exact_dense(embedding, groups, k, filters) -> list[int]:
-    """The same selector and SQL with index scans disabled: a sequential scan, an exact answer."""
-    from django.db import connection, transaction
+    """The exact answer: the same visible chunks (ACL, filter, live version) ranked by the cosine
+    distance of their float32 vectors, `distance + 0` so that no index can give the order (the
+    product's index is on halfvec: this measures the approximation and the half precision together)."""
+    from django.db.models import ExpressionWrapper, F, FloatField, Value
+    from pgvector.django import CosineDistance
 
+    from connectors.search.filters import visible_chunks
+
+    return list(
+        visible_chunks(groups, filters)
+        .annotate(distance=CosineDistance("embedding", embedding))
+        .order_by(ExpressionWrapper(F("distance") + Value(0.0), output_field=FloatField()))
+        .values_list("id", flat=True)[:k]
+    )
+
+
+def selective_probe(args, corpus: Corpus, loaded: dict, n: int = 20) -> dict:
+    """The selective reader's dense query (the product's SQL, k = RAG_CANDIDATES) as PostgreSQL
+    plans it, and with bitmap and sequential scans off, which leaves the HNSW index with
+    pgvector's iterative scan: execution time (EXPLAIN ANALYZE) and recall@10 of each against
+    the exact float32 ranking, on the first n queries."""
+    from django.conf import settings
+
+    from connectors.search import SearchFilters
     from connectors.search.dense import chunk_ids_dense
 
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            for sql in EXACT:
-                cursor.execute(sql)
-        return chunk_ids_dense(embedding=embedding, groups=groups, k=k, filters=filters)
+    queries = make_queries(corpus, n)
+    filters = SearchFilters(connector_ids=(loaded["connector_ids"][corpus.selective_connector],))
+    pool = max(K, settings.RAG_CANDIDATES)
+    # no sort: only the HNSW index gives the order
+    forced = ("SET LOCAL enable_sort = off", "SET LOCAL enable_bitmapscan = off", "SET LOCAL enable_seqscan = off")
+    out = {}
+    for name, extra in (("as_planned", ()), ("hnsw_iterative_forced", forced)):
+        times, recalls, plans = [], [], set()
+        for q in queries:
+            statements = capture_statements(
+                lambda: chunk_ids_dense(embedding=q.embedding, groups=READER_GROUPS, k=pool, filters=filters))
+            sql, params = next((sql, params) for sql, params in statements if "<=>" in sql)
+            plan = explain([*[(s, p) for s, p in statements if s.lstrip().upper().startswith("SET")], (sql, params)],
+                           extra, marker="<=>")
+            times.append(plan["execution_ms"] / 1000)
+            plans.add(" / ".join(line.strip().split(" (")[0] for line in plan["plan"]))
+            found = explain_ids(statements, extra)
+            exact = exact_dense(q.embedding, READER_GROUPS, K, filters)
+            recalls.append(len(set(found[:K]) & set(exact)) / K)
+        out[name] = {"execution_ms": percentiles(times), "recall_at_10": round(float(np.mean(recalls)), 4),
+                     "plans": sorted(plans)}
+    return out
+
+
+def recall_probe(args, corpus: Corpus, loaded: dict) -> dict:
+    """recall@10 of the product's dense call (k = RAG_CANDIDATES, its top 10) at several
+    hnsw.ef_search values (RAG_EF_SEARCH), for both readers, against an exact float32 ranking
+    done in numpy over the ids the product's visible_chunks() returns: seconds instead of a
+    sequential scan per query at a million chunks."""
+    from django.conf import settings
+
+    from connectors.search import NO_FILTERS, SearchFilters
+    from connectors.search.dense import chunk_ids_dense
+    from connectors.search.filters import visible_chunks
+
+    queries = make_queries(corpus, args.queries)[:RECALL_QUERIES]
+    selective = SearchFilters(connector_ids=(loaded["connector_ids"][corpus.selective_connector],))
+    pool = max(K, settings.RAG_CANDIDATES)
+    matrix = np.array([q.embedding for q in queries], dtype=np.float32).T
+    out = {}
+    for reader, filters in (("broad", NO_FILTERS), ("selective", selective)):
+        ids = np.fromiter(visible_chunks(READER_GROUPS, filters).values_list("id", flat=True), dtype=np.int64)
+        scores = corpus.vectors[ids - 1] @ matrix  # chunk ids are row numbers + 1
+        exact = [ids[np.argsort(-scores[:, i])[:K]].tolist() for i in range(len(queries))]
+        for ef in args.recall_probe:
+            settings.RAG_EF_SEARCH = ef
+            started, recalls = time.perf_counter(), []
+            for q, truth in zip(queries, exact):
+                found = chunk_ids_dense(embedding=q.embedding, groups=READER_GROUPS, k=pool, filters=filters)[:K]
+                recalls.append(len(set(found) & set(truth)) / K)
+            out.setdefault(reader, {})[f"ef_search_{ef}"] = {
+                "recall_at_10": round(float(np.mean(recalls)), 4), "recall_at_10_min": round(float(min(recalls)), 2),
+                "queries_below_0.5": sum(r < 0.5 for r in recalls),
+                "dense_call_mean_ms": round(1000 * (time.perf_counter() - started) / len(queries), 1),
+            }
+    return out
+
+
+def explain_ids(statements, extra_settings) -> list[int]:
+    """The ids the product's dense SQL returns under `extra_settings`."""
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        for sql in extra_settings:
+            cursor.execute(sql)
+        for sql, params in statements:
+            cursor.execute(sql, params)
+            if "<=>" in sql:
+                rows = cursor.fetchall()
+                break
+        transaction.set_rollback(True)
+    return [row[0] for row in sorted(rows, key=lambda row: row[1])]
 
 
 def measure(args, corpus: Corpus, loaded: dict) -> dict:
@@ -579,7 +746,7 @@ def measure(args, corpus: Corpus, loaded: dict) -> dict:
     from connectors.models import Chunk
     from connectors.selectors import acl_filter
     from connectors.search import NO_FILTERS, SearchFilters, chunks_search
-    from connectors.search.dense import chunk_ids_dense, pgvector_version
+    from connectors.search.dense import chunk_ids_dense, halfvec_index, pgvector_version
     from connectors.search.fulltext import chunk_ids_fulltext, fulltext_query
 
     queries = make_queries(corpus, args.queries)
@@ -594,25 +761,34 @@ def measure(args, corpus: Corpus, loaded: dict) -> dict:
         return chunks_search(embedding=q.embedding, text=q.text, groups=READER_GROUPS, k=K, mode=mode, filters=filters)
 
     # warm-up: every query once through the hybrid path of both readers
+    log(f"warm-up: {len(queries)} queries x {len(readers)} readers")
     started = time.perf_counter()
     for q in queries:
         for filters in readers.values():
             run("hybrid", filters, q)
     warmup_s = time.perf_counter() - started
 
+    log("timing")
     load_before = os.getloadavg()
-    latency, counts = {}, {}
+    cpu_before = time.process_time()
+    latency, counts, cpu_ms = {}, {}, {}
     for mode in ("hybrid", "dense", "fulltext"):
         for reader, filters in readers.items():
             samples, sizes = [], []
+            client, server = time.process_time(), backends_cpu_s()
             for q in queries:
                 started = time.perf_counter()
                 results = run(mode, filters, q)
                 samples.append(time.perf_counter() - started)
                 sizes.append(len(results))
+            client, server = time.process_time() - client, backends_cpu_s() - server
             latency[f"{mode}_{reader}"] = percentiles(samples)
             counts[f"{mode}_{reader}"] = sizes
+            cpu_ms[f"{mode}_{reader}"] = {"client": round(1000 * client / len(queries), 2),
+                                          "postgres": round(1000 * server / len(queries), 2)}
     load_after = os.getloadavg()
+    timing_cpu_s = time.process_time() - cpu_before
+    log(f"recall against the exact float32 scan ({RECALL_QUERIES} queries per reader)")
 
     # recall of the HNSW side against an exact scan, same SQL, same ACL and filter
     recall = {}
@@ -646,22 +822,24 @@ def measure(args, corpus: Corpus, loaded: dict) -> dict:
     for reader, filters in readers.items():
         dense_sql = capture_statements(
             lambda: chunk_ids_dense(embedding=q.embedding, groups=READER_GROUPS, k=pool, filters=filters))
-        plans[f"dense_{reader}"] = explain(dense_sql)
-        plans[f"exact_reference_{reader}"] = explain(dense_sql, EXACT)
+        plans[f"dense_{reader}"] = explain(dense_sql, marker="<=>")
+        plans[f"exact_reference_{reader}"] = explain(capture_statements(
+            lambda: exact_dense(q.embedding, READER_GROUPS, pool, filters)), marker="<=>")
         # the BM25 scoring query (the first stage); parsing and statistics are small queries before it
         plans[f"fulltext_{reader}"] = explain(capture_statements(
             lambda: chunk_ids_fulltext(text=q.text, groups=READER_GROUPS, k=pool, filters=filters)),
             marker="ts_filter(")
     for reader in readers:
-        uses_hnsw = any("chunk_embedding_hnsw" in line for line in plans[f"exact_reference_{reader}"]["plan"])
+        uses_hnsw = any("_hnsw" in line for line in plans[f"exact_reference_{reader}"]["plan"])
         if uses_hnsw:
             raise RuntimeError(f"the exact reference for {reader} used the HNSW index")
     plans["query_text_of_these_plans"] = q.text
 
     # how selective the full-text queries are (OR of the words, as the product builds them)
     match_fraction = []
+    log("full-text selectivity")
     with connection.cursor() as cursor:
-        for q in queries:
+        for q in queries[:FULLTEXT_FRACTION_QUERIES]:
             tsquery = fulltext_query(q.text)
             cursor.execute(
                 f"SELECT count(*) FROM connectors_chunk WHERE search_vector @@ {tsquery.sql}", tsquery.params
@@ -685,6 +863,7 @@ def measure(args, corpus: Corpus, loaded: dict) -> dict:
     selective_hybrid = counts["hybrid_selective"]
     return {
         "latency_ms": latency,
+        "cpu_ms_per_query": cpu_ms,
         "recall": recall,
         "exact_scan_ms_broad": percentiles(exact_times),
         "selective_results": {
@@ -713,10 +892,12 @@ def measure(args, corpus: Corpus, loaded: dict) -> dict:
             "ef_search": max(settings.RAG_EF_SEARCH, pool),
             "iterative_scan": "relaxed_order (SET LOCAL by chunk_ids_dense)" if pgvector_version() >= (0, 8) else "off",
             "rag_candidates": pool,
+            "dense_index": "halfvec" if halfvec_index() else "vector",
             "k": K,
             "cpus": os.cpu_count(),
             "loadavg_before_timing": [round(x, 2) for x in load_before],
             "loadavg_after_timing": [round(x, 2) for x in load_after],
+            "timing_process_cpu_s": round(timing_cpu_s, 1),
             **settings_rows,
         },
     }
@@ -730,6 +911,20 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--keep", action="store_true", help="keep the scratch database for experiments")
     parser.add_argument("--reuse", action="store_true",
                         help="measure again on a database kept by --keep (same --chunks); implies --keep")
+    index = parser.add_argument_group("the HNSW index (defaults: the product's, migration 0008)")
+    index.add_argument("--dense-index", choices=sorted(HNSW_NAMES), default="halfvec",
+                       help="halfvec: on embedding::halfvec (the product's); vector: on the float32 column")
+    index.add_argument("--m", type=int, default=16)
+    index.add_argument("--ef-construction", type=int, default=64)
+    index.add_argument("--maintenance-work-mem", default="2GB",
+                       help="memory for the build: the graph must fit (about 1.3 GB per million halfvec chunks)")
+    index.add_argument("--parallel-workers", type=int, default=2, help="max_parallel_maintenance_workers")
+    index.add_argument("--rebuild-hnsw", action="store_true", help="with --reuse: build the HNSW index again")
+    parser.add_argument("--selective-probe", action="store_true",
+                        help="only compare the selective reader's dense query as planned and forced onto the HNSW "
+                             "index (iterative scan): time and recall")
+    parser.add_argument("--recall-probe", type=lambda text: [int(x) for x in text.split(",")], default=[],
+                        metavar="EF,EF", help="only measure the dense call's recall at these hnsw.ef_search values")
     args = parser.parse_args(argv)
     if args.chunks < 1000:
         parser.error("--chunks must be at least 1000")
@@ -743,10 +938,26 @@ def main(argv: list[str] | None = None) -> dict:
 
     django.setup()
     try:
+        log(f"generating {args.chunks} chunks")
         generated = time.perf_counter()
         corpus = synthesize(args.chunks)
         generate_s = time.perf_counter() - generated
-        loaded = reloaded(corpus) if args.reuse else load(corpus, args.database_url)
+        loaded = reloaded(corpus, args) if args.reuse else load(corpus, args)
+        from connectors.search.dense import halfvec_index
+
+        halfvec_index.cache_clear()  # the index may have changed under this process
+        if args.selective_probe or args.recall_probe:
+            report = {"benchmark": "retrieval-probe", "chunks": args.chunks, "hnsw": loaded["hnsw"],
+                      "loadavg_before": [round(x, 2) for x in os.getloadavg()]}
+            if args.recall_probe:
+                log(f"recall probe, ef_search {args.recall_probe}")
+                report["recall_by_ef_search"] = recall_probe(args, corpus, loaded)
+            if args.selective_probe:
+                log("selective probe")
+                report["selective_dense"] = selective_probe(args, corpus, loaded)
+            report["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+            print(json.dumps(report))
+            return report
         results = measure(args, corpus, loaded)
     finally:
         if not args.keep:
@@ -775,7 +986,7 @@ def main(argv: list[str] | None = None) -> dict:
             "hybrid_broad_p95_ok": latency["hybrid_broad"]["p95"] < 50,
             "hybrid_selective_p95_ok": latency["hybrid_selective"]["p95"] < 50,
         },
-        **{key: results[key] for key in ("latency_ms", "recall", "exact_scan_ms_broad", "selective_results")},
+        **{key: results[key] for key in ("latency_ms", "cpu_ms_per_query", "recall", "exact_scan_ms_broad", "selective_results")},
         "data": {
             "connectors": N_CONNECTORS,
             "documents": len(corpus.doc_topic),
@@ -789,6 +1000,7 @@ def main(argv: list[str] | None = None) -> dict:
             "lexeme_document_frequency": results["lexeme_document_frequency"],
             "fulltext_match_fraction": results["fulltext_match_fraction"],
             "sizes": loaded["sizes"],
+            "hnsw": loaded["hnsw"],
         },
         "readers": {
             "broad": f"groups={READER_GROUPS}: public chunks plus those shared with g01 or rare, no filter",
@@ -798,7 +1010,8 @@ def main(argv: list[str] | None = None) -> dict:
         },
         "method": "each chunks_search(..., k=10) call timed end to end with perf_counter (ORM, 2-3 SQL queries, "
                   "in_bulk of the 10 chunks with their documents), after a warm-up pass; recall compares "
-                  "chunk_ids_dense (HNSW, product settings) to the same selector run with index scans off.",
+                  "chunk_ids_dense (HNSW, product settings) to an exact ranking of the same visible chunks by "
+                  "their float32 vectors (an order no index serves: the approximation and halfvec together).",
         "queries": results["queries"],
         "load": {"generate_s": round(generate_s, 2), **loaded["timings"]},
         "warmup_s": results["warmup_s"],

@@ -59,3 +59,10 @@ def test_it_measures_latency_and_recall_at_small_scale():
     assert report["machine"]["pgvector_version"]
     assert set(report["load"]) >= {"copy_chunks_with_tsvector_s", "create_chunk_embedding_hnsw_s"}
     assert set(report["targets"]) >= {"recall_at_10_broad_ok", "hybrid_broad_p95_ok", "hybrid_selective_p95_ok"}
+    # the product's index (halfvec, migration 0008), its build and size, and processor time per query
+    assert "halfvec_cosine_ops" in report["data"]["hnsw"]["definition"]
+    assert report["data"]["hnsw"]["size_bytes"] == report["data"]["sizes"]["chunk_embedding_halfvec_hnsw"]["bytes"] > 0
+    assert report["machine"]["dense_index"] == "halfvec"
+    assert any(any("chunk_embedding_halfvec_hnsw" in line for line in report["plans"][f"dense_{reader}"]["plan"])
+               for reader in ("broad", "selective")), "the product's dense query never used the HNSW index"
+    assert all(cost["client"] > 0 for cost in report["cpu_ms_per_query"].values())
