@@ -171,15 +171,17 @@ def sample_pages(docs: str, pages: int) -> str:
     return str(folder)
 
 
-def sample_texts(docs: str, sample: int) -> list[str]:
-    """Chunks of the corpus as the index embeds them (same parser, chunker and context header)."""
+def sample_texts(docs: str, sample: int, pages: int) -> list[str]:
+    """Chunks of the corpus as the index embeds them (same parser, chunker and context header),
+    drawn from the chunks of `pages` pages (all of a --pages sample), so their lengths mix as the
+    synced corpus's do: the first pages' chunks alone made the baseline's texts longer or shorter."""
     from connectors.indexing import chunks_prepare
     from connectors.parsing import ParseError, parse_document
 
     files = sorted(Path(docs).rglob("*.html"))
     random.Random(0).shuffle(files)
     texts: list[str] = []
-    for path in files:
+    for path in files[:pages]:
         try:
             parsed = parse_document(path.read_bytes(), filename=path.name)
         except ParseError:  # a page the pipeline records as failed
@@ -187,8 +189,6 @@ def sample_texts(docs: str, sample: int) -> list[str]:
         headings = [[h.offset, h.level, h.text] for h in parsed.headings]
         chunks = chunks_prepare(title=parsed.title or path.name, text=parsed.text, headings=headings)
         texts.extend(chunk.embedded for chunk in chunks)
-        if len(texts) >= sample:
-            break
     random.Random(0).shuffle(texts)
     return texts[:sample]
 
@@ -245,7 +245,7 @@ def main() -> None:
         )
         # The raw baseline brackets the first sync, so a machine that is busier during one
         # part of the run skews the ratio less.
-        texts = sample_texts(corpus, args.sample)
+        texts = sample_texts(corpus, args.sample, args.pages or 200)
         before = [raw_embedding_rate(texts, processes) for _ in range(args.repeats)]
         if args.profile:
             import psutil
