@@ -1,4 +1,4 @@
-"""Writing a document's chunks into one or more index versions (the sync engine and the rebuild)."""
+"""Writing documents' chunks into one or more index versions (the sync engine and the rebuild)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,19 @@ def chunks_replace(*, document: Document, chunks, vectors, versions: list[int]) 
     lock: its ACL, title and language are copied onto the chunks. Chunks of other versions are
     left alone. Returns how many chunks of those versions were there before (0: new there).
     """
-    deleted, _ = Chunk.objects.filter(document_id=document.id, index_version__in=versions).delete()
+    return chunks_replace_many([(document, chunks, vectors)], versions=versions)
+
+
+def chunks_replace_many(entries, *, versions: list[int]) -> int:
+    """`chunks_replace` for several (document, chunks, vectors) at once: one DELETE and one
+    INSERT for all of them, the full-text vector computed in the INSERT (an index task stores
+    its whole batch in a few statements instead of five per document)."""
+    if not entries:
+        return 0
+    deleted, _ = Chunk.objects.filter(
+        document_id__in=[document.id for document, _, _ in entries], index_version__in=versions
+    ).delete()
+    parts = chunk_context_parts()  # the full-text vector holds what the embedded header holds
     Chunk.objects.bulk_create(
         Chunk(
             document_id=document.id,
@@ -30,14 +42,13 @@ def chunks_replace(*, document: Document, chunks, vectors, versions: list[int]) 
             embedding=vector,
             acl_public=document.acl_public,
             acl_groups=document.acl_groups,
+            search_vector=chunk_search_vector(
+                title=document.title if "title" in parts else "", language=document.language,
+                headings="headings" in parts, section=chunk.section, text=chunk.span.text,
+            ),
         )
+        for document, chunks, vectors in entries
         for version in versions
         for ordinal, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True))
-    )
-    parts = chunk_context_parts()  # the full-text vector holds what the embedded header holds
-    Chunk.objects.filter(document_id=document.id, index_version__in=versions).update(
-        search_vector=chunk_search_vector(
-            title=document.title if "title" in parts else "", language=document.language, headings="headings" in parts
-        )
     )
     return deleted

@@ -23,12 +23,12 @@ from itertools import chain
 
 import redis
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from connectors.chunking import ChunkLimitExceeded
-from connectors.chunk_store import chunks_replace
+from connectors.chunk_store import chunks_replace_many
 from connectors.index_version import versions_written
 from connectors.indexing import chunks_prepare, content_hash, get_embedder, parse_item, too_many_chunks_reason
 from connectors.locks import followup_key, lock_key, redis_client
@@ -293,12 +293,12 @@ class _FetchJob:
         if not parsed.text.strip():
             self._fail(item.external_id, "No text could be extracted (empty, or a scanned image without text).")
             return
-        document, created = self._store(item, digest, parsed)
+        document_id, created = self._store(item, digest, parsed, known)
         if created:
             self.run.added += 1
         else:
             self.run.updated += 1
-        self._queue(document.id, len(parsed.text))
+        self._queue(document_id, len(parsed.text))
 
     def _acl_for(self, item: SourceDocument) -> tuple[bool, list[str], bool]:
         if item.acl_groups is not None or item.acl_public is not None:
@@ -309,31 +309,48 @@ class _FetchJob:
         rule = self._acl_source.acl_rule(item.external_id) if self._acl_source is not None else None
         if rule is not None:  # a setting of the connector (a folder mapped to groups)
             return rule.public, sorted(set(rule.groups)), False
-        return self.connector.is_public, self.connector.acl_group_names(), False
+        if not hasattr(self, "_connector_groups"):  # one query per run, not per item
+            self._connector_groups = self.connector.acl_group_names()
+        return self.connector.is_public, self._connector_groups, False
 
-    def _store(self, item: SourceDocument, digest: str, parsed) -> tuple[Document, bool]:
+    def _store(self, item: SourceDocument, digest: str, parsed, known) -> tuple[object, bool]:
+        """Insert or update the document (marked pending); returns its id and whether it is new.
+
+        One statement where the read at the start of the run says what to do (an INSERT for a
+        new item, an UPDATE by id for a known one); update_or_create (a locked read, a savepoint,
+        the write) only when that guess fails: the row came or went meanwhile."""
         acl_public, acl_groups, acl_from_source = self._acl_for(item)
-        return Document.objects.update_or_create(
-            connector=self.connector,
-            external_id=item.external_id,
-            defaults={
-                "title": parsed.title[:500],
-                "location": item.location[:2048],
-                "url": item.url[:2048],
-                "media_type": item.media_type,
-                "text": parsed.text,
-                "headings": parsed.headings,
-                "content_hash": digest,
-                "metadata": item.metadata,
-                "acl_public": acl_public,
-                "acl_groups": acl_groups,
-                "acl_from_source": acl_from_source,
-                "source_modified_at": item.modified_at,
-                "index_status": Document.IndexStatus.PENDING,
-                "index_error": "",
-                "pending_run": self.run,
-            },
+        values = {
+            "title": parsed.title[:500],
+            "location": item.location[:2048],
+            "url": item.url[:2048],
+            "media_type": item.media_type,
+            "text": parsed.text,
+            "headings": parsed.headings,
+            "content_hash": digest,
+            "metadata": item.metadata,
+            "acl_public": acl_public,
+            "acl_groups": acl_groups,
+            "acl_from_source": acl_from_source,
+            "source_modified_at": item.modified_at,
+            "index_status": Document.IndexStatus.PENDING,
+            "index_error": "",
+            "pending_run": self.run,
+        }
+        if known is not None:
+            if Document.objects.filter(id=known[0], connector=self.connector).update(**values):
+                return known[0], False
+        else:
+            try:
+                with transaction.atomic():
+                    return Document.objects.create(connector=self.connector, external_id=item.external_id,
+                                                   **values).id, True
+            except IntegrityError:
+                pass
+        document, created = Document.objects.update_or_create(
+            connector=self.connector, external_id=item.external_id, defaults=values
         )
+        return document.id, created
 
     # --- handing work to the index queue ----------------------------------------------------
     def _queue(self, document_id, chars: int) -> None:
@@ -409,9 +426,10 @@ class _FetchJob:
 def index_documents_execute(run_id, document_ids: list) -> int:
     """Chunk and embed pending documents in one batch; returns how many were indexed.
 
-    A cancel is noticed between documents and between embedding calls: the task stops
-    within one embedding batch, and what it had not stored stays pending for the next run.
-    A document that needs more than INDEX_MAX_CHUNKS chunks fails alone, with the reason.
+    A cancel is noticed after chunking and between embedding calls: the task stops within one
+    embedding batch, and what it had not stored stays pending for the next run. A document that
+    needs more than INDEX_MAX_CHUNKS chunks fails alone, with the reason. The batch's chunks are
+    stored in one transaction (each document's swap stays atomic; a few statements in all).
     """
     if _run_cancelled(run_id):
         return 0  # the documents stay pending; the next run picks them up
@@ -427,17 +445,16 @@ def index_documents_execute(run_id, document_ids: list) -> int:
             prepared.append((doc, chunks_prepare(title=doc.title, text=doc.text, headings=doc.headings)))
         except ChunkLimitExceeded as exc:
             _document_fail(run_id, doc, too_many_chunks_reason(exc))
-        if _run_cancelled(run_id):
-            return 0
+    if _run_cancelled(run_id):
+        return 0
     vectors = _embed_unless_cancelled(run_id, [chunk.embedded for _, chunks in prepared for chunk in chunks])
     if vectors is None:
         return 0
-    done = 0
-    position = 0
+    entries, position = [], 0
     for doc, chunks in prepared:
-        if _store_chunks(doc, chunks, vectors[position : position + len(chunks)]):
-            done += 1
+        entries.append((doc, chunks, vectors[position : position + len(chunks)]))
         position += len(chunks)
+    done = _store_chunks(entries)
     SyncRun.objects.filter(id=run_id).update(indexed=F("indexed") + done, heartbeat_at=timezone.now())
     sync_run_finish_if_done(run_id)
     sync_followup_start(run_id=run_id)
@@ -473,23 +490,29 @@ def _document_fail(run_id, doc: Document, reason: str) -> None:
 
 
 @transaction.atomic
-def _store_chunks(doc: Document, chunks, vectors) -> bool:
-    # Lock the row: if the text changed since it was chunked, a newer batch indexes it.
+def _store_chunks(entries) -> int:
+    """Store (document, chunks, vectors) entries in one transaction; returns how many were stored."""
+    # Lock the rows (in id order: two tasks never wait on each other crosswise). A document whose
+    # text changed since it was chunked is left to the newer batch that indexes it.
+    wanted = {doc.id: (doc, chunks, vectors) for doc, chunks, vectors in entries}
     current = (
         Document.objects.select_for_update()
-        .filter(id=doc.id, content_hash=doc.content_hash, index_status=Document.IndexStatus.PENDING)
-        .first()
+        .filter(id__in=list(wanted), index_status=Document.IndexStatus.PENDING)
+        .only("id", "connector_id", "content_hash", "title", "language", "acl_public", "acl_groups")
+        .order_by("id")
     )
-    if current is None:
-        return False
-    chunks_replace(document=current, chunks=chunks, vectors=vectors, versions=versions_written())
-    Document.objects.filter(id=doc.id).update(
+    stored = [(doc, wanted[doc.id][1], wanted[doc.id][2]) for doc in current
+              if doc.content_hash == wanted[doc.id][0].content_hash]
+    if not stored:
+        return 0
+    chunks_replace_many(stored, versions=versions_written())
+    Document.objects.filter(id__in=[doc.id for doc, _, _ in stored]).update(
         index_status=Document.IndexStatus.INDEXED,
         pending_run=None,
         embedding_model=settings.EMBEDDING_MODEL,
         indexed_at=timezone.now(),
     )
-    return True
+    return len(stored)
 
 
 def index_documents_fail(run_id, document_ids: list, reason: str) -> None:

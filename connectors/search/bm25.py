@@ -61,7 +61,7 @@ _DF_CACHE_SIZE = 100_000
 _TSQUERY_TOKEN = re.compile(r"'((?:[^']|'')*)'(?::[*A-Da-d]+)?|!|\(|\)|&|\||<\d*->|<->")
 
 
-def chunk_search_vector(*, title: str, language: str, headings: bool = False):
+def chunk_search_vector(*, title: str, language: str, headings: bool = False, section=None, text=None):
     """A chunk's search_vector: its document's title (weight A), with `headings` the headings
     above the chunk (its `section`, weight C), then the chunk's text (D).
 
@@ -69,11 +69,15 @@ def chunk_search_vector(*, title: str, language: str, headings: bool = False):
     document; and its section, so a word only in a heading finds the chunks under it. The
     indexer passes an empty title when CHUNK_CONTEXT leaves it out. The migration
     connectors.0003 computes the title-and-text form in SQL for existing chunks.
+
+    Without `section` and `text` the expression reads the row's columns (for an UPDATE); with
+    them, it holds their values and can be written in the INSERT itself (the indexer: an UPDATE
+    afterwards wrote every new row twice, its vector into the HNSW index twice too).
     """
     vector = SearchVector(Value(title or ""), config=language, weight="A")
     if headings:
-        vector = vector + SearchVector(F("section"), config=language, weight="C")
-    return vector + SearchVector(F("text"), config=language)
+        vector = vector + SearchVector(F("section") if section is None else Value(section), config=language, weight="C")
+    return vector + SearchVector(F("text") if text is None else Value(text), config=language)
 
 
 @dataclass(frozen=True)

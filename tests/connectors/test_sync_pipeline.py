@@ -84,6 +84,45 @@ def test_a_changed_document_keeps_answering_from_old_chunks_until_reindexed(conn
     assert not Chunk.objects.filter(text__contains="3 chairs", document__external_id="note-1.md").exists()
 
 
+def test_a_document_changed_while_its_batch_embedded_is_left_to_the_newer_batch(connector, folder, queued_tasks,
+                                                                                 monkeypatch):
+    """An index task stores its whole batch in one transaction, but each document only if its
+    text is still the one it chunked: the others of the batch are stored all the same."""
+    run_sync(connector)
+    (run_id, ids), = queued_tasks
+    assert len(ids) == 6
+
+    def store_after_an_edit(entries):
+        # The fetch stage stores a new text for note-2 while this batch is being embedded.
+        Document.objects.filter(external_id="note-2.md").update(content_hash="newer", text="# Note 2\n\nNew.")
+        return real_store(entries)
+
+    from connectors import sync as engine
+
+    real_store = engine._store_chunks
+    monkeypatch.setattr(engine, "_store_chunks", store_after_an_edit)
+    assert index_documents_execute(run_id, ids) == 5
+    assert Document.objects.get(external_id="note-2.md").index_status == "pending"
+    assert not Chunk.objects.filter(document__external_id="note-2.md").exists()
+    assert Chunk.objects.filter(document__index_status="indexed").count() == 5
+    assert Chunk.objects.filter(search_vector__isnull=False).count() == 5
+
+
+def test_a_resync_of_an_unchanged_folder_writes_nothing_and_queues_nothing(connector, folder, queued_tasks):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    run_sync(connector)
+    drain(queued_tasks)
+    with CaptureQueriesContext(connection) as queries:
+        run = run_sync(connector)
+    assert (run.unchanged, run.updated, run.added, run.status) == (6, 0, 0, SyncRun.Status.SUCCEEDED)
+    assert queued_tasks == []
+    writes = [q["sql"] for q in queries if q["sql"].split()[0] in ("INSERT", "UPDATE", "DELETE")
+              and ("connectors_chunk" in q["sql"] or "connectors_document" in q["sql"])]
+    assert writes == []
+
+
 def test_cancel_stops_the_run_and_the_next_run_finishes_the_work(connector, queued_tasks):
     run = run_sync(connector)
     sync_run_cancel(run=run)
