@@ -48,7 +48,7 @@ class Migration(migrations.Migration):
     atomic = False  # CREATE INDEX CONCURRENTLY cannot run in a transaction
 
     dependencies = [
-        ("connectors", "0007_index_versions"),
+        ("connectors", "0008_libraries"),
     ]
 
     operations = [
