@@ -356,8 +356,10 @@ def run(args) -> dict:
     progress(f"rebuild: {result}")
     return {
         "benchmark": "index rebuild under load",
-        "embedder": (f"{settings.EMBEDDING_MODEL} ({getattr(embedder, 'active', settings.EMBEDDING_BACKEND)}, in process, CPU)"
-                     if args.embedder == "model" else "hash (no model)"),
+        "embedder": (
+            f"{settings.EMBEDDING_MODEL} ({getattr(embedder, 'active', settings.EMBEDDING_BACKEND)}, in process, CPU)"
+            if args.embedder == "model" else "hash (no model)"
+        ),
         "pgvector": ".".join(map(str, pgvector_version())),
         "documents": len(docs),
         "chunks": chunks,

@@ -64,7 +64,9 @@ def sign_in(browser, url: str, username: str, password: str, path: str):
 
 def summary_value(page, term: str):
     """The value beside `term` in the index page's summary."""
-    return page.locator(f"xpath=//dl[contains(@class, 'summary')]//dt[normalize-space()='{term}']/following-sibling::dd[1]")
+    return page.locator(
+        f"xpath=//dl[contains(@class, 'summary')]//dt[normalize-space()='{term}']/following-sibling::dd[1]"
+    )
 
 
 def test_staff_rebuild_the_index_and_watch_it_switch(web, indexed, browser):
