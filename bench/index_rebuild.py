@@ -11,7 +11,9 @@ the switch and the deletion of the old version's chunks. Prints one JSON object:
 - agreement: for each question asked during the rebuild, the share of its top 10 (document,
   ordinal) that the same question got before (the old version, then the new one built with the
   same recipe: near 1 unless the HNSW graph under two versions loses neighbours);
-- rebuild seconds against the first build's seconds in the same run.
+- rebuild seconds against the first build's seconds in the same run, with the process's CPU
+  seconds beside each (the first build alone; the rebuild's includes the searches asked meanwhile);
+- the load average (os.getloadavg, 1 minute) sampled every 15 s: at the start, per phase, at the end.
 
 Runs in a scratch database (created and dropped). `--embedder hash` replaces the model with
 deterministic pseudo-random vectors, to measure the machinery alone on a slow machine.
@@ -104,8 +106,8 @@ def documents(target_chunks: int, rng: np.random.Generator) -> list[tuple[str, s
     return out
 
 
-def first_build(docs) -> tuple[float, int]:
-    """Store the documents, then index them through the product's index stage; (seconds, chunks)."""
+def first_build(docs) -> tuple[float, float, int]:
+    """Store the documents, then index them through the product's index stage; (seconds, CPU seconds, chunks)."""
     from django.conf import settings
 
     from connectors.models import Chunk, Connector, Document, SyncRun
@@ -128,10 +130,14 @@ def first_build(docs) -> tuple[float, int]:
             batches.append(batch)
             batch, chars = [], 0
     batches += [batch] if batch else []
-    started = time.monotonic()
-    for batch in batches:
+    started, cpu_started, logged = time.monotonic(), time.process_time(), time.monotonic()
+    for done, batch in enumerate(batches, 1):
         index_documents_execute(str(run.id), batch)
-    return time.monotonic() - started, Chunk.objects.count()
+        if time.monotonic() - logged > 60:
+            logged = time.monotonic()
+            progress(f"first build: {done}/{len(batches)} batches, {Chunk.objects.count()} chunks, "
+                     f"{logged - started:.0f} s, load {os.getloadavg()[0]:.1f}")
+    return time.monotonic() - started, time.process_time() - cpu_started, Chunk.objects.count()
 
 
 def questions(docs, embedder, rng, n: int = 60) -> list[tuple[str, list[float]]]:
@@ -195,10 +201,39 @@ def percentiles(values: list[float]) -> dict:
     if not values:
         return {}
     ordered = sorted(values)
-    return {
-        "p50_ms": round(1000 * statistics.median(ordered), 1),
-        "p95_ms": round(1000 * ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 1),
-    }
+
+    def at(share: float) -> float:
+        return round(1000 * ordered[min(len(ordered) - 1, int(share * len(ordered)))], 1)
+
+    return {"p50_ms": round(1000 * statistics.median(ordered), 1), "p95_ms": at(0.95), "p99_ms": at(0.99),
+            "max_ms": round(1000 * ordered[-1], 1)}
+
+
+class LoadAverage:
+    """The machine's 1-minute load average every `every` seconds, tagged with the phase then."""
+
+    def __init__(self, phase: list[str], every: float = 15.0):
+        self.samples: list[tuple[str, float]] = []
+        self.phase, self.every, self.stop = phase, every, threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def mark(self, phase: str) -> None:
+        """A new phase begins: one sample now, then one every `every` seconds."""
+        self.phase[0] = phase
+        self.samples.append((phase, os.getloadavg()[0]))
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            self.samples.append((self.phase[0], os.getloadavg()[0]))
+            self.stop.wait(self.every)
+
+    def summary(self) -> dict:
+        out = {}
+        for phase in dict.fromkeys(p for p, _ in self.samples):
+            values = [v for p, v in self.samples if p == phase]
+            out[phase] = {"samples": len(values), "median": round(statistics.median(values), 2),
+                          "min": round(min(values), 2), "max": round(max(values), 2)}
+        return out
 
 
 def summary(records: list[dict], phase: str) -> dict:
@@ -223,9 +258,10 @@ def rebuild(result: dict, done: threading.Event) -> None:
 
     try:
         old = live_index().number
-        started = time.monotonic()
+        started, cpu_started = time.monotonic(), time.process_time()
         version, _ = index_rebuild_start()  # tasks run inline (eager): plan, batches, switch
         result["rebuild_seconds"] = round(time.monotonic() - started, 1)
+        result["rebuild_process_cpu_seconds"] = round(time.process_time() - cpu_started, 1)
         result["switched"] = live_index().number == version.number
         time.sleep(2)  # the grace before the old version's chunks go (searches begun on it finish)
         purge_started = time.monotonic()
@@ -253,8 +289,26 @@ def main(argv: list[str] | None = None) -> dict:
         drop(args.database_url)
 
 
+def watch_rebuild(load: "Load", done: threading.Event) -> None:
+    """A progress line a minute while the rebuild runs (what a partial run would report)."""
+    from django.db import connection
+
+    from connectors.models import IndexVersion
+
+    while not done.wait(60):
+        building = IndexVersion.objects.filter(state=IndexVersion.State.BUILDING).first()
+        during = summary(load.records, "during")
+        progress(f"rebuild: {building.chunks_done if building else '-'} chunks, "
+                 f"{building.documents_done if building else '-'}/{building.documents_total if building else '-'} "
+                 f"documents; searches {during['searches']}, failed {during['failed']}, "
+                 f"p50 {during.get('p50_ms')} p95 {during.get('p95_ms')} ms; load {os.getloadavg()[0]:.1f}")
+    connection.close()
+
+
 def run(args) -> dict:
     from django.db import connection
+
+    from django.conf import settings
 
     from assistant.celery import app
     from connectors import indexing
@@ -267,13 +321,17 @@ def run(args) -> dict:
         import connectors.sync
 
         connectors.sync.get_embedder = connectors.rebuild.get_embedder = indexing.get_embedder
+    load_at_start, phase = os.getloadavg(), ["start"]
+    load_average = LoadAverage(phase)
+    load_average.thread.start()
     embedder = indexing.get_embedder()
     rng = np.random.default_rng(SEED)
     docs = documents(args.chunks, rng)
     embedder.embed(["warm up the model"])
     progress(f"{len(docs)} documents generated; first build")
-    build_seconds, chunks = first_build(docs)
-    progress(f"first build: {chunks} chunks in {build_seconds:.1f} s")
+    load_average.mark("first_build")
+    build_seconds, build_cpu_seconds, chunks = first_build(docs)
+    progress(f"first build: {chunks} chunks in {build_seconds:.1f} s ({build_cpu_seconds:.1f} s CPU)")
     with connection.cursor() as cursor:
         cursor.execute("VACUUM (ANALYZE) connectors_chunk")
     qs = questions(docs, embedder, rng)
@@ -282,22 +340,32 @@ def run(args) -> dict:
         stop = threading.Event()
         timer = threading.Timer(args.before_seconds, stop.set)
         timer.start()
+        load_average.mark("searches_before")
         index = load.run_until(stop, pool)
         load.phase = "during"
+        load_average.mark("searches_during_rebuild")
         progress(f"searches before: {summary(load.records, 'before')}; rebuilding")
         result: dict = {}
         done = threading.Event()
         threading.Thread(target=rebuild, args=(result, done), daemon=True).start()
+        threading.Thread(target=watch_rebuild, args=(load, done), daemon=True).start()
         load.run_until(done, pool, index)
+    load_average.mark("end")
+    load_average.stop.set()
+    load_average.thread.join()
     progress(f"rebuild: {result}")
     return {
         "benchmark": "index rebuild under load",
-        "embedder": "all-MiniLM-L6-v2 (in process, CPU)" if args.embedder == "model" else "hash (no model)",
+        "embedder": (
+            f"{settings.EMBEDDING_MODEL} ({getattr(embedder, 'active', settings.EMBEDDING_BACKEND)}, in process, CPU)"
+            if args.embedder == "model" else "hash (no model)"
+        ),
         "pgvector": ".".join(map(str, pgvector_version())),
         "documents": len(docs),
         "chunks": chunks,
         "qps": args.qps,
         "first_build_seconds": round(build_seconds, 1),
+        "first_build_process_cpu_seconds": round(build_cpu_seconds, 1),
         **result,
         "rebuild_vs_first_build": (
             round(result["rebuild_seconds"] / build_seconds, 2) if "rebuild_seconds" in result else None
@@ -305,7 +373,12 @@ def run(args) -> dict:
         "before": summary(load.records, "before"),
         "during": summary(load.records, "during"),
         "agreement_top10_during_vs_before": agreement(load.records),
+        "load_average_at_start": [round(v, 2) for v in load_at_start],
+        "load_average_1min": load_average.summary(),
+        "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
         "cpu_cores": os.cpu_count(),
+        "embedding_threads": settings.EMBEDDING_THREADS or "runtime's choice",
+        "embedding_batch_size": settings.EMBEDDING_BATCH_SIZE,
     }
 
 

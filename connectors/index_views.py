@@ -1,14 +1,15 @@
-"""The index's page under /connectors/ (staff only): the live version, a rebuild's progress, the button."""
+"""The index's page under /connectors/ (staff only): the live version, a rebuild's progress, the button,
+and that progress as JSON for the notice on every connectors page (followed by connectors.js)."""
 
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest
+from django.http import HttpRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from connectors.index_version import index_status
+from connectors.index_version import FIRST_VERSION, index_status
 from connectors.models import Chunk, IndexVersion
 from connectors.rebuild import index_rebuild_start
 from connectors.staff import staff_required
@@ -46,3 +47,26 @@ def index_rebuild(request: HttpRequest):
             % {"number": version.number},
         )
     return redirect("connectors:index")
+
+
+@staff_required
+@require_GET
+def index_progress(request: HttpRequest):
+    """The rebuild's progress in the shape connectors.js follows for a sync ("active", "run"): the
+    notice above the connectors list advances without a reload and reloads the page at the switch."""
+    status = index_status()
+    building = status.building
+    run = None
+    if building is not None:
+        run = {
+            "status": "running", "status_label": _("Running"), "version": building.number,
+            "progress_percent": building.progress_percent, "documents_done": building.documents_done,
+            "documents_total": building.documents_total, "chunks_done": building.chunks_done,
+        }
+    return JsonResponse({
+        "active": building is not None,
+        "status": "building" if building is not None else "live",
+        "live_version": status.live.number if status.live else FIRST_VERSION,
+        "out_of_date": status.out_of_date,
+        "run": run,
+    })

@@ -15,6 +15,7 @@ urlpatterns = [
     path("audit/", views.audit_log, name="audit"),
     path("index/", index_views.index_page, name="index"),
     path("index/rebuild/", index_views.index_rebuild, name="index_rebuild"),
+    path("index/progress/", index_views.index_progress, name="index_progress"),
     path("documents/<uuid:document_id>/", views.document_detail, name="document"),
     path("<uuid:connector_id>/", views.connector_detail, name="detail"),
     path("<uuid:connector_id>/edit/", views.connector_edit, name="edit"),

@@ -128,6 +128,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "connectors:preview": Endpoint(("POST",), DATASET_EDITOR_FIELDS, who="staff"),
     "connectors:index": Endpoint(("GET",), who="staff"),
     "connectors:index_rebuild": Endpoint(("POST",), who="staff"),
+    "connectors:index_progress": Endpoint(("GET",), who="staff"),
     "connectors:progress": Endpoint(("GET",), who="staff"),
     "connectors:documents": Endpoint(("GET",), ("q", "status", "page"), who="staff"),
     "connectors:why": Endpoint(("GET",), ("id",), who="staff"),

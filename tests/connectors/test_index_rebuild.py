@@ -297,12 +297,14 @@ def test_the_index_page_and_button_are_for_staff_only(client, request, persona):
     client.force_login(request.getfixturevalue(persona))
     assert client.get("/connectors/index/").status_code == 404
     assert client.post("/connectors/index/rebuild/").status_code == 404
+    assert client.get("/connectors/index/progress/").status_code == 404
     assert not IndexVersion.objects.filter(state=IndexVersion.State.BUILDING).exists()
 
 
 def test_signed_out_visitors_are_sent_to_sign_in(client, db):
     assert client.get("/connectors/index/").status_code == 302
     assert client.post("/connectors/index/rebuild/").status_code == 302
+    assert client.get("/connectors/index/progress/").status_code == 302
     assert not IndexVersion.objects.filter(state=IndexVersion.State.BUILDING).exists()
 
 
@@ -319,6 +321,31 @@ def test_staff_see_the_out_of_date_notice_and_start_a_rebuild_with_the_button(cl
     page = client.get("/connectors/index/").content.decode()
     assert f"Rebuilding: version {building.number}" in page and 'id="index-progress"' in page
     assert "The index is being rebuilt" in client.get("/connectors/").content.decode()
+
+
+def test_the_connectors_page_follows_the_rebuild_progress_from_its_json(client, staff, folder, settings):
+    sync(make_connector(folder))
+    client.force_login(staff)
+    assert client.get("/connectors/index/progress/").json() == {
+        "active": False, "status": "live", "live_version": 1, "out_of_date": False, "run": None,
+    }
+    settings.CHUNK_TOKENS = 64
+    building, _ = index_rebuild_start()  # a `db` test never commits: the plan stays queued
+    IndexVersion.objects.filter(number=building.number).update(documents_done=9, chunks_done=40)
+    progress = client.get("/connectors/index/progress/").json()
+    assert progress["active"] is True and progress["live_version"] == building.number - 1
+    assert progress["run"] == {
+        "status": "running", "status_label": "Running", "version": building.number, "progress_percent": 50,
+        "documents_done": 9, "documents_total": 18, "chunks_done": 40,
+    }
+    page = client.get("/connectors/").content.decode()
+    assert 'data-progress-url="/connectors/index/progress/"' in page and 'data-active="true"' in page
+    assert f"The index is being rebuilt (version {building.number})" in page and 'value="50"' in page
+    assert "50%" in page
+    IndexVersion.objects.filter(number=building.number - 1).update(state=IndexVersion.State.RETIRED)
+    IndexVersion.objects.filter(number=building.number).update(state=IndexVersion.State.LIVE)  # switched
+    assert client.get("/connectors/index/progress/").json()["active"] is False
+    assert "data-progress-url=\"/connectors/index/progress/\"" not in client.get("/connectors/").content.decode()
 
 
 def test_the_index_page_speaks_french(client, staff, db):
