@@ -291,11 +291,11 @@ RAG_SEARCH_MODE = env_choice("RAG_SEARCH_MODE", "hybrid", ("hybrid", "dense", "f
 RAG_CANDIDATES = env_int("RAG_CANDIDATES", 50, minimum=1, maximum=1000)  # per side, before fusion
 RAG_FUSION = env_choice("RAG_FUSION", "rrf", ("rrf", "borda", "minmax", "dbsf"))  # connectors/search/fusion.py
 RAG_FUSION_LEVEL = env_choice("RAG_FUSION_LEVEL", "chunk", ("chunk", "document"))
-# Defaults measured on SciFact and the Debian handbook at once (bench/fusion_sweep.py, README).
+# Defaults measured on the full SciFact and Debian handbook indexes at once (bench/fusion_sweep.py, README).
 RAG_FUSION_DOCUMENT_CHUNKS = env_int("RAG_FUSION_DOCUMENT_CHUNKS", 1, minimum=1, maximum=20)
 RAG_RRF_K = env_int("RAG_RRF_K", 5, minimum=1)
-RAG_DENSE_WEIGHT = env_float("RAG_DENSE_WEIGHT", 0.6, minimum=0.0)
-RAG_FULLTEXT_WEIGHT = env_float("RAG_FULLTEXT_WEIGHT", 0.4, minimum=0.0)
+RAG_DENSE_WEIGHT = env_float("RAG_DENSE_WEIGHT", 0.7, minimum=0.0)
+RAG_FULLTEXT_WEIGHT = env_float("RAG_FULLTEXT_WEIGHT", 0.3, minimum=0.0)
 RAG_FULLTEXT_LANGUAGES = env_list("RAG_FULLTEXT_LANGUAGES", ["english"])
 # Full-text ranking is BM25 (connectors.search.bm25): term saturation k1, length normalisation b,
 # and the most chunks scored per query (the rarest words of the question pick them).
