@@ -51,6 +51,8 @@ from django.contrib.postgres.search import SearchVector
 from django.db import connection
 from django.db.models import F, Value
 
+from connectors.text_language import question_configurations
+
 CHUNK_TABLE = "connectors_chunk"
 # Below this many chunks (the planner's estimate), N, avgdl and df are counted on every query.
 EXACT_STATISTICS_BELOW = 10_000
@@ -123,8 +125,10 @@ def tsquery_of(lexemes, operator: str = "|") -> str:
 
 
 def parse_query(text: str) -> tuple[ParsedQuery, float]:
-    """The query's lexemes in every RAG_FULLTEXT_LANGUAGES configuration, and the index's size estimate."""
-    languages = list(settings.RAG_FULLTEXT_LANGUAGES)
+    """The query's lexemes in its own language's configuration and every RAG_FULLTEXT_LANGUAGES
+    one (a French question's "paquets" is stemmed as French documents were), and the index's
+    size estimate."""
+    languages = question_configurations(text)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT array(SELECT websearch_to_tsquery(l::regconfig, %s)::text FROM unnest(%s::text[]) AS l), "
