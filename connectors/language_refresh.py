@@ -16,9 +16,10 @@ from connectors.text_language import document_configuration
 BATCH = 200
 
 
-def documents_language_refresh(*, connector_id=None, log=None) -> dict:
+def documents_language_refresh(*, connector_id=None, everything: bool = False, log=None) -> dict:
     """Detect every document's language (or one connector's); where it changed, store it and
-    rewrite its chunks' search vectors, one document per transaction. Returns the counts:
+    rewrite its chunks' search vectors (with `everything`, every document's), one document per
+    transaction. Returns the counts:
     documents seen and changed, chunks rewritten, and the documents per language."""
     documents = Document.objects.order_by("id")
     if connector_id is not None:
@@ -33,10 +34,10 @@ def documents_language_refresh(*, connector_id=None, log=None) -> dict:
             seen += 1
             language = document_configuration(title=document.title, text=document.text)
             languages[language] += 1
-            if language != document.language:
+            if everything or language != document.language:
                 rewritten = _store_language(document.id, document.content_hash, language)
                 if rewritten is not None:
-                    changed += 1
+                    changed += language != document.language
                     chunks += rewritten
         if log:
             log(f"{seen}/{len(ids)} documents read, {changed} changed language, {chunks} chunks rewritten")
@@ -55,6 +56,7 @@ def _store_language(document_id, content_hash: str, language: str) -> int | None
     )
     if document is None:
         return None
-    document.language = language
-    document.save(update_fields=["language"])
+    if document.language != language:
+        document.language = language
+        document.save(update_fields=["language"])
     return chunks_search_vector_update(document=document)

@@ -16,7 +16,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--connector", help="Only this connector's documents (its id).")
+        parser.add_argument("--all", action="store_true", dest="everything",
+                            help="Rewrite every document's vectors, not only those whose language changed.")
 
-    def handle(self, *args, connector=None, **options) -> None:
-        report = documents_language_refresh(connector_id=connector, log=lambda line: self.stderr.write(line))
+    def handle(self, *args, connector=None, everything=False, **options) -> None:
+        report = documents_language_refresh(
+            connector_id=connector, everything=everything, log=lambda line: self.stderr.write(line)
+        )
         self.stdout.write(json.dumps(report, indent=2))
