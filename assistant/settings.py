@@ -18,6 +18,7 @@ from assistant.env import (
     env_str,
 )
 from connectors.chunk_context import context_name, context_parts
+from connectors.text_language import detect_languages_setting, embedding_languages_setting
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -274,6 +275,9 @@ EMBEDDING_CACHE_DIR = str(BASE_DIR / Path(env_str("EMBEDDING_CACHE_DIR", "var/mo
 EMBEDDING_URL = env_str("EMBEDDING_URL", "http://127.0.0.1:8000/v1").rstrip("/")
 EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "all-MiniLM-L6-v2")
 EMBEDDING_DIMENSIONS = 384  # fixed by the index schema (connectors.Chunk.embedding)
+# The languages (ISO 639-1, or *) the embedding model was trained on: the bundled model knows
+# English only. A question in another language leans on full text (RAG_UNCOVERED_DENSE_WEIGHT).
+EMBEDDING_LANGUAGES = env_parsed("EMBEDDING_LANGUAGES", "en", embedding_languages_setting)
 EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 64, minimum=1)  # chunks per index task / HTTP request
 EMBEDDING_FORWARD_BATCH_SIZE = env_int("EMBEDDING_FORWARD_BATCH_SIZE", 16, minimum=1)  # in-process model batch
 
@@ -297,6 +301,14 @@ RAG_RRF_K = env_int("RAG_RRF_K", 5, minimum=1)
 RAG_DENSE_WEIGHT = env_float("RAG_DENSE_WEIGHT", 0.7, minimum=0.0)
 RAG_FULLTEXT_WEIGHT = env_float("RAG_FULLTEXT_WEIGHT", 0.3, minimum=0.0)
 RAG_FULLTEXT_LANGUAGES = env_list("RAG_FULLTEXT_LANGUAGES", ["english"])
+# Each document is indexed, and each question also parsed, in its detected language, one of
+# these PostgreSQL configurations (connectors/text_language.py); fewer than two: no detection.
+RAG_DETECT_LANGUAGES = env_parsed(
+    "RAG_DETECT_LANGUAGES", "english,french,german,spanish,italian,portuguese,dutch", detect_languages_setting
+)
+# The dense side's weight for a question in a language EMBEDDING_LANGUAGES leaves out (its
+# vectors are poor there); 0 skips that side. Measured on the handbook's editions (README).
+RAG_UNCOVERED_DENSE_WEIGHT = env_float("RAG_UNCOVERED_DENSE_WEIGHT", 0.15, minimum=0.0)
 # Full-text ranking is BM25 (connectors.search.bm25): term saturation k1, length normalisation b,
 # and the most chunks scored per query (the rarest words of the question pick them).
 RAG_BM25_K1 = env_float("RAG_BM25_K1", 1.2, minimum=0.0, maximum=10.0)

@@ -52,3 +52,17 @@ def chunks_replace_many(entries, *, versions: list[int]) -> int:
         for ordinal, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True))
     )
     return deleted
+
+
+def chunks_search_vector_update(*, document: Document, versions: list[int] | None = None) -> int:
+    """(Re)compute the full-text vectors of the document's chunks (in `versions`, default all)
+    from its title and language; returns how many chunks were written. The embeddings are left alone."""
+    parts = chunk_context_parts()  # the full-text vector holds what the embedded header holds
+    chunks = Chunk.objects.filter(document_id=document.id)
+    if versions is not None:
+        chunks = chunks.filter(index_version__in=versions)
+    return chunks.update(
+        search_vector=chunk_search_vector(
+            title=document.title if "title" in parts else "", language=document.language, headings="headings" in parts
+        )
+    )

@@ -37,6 +37,7 @@ from connectors.parsing import ParseCancelled, ParseError
 from connectors.queue import INDEX_DOCUMENTS, enqueue
 from connectors.services import connector_acl_apply, connector_acl_source, connector_source, connector_sync_start
 from connectors.sources.base import ItemFailure, ItemUnchanged, SourceDocument, SourceError
+from connectors.text_language import document_configuration
 
 logger = logging.getLogger(__name__)
 
@@ -327,6 +328,8 @@ class _FetchJob:
             "media_type": item.media_type,
             "text": parsed.text,
             "headings": parsed.headings,
+            # The full-text vector is built in the document's own language's configuration.
+            "language": document_configuration(title=parsed.title, text=parsed.text),
             "content_hash": digest,
             "metadata": item.metadata,
             "acl_public": acl_public,

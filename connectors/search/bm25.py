@@ -51,6 +51,8 @@ from django.contrib.postgres.search import SearchVector
 from django.db import connection
 from django.db.models import F, Value
 
+from connectors.text_language import question_configuration, question_configurations
+
 CHUNK_TABLE = "connectors_chunk"
 # Below this many chunks (the planner's estimate), N, avgdl and df are counted on every query.
 EXACT_STATISTICS_BELOW = 10_000
@@ -126,14 +128,39 @@ def tsquery_of(lexemes, operator: str = "|") -> str:
     return f" {operator} ".join(tsquery_literal(lexeme) for lexeme in lexemes)
 
 
+# The words of a text that a configuration drops as stop words ("les", "des", "pour" in French).
+_STOP_WORDS = "SELECT array(SELECT DISTINCT lower(token) FROM ts_debug(%s::regconfig, %s) WHERE lexemes = '{}')"
+
+
+def without_words(text: str, words) -> str:
+    """`text` with these whole words (any case) cut out; spaces, punctuation and operators stay."""
+    if not words:
+        return text
+    pattern = r"(?<!\w)(?:" + "|".join(re.escape(word) for word in sorted(words, key=len, reverse=True)) + r")(?!\w)"
+    return re.sub(pattern, " ", text, flags=re.IGNORECASE)
+
+
 def parse_query(text: str) -> tuple[ParsedQuery, float]:
-    """The query's lexemes in every RAG_FULLTEXT_LANGUAGES configuration, and the index's size estimate."""
-    languages = list(settings.RAG_FULLTEXT_LANGUAGES)
+    """The query's lexemes in its own language's configuration and every RAG_FULLTEXT_LANGUAGES
+    one (a French question's "paquets" is stemmed as French documents were), and the index's
+    size estimate.
+
+    The other configurations parse the question without its own language's stop words: English
+    would keep the French "les" or "pour" as words, and they would match every chunk that
+    mixes French into English text (a partly translated page) as if they meant something.
+    """
+    languages = question_configurations(text)
+    own = question_configuration(text)
     with connection.cursor() as cursor:
+        rest = text
+        if own is not None and len(languages) > 1:
+            cursor.execute(_STOP_WORDS, [own, text])
+            rest = without_words(text, cursor.fetchone()[0])
         cursor.execute(
-            "SELECT array(SELECT websearch_to_tsquery(l::regconfig, %s)::text FROM unnest(%s::text[]) AS l), "
+            "SELECT array(SELECT websearch_to_tsquery(l::regconfig, t)::text "
+            "FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS q(l, t, i) ORDER BY i), "
             f"(SELECT reltuples FROM pg_class WHERE oid = '{CHUNK_TABLE}'::regclass)",
-            [text, languages],
+            [languages, [text if language == own else rest for language in languages]],
         )
         queries, reltuples = cursor.fetchone()
     lexemes: list[str] = []

@@ -11,10 +11,11 @@ from connectors.index_version import live_index
 from connectors.models import Chunk
 from connectors.search import bm25 as fts
 from connectors.search.filters import NO_FILTERS, SearchFilters, visible_chunks
+from connectors.text_language import question_configurations
 
 
 def fulltext_query(text: str) -> RawSQL:
-    """websearch_to_tsquery in each configured language, OR-ed.
+    """websearch_to_tsquery in the question's own language and each configured one, OR-ed.
 
     A plain question is matched on any of its words; a query with operators ("exact phrase",
     -excluded) keeps websearch semantics. (The ranking, `chunk_ids_fulltext`, narrows which
@@ -22,7 +23,7 @@ def fulltext_query(text: str) -> RawSQL:
     """
     parts, params = [], []
     keep_and = fts.has_operators(text)
-    for language in settings.RAG_FULLTEXT_LANGUAGES:
+    for language in question_configurations(text):
         if keep_and:
             parts.append("websearch_to_tsquery(%s::regconfig, %s)")
         else:

@@ -15,6 +15,7 @@ from connectors.search.dense import chunks_dense_scored
 from connectors.search.filters import NO_FILTERS, SearchFilters
 from connectors.search.fulltext import chunks_fulltext_scored
 from connectors.search.fusion import fused_chunks
+from connectors.text_language import embedding_covers
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,10 @@ def chunks_search(
     Either way chunks then follow their document's order, and a chunk's score is its
     document's. See connectors.search.fusion.
 
+    The dense side weighs RAG_DENSE_WEIGHT, or RAG_UNCOVERED_DENSE_WEIGHT for a question in a
+    language the embedding model does not know (EMBEDDING_LANGUAGES; its vectors say little
+    there), and is not searched at all at weight 0.
+
     Both sides search the live index version read once here, so a search sees one version only,
     even while a rebuild switches versions. While the live version's vectors come from another
     embedding model than the configured one (a rebuild for a new model not finished yet), the
@@ -79,7 +84,10 @@ def chunks_search(
         raise ValueError(f"unknown search mode {mode!r}")
     pool = max(k, candidates or settings.RAG_CANDIDATES)
     live = live_index()
+    weights = side_weights(text)
     want_dense = mode != "fulltext" and embedding is not None and live.vectors_comparable()
+    if mode == "hybrid" and weights[0] == 0:
+        want_dense = False
     want_fulltext = mode != "dense" and bool(text.strip())
     side = None
     if want_dense and want_fulltext and settings.RAG_PARALLEL_SIDES and not connection.in_atomic_block:
@@ -106,7 +114,7 @@ def chunks_search(
         fulltext = []
     dense_rank = {chunk_id: rank for rank, (chunk_id, _) in enumerate(dense, start=1)}
     fulltext_rank = {chunk_id: rank for rank, (chunk_id, _) in enumerate(fulltext, start=1)}
-    scores = dict(fuse_sides(dense, fulltext)[:k])
+    scores = dict(fuse_sides(dense, fulltext, weights)[:k])
     best = list(scores)
     chunks = (
         Chunk.objects.select_related("document", "document__connector")
@@ -118,8 +126,18 @@ def chunks_search(
     ]
 
 
-def fuse_sides(dense: list[tuple[int, float]], fulltext: list[tuple[int, float]]) -> list[tuple[int, float]]:
-    """Both sides' chunks in the product's fused order (the RAG_FUSION_* settings), best first."""
+def side_weights(text: str) -> tuple[float, float]:
+    """(dense, full text) weights for this question: the dense side counts less where the
+    embedding model does not cover the question's language."""
+    dense = settings.RAG_DENSE_WEIGHT if embedding_covers(text) else settings.RAG_UNCOVERED_DENSE_WEIGHT
+    return dense, settings.RAG_FULLTEXT_WEIGHT
+
+
+def fuse_sides(
+    dense: list[tuple[int, float]], fulltext: list[tuple[int, float]], weights: tuple[float, float] | None = None
+) -> list[tuple[int, float]]:
+    """Both sides' chunks in the product's fused order (the RAG_FUSION_* settings), best first;
+    `weights` (dense, full text) default to RAG_DENSE_WEIGHT and RAG_FULLTEXT_WEIGHT."""
     needs_documents = settings.RAG_FUSION_LEVEL == "document" or settings.RAG_FUSION_DOCUMENT_CHUNKS > 1
     document_of = None
     if needs_documents and dense and fulltext:
@@ -129,7 +147,7 @@ def fuse_sides(dense: list[tuple[int, float]], fulltext: list[tuple[int, float]]
         dense = [pair for pair in dense if pair[0] in document_of]
         fulltext = [pair for pair in fulltext if pair[0] in document_of]
     return fused_chunks(
-        [dense, fulltext], [settings.RAG_DENSE_WEIGHT, settings.RAG_FULLTEXT_WEIGHT], document_of,
+        [dense, fulltext], list(weights or (settings.RAG_DENSE_WEIGHT, settings.RAG_FULLTEXT_WEIGHT)), document_of,
         method=settings.RAG_FUSION, rrf_k=settings.RAG_RRF_K, level=settings.RAG_FUSION_LEVEL,
         top=settings.RAG_FUSION_DOCUMENT_CHUNKS,
     )
