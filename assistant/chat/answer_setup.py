@@ -30,6 +30,7 @@ from assistant.chat.services import InvalidInput
 from assistant.rag.prompts import system_prompt_for
 from connectors.selectors import acl_groups_of
 from connectors.search import SearchFilters
+from connectors.stage_timing import lap
 
 
 @dataclass
@@ -92,6 +93,7 @@ def answer_setup(*, message: Message, user, question: str, language: str = "") -
         user_id=user.pk,
         groups=acl_groups_of(user),
     )
+    lap("setup_assistant")  # the conversation's assistant, its connectors; the user's groups
     fact = memory_command_parse(question)
     if fact is not None:
         setup.reply, setup.remembered = _memory_reply(user=user, fact=fact)
@@ -104,7 +106,9 @@ def answer_setup(*, message: Message, user, question: str, language: str = "") -
     )
     if settings.LLM_TOOLS:
         setup.tools = assistant_tool_names(assistant=assistant, memory=remembers)
+    lap("setup_memory")  # the user's memories, the system prompt
     syncing = connectors_still_syncing(assistant=assistant, user=user, groups=setup.groups, filters=setup.filters)
     if syncing:
         setup.notices.append(_syncing_notice(syncing))
+    lap("setup_syncing_notice")
     return setup

@@ -33,6 +33,7 @@ from assistant.rag.prompts import build_messages
 from assistant.rag.retrieval import Passage, embed_query, retrieve
 from assistant.rag.sources import sources_record
 from connectors.search import NO_FILTERS, SearchFilters
+from connectors.stage_timing import lap, trace_log
 from inference.chat_client import ChatClient, ModelServerError
 
 STOP_CHECK_SECONDS = 0.3
@@ -90,6 +91,7 @@ def _retrieve(
     attached, used = attachment_passages(
         conversation=message.conversation, question_embedding=embedding, material_tokens=material_tokens
     )
+    lap("attachments")
     retrieved = retrieve(
         embedding=embedding, query=question, groups=groups, material_tokens=material_tokens - used,
         filters=filters,
@@ -175,13 +177,17 @@ async def _material(message: Message, setup, question: str, history: list[dict],
         window=window, system_prompt=setup.system_prompt, question=question, history=history,
         answer_tokens=setup.params.max_tokens,
     )
+    lap("budget")
     # Not overlapped with the database work above: the embedding holds the GIL for much
     # of its time, and a thread waiting on the database then waits for the GIL after
     # every query (measured: slower than one after the other).
     embedding = await asyncio.get_running_loop().run_in_executor(_embedder_thread(), embed_query, question)
+    lap("embedding")
     material = int(budget.material * share)
     passages = await _retrieve(message, embedding, question, setup.groups, material, setup.filters)
+    lap("context")  # the hits widened into blocks (assistant.rag.context)
     prompt = build_messages(question=question, passages=passages, history=history, system_prompt=setup.system_prompt)
+    lap("prompt")
     return passages, prompt, budget
 
 
@@ -199,8 +205,10 @@ async def _tokens(
         async for delta in stream:
             if delta.text:
                 if not written.parts:
+                    lap("model")  # the request to the model server, and its time to the first token
                     await _save(message, first_token_ms=int((time.monotonic() - started) * 1000))
                     await _lend_back_connection()
+                    lap("first_token_saved")
                 written.parts.append(delta.text)
                 yield "token", {"text": delta.text}
             now = time.monotonic()
@@ -268,6 +276,7 @@ async def answer_events(
     claimed = await Message.objects.filter(id=message.id, status=Message.Status.PENDING).aupdate(
         status=Message.Status.STREAMING
     )
+    lap("claim")
     if not claimed:  # already answered (or being answered): replay the stored result
         stored = await Message.objects.select_related("conversation").aget(id=message.id)
         yield "done", await sync_to_async(message_payload)(stored, user)
@@ -276,8 +285,10 @@ async def answer_events(
     written, run = _Written(), None
     try:
         question, history = await _prepare(message, user)
+        lap("conversation_load")  # the question and the branch's history
         # The assistant's instructions, connectors, parameters and tools; the user's memories.
         setup = await answer_setup(message=message, user=user, question=question, language=language)
+        lap("setup")
         for notice in setup.notices if notices else ():
             yield "notice", {"message": notice}
         agent = bool(setup.tools) and setup.reply is None  # tools to offer: the agent loop answers
@@ -291,6 +302,9 @@ async def answer_events(
         async with aclosing(stream) as events:
             async for event in events:
                 yield event
+                if event[0] == "token" and not rendered_at:
+                    lap("first_token_write")  # the consumer wrote it (to the client, or to the relay)
+                    trace_log("answer-stages", answer=str(message.id), agent=run is not None)
                 if event[0] == "token" and time.monotonic() - rendered_at >= settings.STREAM_RENDER_SECONDS:
                     # The text so far as the page will show it (markdown, code), sanitised like the end.
                     rendered_at = time.monotonic()
