@@ -54,6 +54,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.page_stream import Runner, measure_runners  # noqa: E402 - after the path is set
+from bench.instant_model import InstantModel  # noqa: E402
 from bench.processes import stop, wait_http  # noqa: E402
 from bench.stage_trace import ENV as TRACE_ENV, cpu_seconds, medians, read_traces, request_breakdown  # noqa: E402
 LOGS = ROOT / "test-artifacts"
@@ -323,6 +324,8 @@ def _summary(rows: list[dict], app: App) -> dict:
         "stages_ms_median": medians(breakdown),
         "traced_cpu_ms_median": round(statistics.median(
             traces[r["answer"]]["cpu_ms"] for r in rows if r["answer"] in traces), 2) if breakdown else None,
+        "stages_cpu_ms_median": medians([traces[r["answer"]].get("stages_cpu_ms", {}) for r in rows
+                                         if r["answer"] in traces]),
         "beside_ms_median": medians([traces[r["answer"]]["beside_ms"] for r in rows if r["answer"] in traces]),
     }
 
@@ -489,6 +492,9 @@ def main() -> None:
     parser.add_argument("--baseline-tree", type=Path, default=None,
                         help="another checkout of the project (e.g. `git worktree add /tmp/base HEAD~3`): its web "
                              "process answers beside this one's, alternately, on the same database")
+    parser.add_argument("--model", choices=("llama", "instant"), default="llama",
+                        help="llama: SmolLM2 on llama.cpp; instant: a server that answers at once "
+                             "(bench/instant_model.py), to look at the app's own stages quickly")
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/bench_chat")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
     args = parser.parse_args()
@@ -501,14 +507,18 @@ def main() -> None:
     from inference.model_server import MODEL_ALIAS, server_command
 
     processes: list[subprocess.Popen] = []
-    proxy = None
+    proxy = instant = None
     try:
         tokens = seed(max(1, args.concurrency))
-        llm_port = free_port()
-        llm_url = f"http://127.0.0.1:{llm_port}/v1"
-        processes.append(spawn("llm", server_command(port=llm_port, context_length=8192)))
+        if args.model == "instant":
+            instant = InstantModel(MODEL_ALIAS)
+            llm_url = instant.url
+        else:
+            llm_port = free_port()
+            llm_url = f"http://127.0.0.1:{llm_port}/v1"
+            processes.append(spawn("llm", server_command(port=llm_port, context_length=8192)))
         wait_until_ready(llm_url, timeout=180)
-        proxy = RecordingProxy(f"http://127.0.0.1:{llm_port}")
+        proxy = RecordingProxy(llm_url.removesuffix("/v1"))
         env = dict(os.environ, LLM_BASE_URL=f"{proxy.url}/v1", LLM_MODEL=MODEL_ALIAS,
                    ALLOWED_HOSTS="127.0.0.1,localhost", PYTHONUNBUFFERED="1", **TRACE_ENV)
         apps = {"current": web_process("web", ROOT, env, processes)}
@@ -522,7 +532,8 @@ def main() -> None:
                              "messages": [{"role": "user", "content": "What is this company called?"}]},
                             {"Authorization": f"Bearer {tokens[0]}"})
 
-        result = {"benchmark": "chat", "model": MODEL_ALIAS, "max_tokens": args.max_tokens,
+        result = {"benchmark": "chat", "model": MODEL_ALIAS if args.model == "llama" else "instant (bench/instant_model.py)",
+                  "max_tokens": args.max_tokens,
                   "context_tokens": int(os.environ.get("RAG_CONTEXT_TOKENS") or 0) or "default",
                   "load_average_at_start": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count(),
                   "baseline_tree": str(args.baseline_tree) if args.baseline_tree else None,
@@ -542,6 +553,8 @@ def main() -> None:
             stop(process)
         if proxy is not None:
             proxy.close()
+        if instant is not None:
+            instant.close()
         from django.db import connections
 
         connections.close_all()

@@ -81,6 +81,10 @@ def _summary(runner: Runner) -> dict:
         "cpu_ms_samples": [round(r["cpu"] * 1000, 1) for r in rows],
         "traced_answers": len(breakdown),
         "stages_ms_median": medians(breakdown),
+        "web_stages_cpu_ms_median": medians([web[r["answer"]].get("stages_cpu_ms", {}) for r in rows
+                                             if r["answer"] in web]),
+        **({"worker_stages_cpu_ms_median": medians([written[r["answer"]].get("stages_cpu_ms", {}) for r in rows
+                                                    if r["answer"] in written])} if runner.worker_log else {}),
     }
 
 

@@ -25,7 +25,7 @@ from assistant.chat.selectors import (
 )
 from assistant.chat.titles import needs_title, title_generate
 from assistant.rag.citations import finalize_answer, render_partial_html
-from assistant.rag.context import context_window, plan_budget
+from assistant.rag.context import context_window, context_window_cached, plan_budget
 from assistant.chat.failures import error_event
 from assistant.chat.answer_setup import answer_setup
 from assistant.chat.model_stream import answer_stream
@@ -172,7 +172,7 @@ async def _material(message: Message, setup, question: str, history: list[dict],
     if setup.reply is not None:
         return [], [], None
     await _lend_back_connection()  # the embedding and the model server come next
-    window = await asyncio.to_thread(context_window, get_chat_client())
+    window = context_window_cached() or await asyncio.to_thread(context_window, get_chat_client())
     budget, history = plan_budget(
         window=window, system_prompt=setup.system_prompt, question=question, history=history,
         answer_tokens=setup.params.max_tokens,
@@ -204,13 +204,15 @@ async def _tokens(
     async with aclosing(stream):  # closing the stream cancels generation on the server
         async for delta in stream:
             if delta.text:
+                first = None
                 if not written.parts:
                     lap("model")  # the request to the model server, and its time to the first token
-                    await _save(message, first_token_ms=int((time.monotonic() - started) * 1000))
-                    await _lend_back_connection()
-                    lap("first_token_saved")
+                    first = int((time.monotonic() - started) * 1000)
                 written.parts.append(delta.text)
                 yield "token", {"text": delta.text}
+                if first is not None:  # saved once the token is on its way to the reader
+                    await _save(message, first_token_ms=first)
+                    await _lend_back_connection()
             now = time.monotonic()
             if now - last_check >= STOP_CHECK_SECONDS:
                 last_check = now

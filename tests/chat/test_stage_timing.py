@@ -81,10 +81,9 @@ def test_an_answer_logs_where_its_time_went_before_the_first_token(tmp_path, eng
     # The request's path, in the order it runs, up to the first token written to the client.
     for earlier, later in zip(
         ["middleware", "auth", "conversation_create", "first_write", "claim", "conversation_load", "setup_assistant",
-         "embedding", "dense_search", "fusion", "hits_load", "context", "prompt", "model", "first_token_saved"],
+         "embedding", "dense_search", "fusion", "hits_load", "context", "prompt", "model"],
         ["auth", "conversation_create", "first_write", "claim", "conversation_load", "setup_assistant", "embedding",
-         "dense_search", "fusion", "hits_load", "context", "prompt", "model", "first_token_saved",
-         "first_token_write"],
+         "dense_search", "fusion", "hits_load", "context", "prompt", "model", "first_token_write"],
     ):
         assert stages.index(earlier) < stages.index(later)
     assert stages[-1] == "first_token_write"
