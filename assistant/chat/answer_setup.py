@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils.translation import gettext as _
 
@@ -81,9 +80,9 @@ def _memory_reply(*, user, fact: str) -> tuple[str, str | None]:
     }, memory.text
 
 
-@sync_to_async
-def answer_setup(*, message: Message, user, question: str, language: str = "") -> AnswerSetup:
-    """Everything the answer to `question` needs from the assistant, the user's memory and the sources."""
+def answer_setup(*, message: Message, user, question: str, language: str = "", notices: bool = True) -> AnswerSetup:
+    """Everything the answer to `question` needs from the assistant, the user's memory and the sources
+    (`notices`: whether to look for connectors still syncing, which only a reader of notices needs)."""
     assistant = assistant_for_conversation(message.conversation)
     setup = AnswerSetup(
         assistant_name=assistant.name,
@@ -107,7 +106,9 @@ def answer_setup(*, message: Message, user, question: str, language: str = "") -
     if settings.LLM_TOOLS:
         setup.tools = assistant_tool_names(assistant=assistant, memory=remembers)
     lap("setup_memory")  # the user's memories, the system prompt
-    syncing = connectors_still_syncing(assistant=assistant, user=user, groups=setup.groups, filters=setup.filters)
+    syncing = notices and connectors_still_syncing(
+        assistant=assistant, user=user, groups=setup.groups, filters=setup.filters
+    )
     if syncing:
         setup.notices.append(_syncing_notice(syncing))
     lap("setup_syncing_notice")

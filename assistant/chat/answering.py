@@ -21,13 +21,13 @@ from assistant.chat.agent_answer import agent_events, agent_run_start
 from assistant.chat.attachments import attachment_passages
 from assistant.chat.models import Message
 from assistant.chat.selectors import (
-    answer_html_shown, citations_shown, history_for, question_of, steps_and_sources_shown,
+    answer_html_shown, citations_shown, question_and_history, steps_and_sources_shown,
 )
 from assistant.chat.titles import needs_title, title_generate
 from assistant.rag.citations import finalize_answer, render_partial_html
 from assistant.rag.context import context_window, context_window_cached, plan_budget
 from assistant.chat.failures import error_event
-from assistant.chat.answer_setup import answer_setup
+from assistant.chat.answer_setup import AnswerSetup, answer_setup
 from assistant.chat.model_stream import answer_stream
 from assistant.rag.prompts import build_messages
 from assistant.rag.retrieval import Passage, embed_query, retrieve
@@ -76,9 +76,16 @@ def message_payload(message: Message, user) -> dict:
 
 
 @sync_to_async
-def _prepare(message: Message, user) -> tuple[str, list[dict]]:
-    """The question this answer replies to and the history of its branch only."""
-    return question_of(message=message), history_for(message=message)
+def _prepare(message: Message, user, *, language: str, notices: bool) -> tuple[str, list[dict], AnswerSetup]:
+    """The question this answer replies to, the history of its branch only, and the assistant's
+    instructions, connectors, parameters and tools and the user's memories (answer_setup): one
+    trip to the database's thread. The connection is lent back when the model comes next."""
+    question, history = question_and_history(message=message)
+    lap("conversation_load")
+    setup = answer_setup(message=message, user=user, question=question, language=language, notices=notices)
+    if setup.reply is None:
+        _lend_back(connection)  # the embedding and the model server come next
+    return question, history, setup
 
 
 @sync_to_async
@@ -125,13 +132,17 @@ def _drop_connection() -> None:
     connection.close()
 
 
-@sync_to_async
-def _lend_back_connection() -> None:
+def _lend_back(conn) -> None:
     """With a pool, hand this request's connection back while it waits on the model: a stream
     lasts seconds to minutes, and would otherwise keep a pooled connection from other requests.
     The next query borrows one again (microseconds). Without a pool, keep it (reopening costs)."""
     if "pool" in settings.DATABASES["default"].get("OPTIONS", {}):
-        connection.close()
+        conn.close()
+
+
+@sync_to_async
+def _lend_back_connection() -> None:
+    _lend_back(connection)
 
 
 async def _save_lending(message: Message, **fields) -> None:
@@ -171,7 +182,6 @@ async def _material(message: Message, setup, question: str, history: list[dict],
     answer needs no model ("remember that ..."). `share`: of the material budget, for retrieval."""
     if setup.reply is not None:
         return [], [], None
-    await _lend_back_connection()  # the embedding and the model server come next
     window = context_window_cached() or await asyncio.to_thread(context_window, get_chat_client())
     budget, history = plan_budget(
         window=window, system_prompt=setup.system_prompt, question=question, history=history,
@@ -286,10 +296,7 @@ async def answer_events(
 
     written, run = _Written(), None
     try:
-        question, history = await _prepare(message, user)
-        lap("conversation_load")  # the question and the branch's history
-        # The assistant's instructions, connectors, parameters and tools; the user's memories.
-        setup = await answer_setup(message=message, user=user, question=question, language=language)
+        question, history, setup = await _prepare(message, user, language=language, notices=notices)
         lap("setup")
         for notice in setup.notices if notices else ():
             yield "notice", {"message": notice}

@@ -190,7 +190,7 @@ def completion_conversation_start(
     if previous is not None and hasattr(Conversation, "active_leaf"):
         conversation.active_leaf = previous
         conversation.save(update_fields=["active_leaf", "updated_at"])
-    return services.question_submit(conversation=conversation, content=question)
+    return services.first_question_submit(conversation=conversation, content=question)
 
 
 # --- response -----------------------------------------------------------------------------------

@@ -161,6 +161,13 @@ def question_submit(
     return question, answer
 
 
+def first_question_submit(*, conversation: Conversation, content: str) -> tuple[Message, Message]:
+    """question_submit for a conversation created in the same transaction (with, at most, finished
+    turns): no answer can be under way and its branch's end is known, so neither is looked up."""
+    return _ask(conversation, content=_check_question(content),
+                parent=conversation.active_leaf if conversation.active_leaf_id else None)
+
+
 @transaction.atomic
 def question_edit(*, message: Message, content: str) -> tuple[Message, Message]:
     """Ask an edited version of an earlier question: a new branch from the same point, with a
