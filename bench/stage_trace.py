@@ -21,9 +21,10 @@ def read_traces(log: Path, label: str = "answer-stages") -> dict[str, dict]:
     if not log.exists():
         return traces
     for line in log.read_text(errors="replace").splitlines():
-        if line.startswith(prefix):
+        at = line.find(prefix)  # a Celery worker's lines begin with its own prefix
+        if at >= 0:
             try:
-                record = json.loads(line[len(prefix):])
+                record = json.loads(line[at + len(prefix):])
             except ValueError:
                 continue
             traces[record.get("answer", "").replace("-", "")] = record

@@ -130,10 +130,11 @@ def _current_leaf(conversation: Conversation) -> Message | None:
 
 
 def _ask(conversation: Conversation, *, content: str, parent: Message | None) -> tuple[Message, Message]:
-    question = Message.objects.create(conversation=conversation, parent=parent, role=Message.Role.USER, content=content)
-    answer = Message.objects.create(
+    question = Message(conversation=conversation, parent=parent, role=Message.Role.USER, content=content)
+    answer = Message(
         conversation=conversation, parent=question, role=Message.Role.ASSISTANT, status=Message.Status.PENDING
     )
+    Message.objects.bulk_create([question, answer])  # one INSERT (ids are made here; no signals on messages)
     conversation.active_leaf = answer
     update = ["active_leaf", "updated_at"]
     if conversation.title_source == Conversation.TitleSource.DEFAULT:
