@@ -31,8 +31,11 @@ TERMINAL = {"done", "error"}
 async def answer_write(message_id, user_id: int, *, language: str, suggest_title: bool = True) -> None:
     """Generate the answer (the same code as a request would run) into its event stream."""
     trace_open()
-    message = await Message.objects.select_related("conversation").filter(id=message_id).afirst()
-    user = await get_user_model().objects.filter(id=user_id).afirst()
+    message = await Message.objects.select_related("conversation__user").filter(id=message_id).afirst()
+    if message is not None and message.conversation.user_id == user_id:
+        user = message.conversation.user  # the asker owns the conversation: no second query
+    else:
+        user = await get_user_model().objects.filter(id=user_id).afirst()
     if message is None or user is None or message.status != Message.Status.PENDING:
         return  # gone, or already answered / stopped / given up on while it waited in the queue
     lap("worker_load")  # the message and the user
