@@ -5,8 +5,18 @@
    personal token) and reaches the model server through a small recording proxy; the direct
    call then sends the model server exactly the body the app sent, straight, without the proxy.
    Before each measured request the model server's prompt cache is reset with an unrelated
-   one-token request, so both sides pay the full prompt prefill. Target: the app adds < 100 ms
-   at the median (the proxy's own hop counts against the app).
+   one-token request, so both sides pay the full prompt prefill. The app's own time is measured
+   around the model server (request sent -> the proxy receives the app's call; the model's first
+   token leaves the proxy -> it reaches the client). Target: under 50 ms at the median (the
+   proxy's own hop counts against the app). Beside it: the web process's processor time to the
+   first token (every thread, /proc), and where the time goes: each stage's median from the web
+   process's own trace (connectors/stage_timing.py, bench/stage_trace.py): middleware, token
+   check, conversation, the question's history, the assistant and memory, the question's
+   embedding, the dense and full-text searches (the latter on a side connection meanwhile),
+   fusion, the hits' rows, context assembly, the prompt, the request to the model server, the
+   first token's save and its write to the client. With `--baseline-tree DIR` (another checkout,
+   e.g. the commit before a change) a second web process runs that code on the same database and
+   answers the same questions, alternating with this one: before and after in one run.
 2. `--concurrency` conversations (default 50), each a different user with its own token,
    stream at once on one web process (one uvicorn worker): errors (target 0) and TTFT p50/p95.
    llama.cpp's server answers one request at a time, so TTFT there is mostly queueing at the
@@ -19,7 +29,7 @@
 
 Runs in a scratch database (created and dropped) with the sample handbook indexed, its own
 uvicorn and llama.cpp processes on free ports. Usage:
-    .venv/bin/python bench/chat.py [--runs 7] [--concurrency 50] [--max-tokens 48]
+    .venv/bin/python bench/chat.py [--runs 7] [--concurrency 50] [--max-tokens 48] [--baseline-tree DIR]
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -42,8 +53,10 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.page_stream import measure_runners  # noqa: E402 - after the path is set
+from bench.page_stream import Runner, measure_runners  # noqa: E402 - after the path is set
+from bench.instant_model import InstantModel  # noqa: E402
 from bench.processes import stop, wait_http  # noqa: E402
+from bench.stage_trace import ENV as TRACE_ENV, cpu_seconds, medians, read_traces, request_breakdown  # noqa: E402
 LOGS = ROOT / "test-artifacts"
 
 QUESTIONS = [
@@ -139,12 +152,32 @@ def seed(users: int) -> list[str]:
     return tokens
 
 
-def spawn(name: str, command: list[str], env: dict | None = None) -> subprocess.Popen:
+@dataclass
+class App:
+    """One web process under test: its URL, its pid (for its processor time) and its log (traces)."""
+
+    url: str
+    pid: int
+    log: Path
+
+
+def spawn(name: str, command: list[str], env: dict | None = None, cwd: Path = ROOT) -> subprocess.Popen:
     LOGS.mkdir(exist_ok=True)
     return subprocess.Popen(
-        command, cwd=ROOT, env=env or dict(os.environ), stdout=(LOGS / f"bench-chat-{name}.log").open("wb"),
+        command, cwd=cwd, env=env or dict(os.environ), stdout=(LOGS / f"bench-chat-{name}.log").open("wb"),
         stderr=subprocess.STDOUT, start_new_session=True,
     )
+
+
+def web_process(name: str, tree: Path, env: dict, processes: list) -> App:
+    """One uvicorn process of the app in `tree`, on a free port, answering."""
+    port = free_port()
+    process = spawn(name, [sys.executable, "-m", "uvicorn", "assistant.asgi:application", "--host", "127.0.0.1",
+                           "--port", str(port), "--no-access-log", "--log-level", "warning"], env, cwd=tree)
+    processes.append(process)
+    url = f"http://127.0.0.1:{port}"
+    wait_http(f"{url}/healthz", timeout=120, process=process, hint=f"; see {LOGS}")
+    return App(url, process.pid, LOGS / f"bench-chat-{name}.log")
 
 
 # --- the recording proxy between the app and the model server -------------------------------------
@@ -215,8 +248,9 @@ class RecordingProxy:
 
 
 def stream_ttft(client: httpx.Client, url: str, body: dict, headers: dict | None = None,
-                started_at: list | None = None) -> tuple[float | None, str]:
-    """Seconds from sending to the first non-empty content delta, and the whole text."""
+                started_at: list | None = None, seen: dict | None = None, on_first=None) -> tuple[float | None, str]:
+    """Seconds from sending to the first non-empty content delta, and the whole text. `seen` gets
+    the completion's `id`; `on_first()` runs as the first token arrives."""
     started = time.monotonic()
     if started_at is not None:
         started_at.append(started)
@@ -233,11 +267,15 @@ def stream_ttft(client: httpx.Client, url: str, body: dict, headers: dict | None
             event = json.loads(data)
             if "error" in event:
                 raise RuntimeError(event["error"])
+            if seen is not None and "id" in event:
+                seen.setdefault("id", event["id"])
             for choice in event.get("choices", []):
                 text = (choice.get("delta") or {}).get("content") or ""
                 if text:
                     if first is None:
                         first = time.monotonic() - started
+                        if on_first is not None:
+                            on_first()
                     parts.append(text)
     return first, "".join(parts)
 
@@ -249,46 +287,93 @@ def reset_prompt_cache(client: httpx.Client, llm_url: str, model: str) -> None:
     }).raise_for_status()
 
 
-def measure_overhead(app_url: str, llm_url: str, proxy: RecordingProxy, token: str, model: str, runs: int) -> dict:
-    headers = {"Authorization": f"Bearer {token}"}
-    client = httpx.Client(timeout=httpx.Timeout(600, connect=5))
-    app_ttft, direct_ttft, diffs, before_model, after_model = [], [], [], [], []
-    for i in range(runs):
-        question = QUESTIONS[i % len(QUESTIONS)]
-        body = {"model": "enterprise-assistant", "messages": [{"role": "user", "content": question}],
-                "stream": True}
-        reset_prompt_cache(client, llm_url, model)
-        recorded = len(proxy.records)
-        started: list = []
-        app_first, _ = stream_ttft(client, f"{app_url}/v1/chat/completions", body, headers, started)
-        record = proxy.records[recorded]  # exactly what the app asked the model server, and when
-        reset_prompt_cache(client, llm_url, model)
-        direct_first, _ = stream_ttft(client, f"{llm_url}/chat/completions", record["body"])
-        if app_first is None or direct_first is None or record["first_token_out"] is None:
-            continue
-        app_ttft.append(app_first)
-        direct_ttft.append(direct_first)
-        diffs.append(app_first - direct_first)
-        # The app's own time, measured around the model server, whatever the model's speed:
-        # request sent -> the app calls the model; the model's first token -> it reaches the client.
-        before_model.append(record["arrived"] - started[0])
-        after_model.append(started[0] + app_first - record["first_token_out"])
-    client.close()
-    overhead = statistics.median(diffs) if diffs else None
-    own = [b + a for b, a in zip(before_model, after_model)]
+def _own_time(app: App, client: httpx.Client, proxy: RecordingProxy, token: str, question: str) -> dict | None:
+    """One streamed answer through `app`: the app's own time around the model server (ms), its
+    processor time to the first token, and what is needed to place its trace."""
+    body = {"model": "enterprise-assistant", "messages": [{"role": "user", "content": question}], "stream": True}
+    recorded, started, seen, cpu = len(proxy.records), [], {}, [cpu_seconds(app.pid)]
+    first, _ = stream_ttft(client, f"{app.url}/v1/chat/completions", body, {"Authorization": f"Bearer {token}"},
+                           started, seen, on_first=lambda: cpu.append(cpu_seconds(app.pid)))
+    record = proxy.records[recorded]  # exactly what the app asked the model server, and when
+    if first is None or record["first_token_out"] is None:
+        return None
+    # The app's own time, whatever the model's speed: request sent -> the app calls the model;
+    # the model's first token -> it reaches the client.
+    before = record["arrived"] - started[0]
+    after = started[0] + first - record["first_token_out"]
+    return {"answer": seen.get("id", "").removeprefix("chatcmpl-"), "body": record["body"], "ttft": first,
+            "before": before, "after": after, "own": before + after, "cpu": cpu[-1] - cpu[0],
+            "times": {"sent": started[0], "proxy_arrived": record["arrived"],
+                      "proxy_first_token": record["first_token_out"], "client_first_token": started[0] + first}}
+
+
+def _summary(rows: list[dict], app: App) -> dict:
+    traces = read_traces(app.log)
+    breakdown = [request_breakdown(traces[r["answer"]], **r["times"]) for r in rows if r["answer"] in traces]
+    own = [r["own"] for r in rows]
     return {
-        "runs": runs,
-        "ttft_app_ms_median": ms(statistics.median(app_ttft)) if app_ttft else None,
-        "ttft_direct_ms_median": ms(statistics.median(direct_ttft)) if direct_ttft else None,
-        "app_minus_direct_ms_median": ms(overhead),
-        "app_minus_direct_ms_samples": [ms(d) for d in diffs],
         "app_own_ms_median": ms(statistics.median(own)) if own else None,
         "app_own_ms_samples": [ms(x) for x in own],
-        "app_before_model_ms_median": ms(statistics.median(before_model)) if before_model else None,
-        "app_after_first_token_ms_median": ms(statistics.median(after_model)) if after_model else None,
-        "target_overhead_ms": 100,
-        "meets_target": bool(own) and statistics.median(own) < 0.1,
+        "app_before_model_ms_median": ms(statistics.median(r["before"] for r in rows)) if rows else None,
+        "app_after_first_token_ms_median": ms(statistics.median(r["after"] for r in rows)) if rows else None,
+        "ttft_app_ms_median": ms(statistics.median(r["ttft"] for r in rows)) if rows else None,
+        # The web process's processor time (every thread) from the request to its first token.
+        "web_cpu_ms_median": ms(statistics.median(r["cpu"] for r in rows)) if rows else None,
+        "web_cpu_ms_samples": [ms(r["cpu"]) for r in rows],
+        "traced_answers": len(breakdown),
+        "stages_ms_median": medians(breakdown),
+        "traced_cpu_ms_median": round(statistics.median(
+            traces[r["answer"]]["cpu_ms"] for r in rows if r["answer"] in traces), 2) if breakdown else None,
+        "stages_cpu_ms_median": medians([traces[r["answer"]].get("stages_cpu_ms", {}) for r in rows
+                                         if r["answer"] in traces]),
+        "beside_ms_median": medians([traces[r["answer"]]["beside_ms"] for r in rows if r["answer"] in traces]),
     }
+
+
+def measure_overhead(apps: dict[str, App], llm_url: str, proxy: RecordingProxy, token: str, model: str,
+                     runs: int) -> dict:
+    """`runs` questions through each app (alternating which goes first), and the model server asked
+    directly with the body the first app sent, each after a prompt-cache reset."""
+    client = httpx.Client(timeout=httpx.Timeout(600, connect=5))
+    rows: dict[str, list[dict]] = {name: [] for name in apps}
+    direct_ttft, diffs = [], []
+    for i in range(runs):
+        question = QUESTIONS[i % len(QUESTIONS)]
+        order = list(apps) if i % 2 == 0 else list(reversed(apps))
+        for name in order:
+            reset_prompt_cache(client, llm_url, model)
+            row = _own_time(apps[name], client, proxy, token, question)
+            if row is not None:
+                rows[name].append(row)
+        first_app = next(iter(apps))
+        if not rows[first_app] or rows[first_app][-1].get("direct") is not None:
+            continue
+        reset_prompt_cache(client, llm_url, model)
+        direct_first, _ = stream_ttft(client, f"{llm_url}/chat/completions", rows[first_app][-1]["body"])
+        if direct_first is not None:
+            rows[first_app][-1]["direct"] = direct_first
+            direct_ttft.append(direct_first)
+            diffs.append(rows[first_app][-1]["ttft"] - direct_first)
+    client.close()
+    summaries = {name: _summary(rows[name], app) for name, app in apps.items()}
+    main = summaries[next(iter(apps))]
+    result = {
+        "runs": runs,
+        **main,
+        "ttft_direct_ms_median": ms(statistics.median(direct_ttft)) if direct_ttft else None,
+        "app_minus_direct_ms_median": ms(statistics.median(diffs)) if diffs else None,
+        "app_minus_direct_ms_samples": [ms(d) for d in diffs],
+        "target_own_ms": 50,
+        "meets_target": main["app_own_ms_median"] is not None and main["app_own_ms_median"] < 50,
+    }
+    if len(apps) > 1:
+        base_name = list(apps)[1]
+        base = summaries[base_name]
+        result[base_name] = base
+        for key in ("app_own_ms_median", "web_cpu_ms_median"):
+            if main[key] and base[key]:
+                result[f"{key.removesuffix('_median')}_ratio_to_{base_name}"] = round(main[key] / base[key], 3)
+    return result
 
 
 async def one_conversation(client: httpx.AsyncClient, app_url: str, token: str, question: str, start: asyncio.Event):
@@ -363,7 +448,7 @@ async def measure_concurrency(app_url: str, tokens: list[str], deadline: float) 
     }
 
 
-def compare_runners(args, env: dict, app_url: str, proxy: RecordingProxy, llm_url: str,
+def compare_runners(args, env: dict, app: App, proxy: RecordingProxy, llm_url: str,
                     processes: list[subprocess.Popen]) -> dict:
     """The chat page's stream from this web process (answers written by the request) and from a
     second one whose answers an answers worker writes (ANSWER_RUNNER=worker), in the same run."""
@@ -372,21 +457,20 @@ def compare_runners(args, env: dict, app_url: str, proxy: RecordingProxy, llm_ur
 
     User.objects.create_user("bench-page", password="bench-page-pass-123")
     worker_env = dict(env, ANSWER_RUNNER="worker")
-    port = free_port()
-    processes.append(spawn("answers", [sys.executable, "-m", "celery", "-A", "assistant", "worker", "-Q", "answer",
-                                       "--pool", "threads", "--concurrency", "8", "--loglevel", "WARNING"], worker_env))
-    processes.append(spawn("web-worker-runner", [sys.executable, "-m", "uvicorn", "assistant.asgi:application",
-                                                 "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
-                                                 "--log-level", "warning"], worker_env))
-    worker_url = f"http://127.0.0.1:{port}"
-    wait_http(f"{worker_url}/healthz", timeout=120, process=processes[-1], hint=f"; see {LOGS}")
+    answers = spawn("answers", [sys.executable, "-m", "celery", "-A", "assistant", "worker", "-Q", "answer",
+                                "--pool", "threads", "--concurrency", "8", "--loglevel", "WARNING"], worker_env)
+    processes.append(answers)
+    web = web_process("web-worker-runner", ROOT, worker_env, processes)
     client = httpx.Client(timeout=httpx.Timeout(600, connect=5))
-    urls = {"request": app_url, "worker": worker_url}
+    runners = {"request": Runner(app.url, [app.pid], app.log),
+               "worker": Runner(web.url, [web.pid, answers.pid], web.log, LOGS / "bench-chat-answers.log")}
     # A warm-up answer each (the embedding model loads in the worker and the new web process).
-    measure_runners(urls, username="bench-page", password="bench-page-pass-123", proxy=proxy,
+    measure_runners(runners, username="bench-page", password="bench-page-pass-123", proxy=proxy,
                     questions=QUESTIONS, runs=1, reset_cache=lambda: None)
+    for runner in runners.values():
+        runner.rows.clear()
     try:
-        return measure_runners(urls, username="bench-page", password="bench-page-pass-123", proxy=proxy,
+        return measure_runners(runners, username="bench-page", password="bench-page-pass-123", proxy=proxy,
                                questions=QUESTIONS, runs=args.runner_runs,
                                reset_cache=lambda: reset_prompt_cache(client, llm_url, MODEL_ALIAS))
     finally:
@@ -405,6 +489,12 @@ def main() -> None:
                         help="seconds after which unfinished conversations are counted and cancelled")
     parser.add_argument("--runner-runs", type=int, default=9,
                         help="answers per runner on the chat page's stream (request vs worker); 0: skip")
+    parser.add_argument("--baseline-tree", type=Path, default=None,
+                        help="another checkout of the project (e.g. `git worktree add /tmp/base HEAD~3`): its web "
+                             "process answers beside this one's, alternately, on the same database")
+    parser.add_argument("--model", choices=("llama", "instant"), default="llama",
+                        help="llama: SmolLM2 on llama.cpp; instant: a server that answers at once "
+                             "(bench/instant_model.py), to look at the app's own stages quickly")
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/bench_chat")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
     args = parser.parse_args()
@@ -417,37 +507,42 @@ def main() -> None:
     from inference.model_server import MODEL_ALIAS, server_command
 
     processes: list[subprocess.Popen] = []
-    proxy = None
+    proxy = instant = None
     try:
         tokens = seed(max(1, args.concurrency))
-        llm_port, web_port = free_port(), free_port()
-        llm_url = f"http://127.0.0.1:{llm_port}/v1"
-        processes.append(spawn("llm", server_command(port=llm_port, context_length=8192)))
+        if args.model == "instant":
+            instant = InstantModel(MODEL_ALIAS)
+            llm_url = instant.url
+        else:
+            llm_port = free_port()
+            llm_url = f"http://127.0.0.1:{llm_port}/v1"
+            processes.append(spawn("llm", server_command(port=llm_port, context_length=8192)))
         wait_until_ready(llm_url, timeout=180)
-        proxy = RecordingProxy(f"http://127.0.0.1:{llm_port}")
+        proxy = RecordingProxy(llm_url.removesuffix("/v1"))
         env = dict(os.environ, LLM_BASE_URL=f"{proxy.url}/v1", LLM_MODEL=MODEL_ALIAS,
-                   ALLOWED_HOSTS="127.0.0.1,localhost", PYTHONUNBUFFERED="1")
-        processes.append(spawn("web", [sys.executable, "-m", "uvicorn", "assistant.asgi:application", "--host",
-                                       "127.0.0.1", "--port", str(web_port), "--no-access-log",
-                                       "--log-level", "warning"], env))
-        app_url = f"http://127.0.0.1:{web_port}"
-        wait_http(f"{app_url}/healthz", timeout=120, process=processes[-1], hint=f"; see {LOGS}")
+                   ALLOWED_HOSTS="127.0.0.1,localhost", PYTHONUNBUFFERED="1", **TRACE_ENV)
+        apps = {"current": web_process("web", ROOT, env, processes)}
+        if args.baseline_tree:  # another checkout of the app (e.g. before a change), same database
+            apps["baseline"] = web_process("web-baseline", args.baseline_tree.resolve(), env, processes)
+        app_url = apps["current"].url
+        for app in apps.values():  # warm-up: loads the embedding model in each web process, fills caches
+            with httpx.Client(timeout=600) as warm:
+                stream_ttft(warm, f"{app.url}/v1/chat/completions",
+                            {"model": "enterprise-assistant", "stream": True,
+                             "messages": [{"role": "user", "content": "What is this company called?"}]},
+                            {"Authorization": f"Bearer {tokens[0]}"})
 
-        # Warm-up: loads the embedding model in the web process, fills caches.
-        warm = httpx.Client(timeout=600)
-        stream_ttft(warm, f"{app_url}/v1/chat/completions",
-                    {"model": "enterprise-assistant", "stream": True,
-                     "messages": [{"role": "user", "content": "What is this company called?"}]},
-                    {"Authorization": f"Bearer {tokens[0]}"})
-        warm.close()
-
-        result = {"benchmark": "chat", "model": MODEL_ALIAS, "max_tokens": args.max_tokens,
+        result = {"benchmark": "chat", "model": MODEL_ALIAS if args.model == "llama" else "instant (bench/instant_model.py)",
+                  "max_tokens": args.max_tokens,
                   "context_tokens": int(os.environ.get("RAG_CONTEXT_TOKENS") or 0) or "default",
-                  "load_average_at_start": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
-                  "first_token": measure_overhead(app_url, llm_url, proxy, tokens[0], MODEL_ALIAS, args.runs)}
+                  "load_average_at_start": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count(),
+                  "baseline_tree": str(args.baseline_tree) if args.baseline_tree else None,
+                  "first_token": measure_overhead(apps, llm_url, proxy, tokens[0], MODEL_ALIAS, args.runs)}
+        result["load_average_after_first_token"] = [round(x, 2) for x in os.getloadavg()]
         print(json.dumps(result), file=sys.stderr, flush=True)  # the first part survives an interrupted run
         if args.runner_runs:
-            result["page_stream"] = compare_runners(args, env, app_url, proxy, llm_url, processes)
+            result["page_stream"] = compare_runners(args, env, apps["current"], proxy, llm_url, processes)
+            result["load_average_after_page_stream"] = [round(x, 2) for x in os.getloadavg()]
             print(json.dumps(result), file=sys.stderr, flush=True)
         if args.concurrency:
             result["concurrent"] = asyncio.run(
@@ -458,6 +553,8 @@ def main() -> None:
             stop(process)
         if proxy is not None:
             proxy.close()
+        if instant is not None:
+            instant.close()
         from django.db import connections
 
         connections.close_all()

@@ -604,11 +604,16 @@ def explain(statements: list[tuple[str, tuple]], extra_settings: tuple[str, ...]
     """EXPLAIN ANALYZE of the first SELECT (containing `marker`), replayed with the selector's own SET LOCALs."""
     from django.db import connection, transaction
 
+    from connectors.search.local_settings import settings_and_query
+
     plan = None
     with transaction.atomic(), connection.cursor() as cursor:
         for sql in extra_settings:
             cursor.execute(sql)
-        for sql, params in statements:
+        for sent, params in statements:
+            local_settings, sql = settings_and_query(sent)  # a search sends its SETs with its query
+            for statement in local_settings:
+                cursor.execute(statement)
             if sql.lstrip().upper().startswith("SET"):
                 cursor.execute(sql, params)
             elif marker in sql:

@@ -19,6 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from assistant.accounts.scopes import SCOPES
 from assistant.accounts.tokens import TokenAuthError, api_token_authenticate
+from connectors.stage_timing import lap
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -101,7 +102,9 @@ def token_required(*, scope: str | dict[str, str]):
 
             @functools.wraps(view)
             async def async_wrapper(request, *args, **kwargs):
+                lap("middleware")
                 refusal = await sync_to_async(_refusal)(request, scope)
+                lap("auth")
                 if refusal is not None:
                     return refusal
                 return await view(request, *args, **kwargs)

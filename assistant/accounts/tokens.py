@@ -204,8 +204,10 @@ def api_token_authenticate(raw: str) -> ApiToken:
                              code="expired_api_key")
     if not token.user.is_active:
         raise TokenAuthError("The account this API token belongs to is disabled.", code="account_disabled")
-    # One cheap conditional write: only when the stored time is older than the resolution.
-    stale = Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION)
-    if ApiToken.objects.filter(stale, id=token.id).update(last_used_at=now):
-        token.last_used_at = now
+    # A conditional write, only when the stored time is older than the resolution (most requests
+    # skip it: the row just read says so; the condition keeps concurrent requests to one write).
+    if token.last_used_at is None or token.last_used_at < now - LAST_USED_RESOLUTION:
+        stale = Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION)
+        if ApiToken.objects.filter(stale, id=token.id).update(last_used_at=now):
+            token.last_used_at = now
     return token

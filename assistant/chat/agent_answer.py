@@ -57,10 +57,11 @@ async def agent_events(
     async with aclosing(run.events()) as events:
         async for kind, value in events:
             if kind == "text":
-                if not written.parts:
-                    await save(message, first_token_ms=int((time.monotonic() - started) * 1000))
+                first = None if written.parts else int((time.monotonic() - started) * 1000)
                 written.parts.append(value)
                 yield "token", {"text": value}
+                if first is not None:  # saved once the token is on its way to the reader
+                    await save(message, first_token_ms=first)
             else:
                 yield "step", step_streamed(value)
                 if value["status"] != "running":

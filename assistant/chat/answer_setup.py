@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils.translation import gettext as _
 
@@ -30,6 +29,7 @@ from assistant.chat.services import InvalidInput
 from assistant.rag.prompts import system_prompt_for
 from connectors.selectors import acl_groups_of
 from connectors.search import SearchFilters
+from connectors.stage_timing import lap
 
 
 @dataclass
@@ -80,9 +80,9 @@ def _memory_reply(*, user, fact: str) -> tuple[str, str | None]:
     }, memory.text
 
 
-@sync_to_async
-def answer_setup(*, message: Message, user, question: str, language: str = "") -> AnswerSetup:
-    """Everything the answer to `question` needs from the assistant, the user's memory and the sources."""
+def answer_setup(*, message: Message, user, question: str, language: str = "", notices: bool = True) -> AnswerSetup:
+    """Everything the answer to `question` needs from the assistant, the user's memory and the sources
+    (`notices`: whether to look for connectors still syncing, which only a reader of notices needs)."""
     assistant = assistant_for_conversation(message.conversation)
     setup = AnswerSetup(
         assistant_name=assistant.name,
@@ -92,6 +92,7 @@ def answer_setup(*, message: Message, user, question: str, language: str = "") -
         user_id=user.pk,
         groups=acl_groups_of(user),
     )
+    lap("setup_assistant")  # the conversation's assistant, its connectors; the user's groups
     fact = memory_command_parse(question)
     if fact is not None:
         setup.reply, setup.remembered = _memory_reply(user=user, fact=fact)
@@ -104,7 +105,11 @@ def answer_setup(*, message: Message, user, question: str, language: str = "") -
     )
     if settings.LLM_TOOLS:
         setup.tools = assistant_tool_names(assistant=assistant, memory=remembers)
-    syncing = connectors_still_syncing(assistant=assistant, user=user, groups=setup.groups, filters=setup.filters)
+    lap("setup_memory")  # the user's memories, the system prompt
+    syncing = notices and connectors_still_syncing(
+        assistant=assistant, user=user, groups=setup.groups, filters=setup.filters
+    )
     if syncing:
         setup.notices.append(_syncing_notice(syncing))
+    lap("setup_syncing_notice")
     return setup

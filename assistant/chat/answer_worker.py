@@ -22,6 +22,7 @@ from assistant.chat import answer_relay as relay
 from assistant.chat.answering import answer_events, message_payload
 from assistant.chat.models import Message
 from assistant.chat.services import answer_fail_retryable
+from connectors.stage_timing import lap, trace_log, trace_open
 
 logger = logging.getLogger(__name__)
 TERMINAL = {"done", "error"}
@@ -29,10 +30,15 @@ TERMINAL = {"done", "error"}
 
 async def answer_write(message_id, user_id: int, *, language: str, suggest_title: bool = True) -> None:
     """Generate the answer (the same code as a request would run) into its event stream."""
-    message = await Message.objects.select_related("conversation").filter(id=message_id).afirst()
-    user = await get_user_model().objects.filter(id=user_id).afirst()
+    trace_open()
+    message = await Message.objects.select_related("conversation__user").filter(id=message_id).afirst()
+    if message is not None and message.conversation.user_id == user_id:
+        user = message.conversation.user  # the asker owns the conversation: no second query
+    else:
+        user = await get_user_model().objects.filter(id=user_id).afirst()
     if message is None or user is None or message.status != Message.Status.PENDING:
         return  # gone, or already answered / stopped / given up on while it waited in the queue
+    lap("worker_load")  # the message and the user
     async with relay.redis_connection() as client:
         beat = asyncio.create_task(relay.heartbeat(client, message_id))
         try:
@@ -72,6 +78,7 @@ async def answer_follow(message: Message, user, *, last_id: str, language: str) 
             except Exception:  # the broker is unreachable: let a later try queue it again
                 await client.delete(relay.queued_key(message.id))
                 raise
+            lap("enqueue")
 
         waiting_since = time.monotonic()
 
@@ -88,10 +95,17 @@ async def answer_follow(message: Message, user, *, last_id: str, language: str) 
                 return True
             return status == Message.Status.PENDING  # still queued: wait; finished: stop reading
 
-        ended = False
+        ended, token_seen = False, False
         async for entry_id, event, data in relay.tail(client, message.id, last_id, idle):
             ended = ended or event in TERMINAL
+            first_token = event == "token" and not token_seen
+            if first_token:
+                lap("relay_first_token")  # from the queue to the worker's first token, read here
             yield entry_id, event, data
+            if first_token:
+                token_seen = True
+                lap("first_token_write")
+                trace_log("answer-follow", answer=str(message.id))
         if not ended:  # the stream expired or its writer died after saving: the stored answer
             stored = await Message.objects.select_related("conversation").aget(id=message.id)
             yield None, "done", await sync_to_async(message_payload)(stored, user)

@@ -21,18 +21,19 @@ from assistant.chat.agent_answer import agent_events, agent_run_start
 from assistant.chat.attachments import attachment_passages
 from assistant.chat.models import Message
 from assistant.chat.selectors import (
-    answer_html_shown, citations_shown, history_for, question_of, steps_and_sources_shown,
+    answer_html_shown, citations_shown, question_and_history, steps_and_sources_shown,
 )
 from assistant.chat.titles import needs_title, title_generate
 from assistant.rag.citations import finalize_answer, render_partial_html
-from assistant.rag.context import context_window, plan_budget
+from assistant.rag.context import context_window, context_window_cached, plan_budget
 from assistant.chat.failures import error_event
-from assistant.chat.answer_setup import answer_setup
+from assistant.chat.answer_setup import AnswerSetup, answer_setup
 from assistant.chat.model_stream import answer_stream
 from assistant.rag.prompts import build_messages
 from assistant.rag.retrieval import Passage, embed_query, retrieve
 from assistant.rag.sources import sources_record
 from connectors.search import NO_FILTERS, SearchFilters
+from connectors.stage_timing import lap, trace_log
 from inference.chat_client import ChatClient, ModelServerError
 
 STOP_CHECK_SECONDS = 0.3
@@ -75,9 +76,16 @@ def message_payload(message: Message, user) -> dict:
 
 
 @sync_to_async
-def _prepare(message: Message, user) -> tuple[str, list[dict]]:
-    """The question this answer replies to and the history of its branch only."""
-    return question_of(message=message), history_for(message=message)
+def _prepare(message: Message, user, *, language: str, notices: bool) -> tuple[str, list[dict], AnswerSetup]:
+    """The question this answer replies to, the history of its branch only, and the assistant's
+    instructions, connectors, parameters and tools and the user's memories (answer_setup): one
+    trip to the database's thread. The connection is lent back when the model comes next."""
+    question, history = question_and_history(message=message)
+    lap("conversation_load")
+    setup = answer_setup(message=message, user=user, question=question, language=language, notices=notices)
+    if setup.reply is None:
+        _lend_back(connection)  # the embedding and the model server come next
+    return question, history, setup
 
 
 @sync_to_async
@@ -90,6 +98,7 @@ def _retrieve(
     attached, used = attachment_passages(
         conversation=message.conversation, question_embedding=embedding, material_tokens=material_tokens
     )
+    lap("attachments")
     retrieved = retrieve(
         embedding=embedding, query=question, groups=groups, material_tokens=material_tokens - used,
         filters=filters,
@@ -123,13 +132,17 @@ def _drop_connection() -> None:
     connection.close()
 
 
-@sync_to_async
-def _lend_back_connection() -> None:
+def _lend_back(conn) -> None:
     """With a pool, hand this request's connection back while it waits on the model: a stream
     lasts seconds to minutes, and would otherwise keep a pooled connection from other requests.
     The next query borrows one again (microseconds). Without a pool, keep it (reopening costs)."""
     if "pool" in settings.DATABASES["default"].get("OPTIONS", {}):
-        connection.close()
+        conn.close()
+
+
+@sync_to_async
+def _lend_back_connection() -> None:
+    _lend_back(connection)
 
 
 async def _save_lending(message: Message, **fields) -> None:
@@ -169,19 +182,22 @@ async def _material(message: Message, setup, question: str, history: list[dict],
     answer needs no model ("remember that ..."). `share`: of the material budget, for retrieval."""
     if setup.reply is not None:
         return [], [], None
-    await _lend_back_connection()  # the embedding and the model server come next
-    window = await asyncio.to_thread(context_window, get_chat_client())
+    window = context_window_cached() or await asyncio.to_thread(context_window, get_chat_client())
     budget, history = plan_budget(
         window=window, system_prompt=setup.system_prompt, question=question, history=history,
         answer_tokens=setup.params.max_tokens,
     )
+    lap("budget")
     # Not overlapped with the database work above: the embedding holds the GIL for much
     # of its time, and a thread waiting on the database then waits for the GIL after
     # every query (measured: slower than one after the other).
     embedding = await asyncio.get_running_loop().run_in_executor(_embedder_thread(), embed_query, question)
+    lap("embedding")
     material = int(budget.material * share)
     passages = await _retrieve(message, embedding, question, setup.groups, material, setup.filters)
+    lap("context")  # the hits widened into blocks (assistant.rag.context)
     prompt = build_messages(question=question, passages=passages, history=history, system_prompt=setup.system_prompt)
+    lap("prompt")
     return passages, prompt, budget
 
 
@@ -198,11 +214,15 @@ async def _tokens(
     async with aclosing(stream):  # closing the stream cancels generation on the server
         async for delta in stream:
             if delta.text:
+                first = None
                 if not written.parts:
-                    await _save(message, first_token_ms=int((time.monotonic() - started) * 1000))
-                    await _lend_back_connection()
+                    lap("model")  # the request to the model server, and its time to the first token
+                    first = int((time.monotonic() - started) * 1000)
                 written.parts.append(delta.text)
                 yield "token", {"text": delta.text}
+                if first is not None:  # saved once the token is on its way to the reader
+                    await _save(message, first_token_ms=first)
+                    await _lend_back_connection()
             now = time.monotonic()
             if now - last_check >= STOP_CHECK_SECONDS:
                 last_check = now
@@ -268,6 +288,7 @@ async def answer_events(
     claimed = await Message.objects.filter(id=message.id, status=Message.Status.PENDING).aupdate(
         status=Message.Status.STREAMING
     )
+    lap("claim")
     if not claimed:  # already answered (or being answered): replay the stored result
         stored = await Message.objects.select_related("conversation").aget(id=message.id)
         yield "done", await sync_to_async(message_payload)(stored, user)
@@ -275,9 +296,8 @@ async def answer_events(
 
     written, run = _Written(), None
     try:
-        question, history = await _prepare(message, user)
-        # The assistant's instructions, connectors, parameters and tools; the user's memories.
-        setup = await answer_setup(message=message, user=user, question=question, language=language)
+        question, history, setup = await _prepare(message, user, language=language, notices=notices)
+        lap("setup")
         for notice in setup.notices if notices else ():
             yield "notice", {"message": notice}
         agent = bool(setup.tools) and setup.reply is None  # tools to offer: the agent loop answers
@@ -291,6 +311,9 @@ async def answer_events(
         async with aclosing(stream) as events:
             async for event in events:
                 yield event
+                if event[0] == "token" and not rendered_at:
+                    lap("first_token_write")  # the consumer wrote it (to the client, or to the relay)
+                    trace_log("answer-stages", answer=str(message.id), agent=run is not None)
                 if event[0] == "token" and time.monotonic() - rendered_at >= settings.STREAM_RENDER_SECONDS:
                     # The text so far as the page will show it (markdown, code), sanitised like the end.
                     rendered_at = time.monotonic()

@@ -36,6 +36,7 @@ from assistant.chat.assistants import assistants_available, conversation_assista
 from assistant.chat.models import Conversation, Message
 from assistant.rag.citations import MARKER
 from connectors.request_input import RequestInvalid
+from connectors.stage_timing import lap
 
 MODEL_ID = "enterprise-assistant"
 MODEL_CREATED = 1767225600  # 2026-01-01, a fixed date: the "model" is this service
@@ -189,7 +190,7 @@ def completion_conversation_start(
     if previous is not None and hasattr(Conversation, "active_leaf"):
         conversation.active_leaf = previous
         conversation.save(update_fields=["active_leaf", "updated_at"])
-    return services.question_submit(conversation=conversation, content=question)
+    return services.first_question_submit(conversation=conversation, content=question)
 
 
 # --- response -----------------------------------------------------------------------------------
@@ -243,6 +244,7 @@ async def chat_completions(request: HttpRequest):
         model, question, answer = await sync_to_async(_start)(user, model_id, turns, question_text)
     except RequestInvalid as exc:
         return error_response(exc)
+    lap("conversation_create")
 
     completion_id = f"chatcmpl-{answer.id.hex}"
     created = int(time.time())
@@ -252,6 +254,7 @@ async def chat_completions(request: HttpRequest):
         async def events():
             yield _chunk(completion_id, created, model.id, {"role": "assistant", "content": ""},
                          conversation_id=conversation_id)
+            lap("first_write")
             async for name, data in answer_events(answer, user):
                 if name == "token":
                     yield _chunk(completion_id, created, model.id, {"content": data["text"]})

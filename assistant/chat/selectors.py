@@ -248,20 +248,7 @@ def history_for(*, message: Message, max_turns: int = 20) -> list[dict]:
     Only the branch leading to `message` counts: answers that were regenerated and questions
     that were edited away are never shown to the model."""
     if message.parent_id:
-        by_id = {
-            m["id"]: m
-            for m in Message.objects.filter(conversation_id=message.conversation_id).values(
-                "id", "parent_id", "role", "content", "status"
-            )
-        }
-        chain = []
-        node = by_id.get(message.parent_id)
-        node = by_id.get(node["parent_id"]) if node else None  # skip the current question
-        while node is not None and len(chain) < max_turns * 2:
-            if node["status"] not in _HISTORY_EXCLUDED and node["content"]:
-                chain.append({"role": node["role"], "content": node["content"]})
-            node = by_id.get(node["parent_id"])
-        return list(reversed(chain))
+        return _branch(message, max_turns)[1]
     earlier = (
         Message.objects.filter(conversation_id=message.conversation_id, created_at__lt=message.created_at)
         .exclude(status__in=_HISTORY_EXCLUDED)
@@ -273,6 +260,30 @@ def history_for(*, message: Message, max_turns: int = 20) -> list[dict]:
         turns.pop()
     return turns
 
+
+def question_and_history(*, message: Message, max_turns: int = 20) -> tuple[str, list[dict]]:
+    """question_of and history_for at once: one query for an answer in a branch."""
+    if message.parent_id:
+        return _branch(message, max_turns)
+    return question_of(message=message), history_for(message=message, max_turns=max_turns)
+
+
+def _branch(message: Message, max_turns: int) -> tuple[str, list[dict]]:
+    """The question `message` answers (its parent) and the completed turns before it on its branch."""
+    by_id = {
+        m["id"]: m
+        for m in Message.objects.filter(conversation_id=message.conversation_id).values(
+            "id", "parent_id", "role", "content", "status"
+        )
+    }
+    chain = []
+    question = by_id.get(message.parent_id)
+    node = by_id.get(question["parent_id"]) if question else None  # skip the current question
+    while node is not None and len(chain) < max_turns * 2:
+        if node["status"] not in _HISTORY_EXCLUDED and node["content"]:
+            chain.append({"role": node["role"], "content": node["content"]})
+        node = by_id.get(node["parent_id"])
+    return (question["content"] or "") if question else "", list(reversed(chain))
 
 
 # --- citations, as the reader may see them now ---------------------------------------------------

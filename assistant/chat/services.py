@@ -130,10 +130,11 @@ def _current_leaf(conversation: Conversation) -> Message | None:
 
 
 def _ask(conversation: Conversation, *, content: str, parent: Message | None) -> tuple[Message, Message]:
-    question = Message.objects.create(conversation=conversation, parent=parent, role=Message.Role.USER, content=content)
-    answer = Message.objects.create(
+    question = Message(conversation=conversation, parent=parent, role=Message.Role.USER, content=content)
+    answer = Message(
         conversation=conversation, parent=question, role=Message.Role.ASSISTANT, status=Message.Status.PENDING
     )
+    Message.objects.bulk_create([question, answer])  # one INSERT (ids are made here; no signals on messages)
     conversation.active_leaf = answer
     update = ["active_leaf", "updated_at"]
     if conversation.title_source == Conversation.TitleSource.DEFAULT:
@@ -159,6 +160,13 @@ def question_submit(
     question, answer = _ask(conversation, content=content, parent=_current_leaf(conversation))
     Attachment.objects.filter(conversation=conversation, id__in=ids, message__isnull=True).update(message=question)
     return question, answer
+
+
+def first_question_submit(*, conversation: Conversation, content: str) -> tuple[Message, Message]:
+    """question_submit for a conversation created in the same transaction (with, at most, finished
+    turns): no answer can be under way and its branch's end is known, so neither is looked up."""
+    return _ask(conversation, content=_check_question(content),
+                parent=conversation.active_leaf if conversation.active_leaf_id else None)
 
 
 @transaction.atomic

@@ -31,6 +31,7 @@ from connectors.request_input import (
     FORM_TYPES, answers_bad_input, body_fields, check_text, text, text_list, whole_number,
 )
 from connectors.selectors import document_get_visible
+from connectors.stage_timing import lap
 
 UNDO_SECONDS = 8  # how long the "Undo" toast stays after a delete (the purge waits much longer)
 
@@ -411,11 +412,13 @@ def _sse(event: str, data: dict, event_id: str | None = None) -> str:
 @require_GET
 async def api_answer_stream(request: HttpRequest, message_id):
     """Server-sent events: the answer's tokens as the model writes them."""
+    lap("middleware")  # the session's user was loaded there (login_required)
     user = await request.auser()
     try:
         message = await sync_to_async(selectors.message_get)(user=user, message_id=message_id)
     except Message.DoesNotExist:
         raise Http404(_("No such message.")) from None
+    lap("message_load")
 
     language = translation.get_language() or settings.LANGUAGE_CODE
     if settings.ANSWER_RUNNER == "worker":

@@ -38,13 +38,22 @@ class Segment:
     end: int
 
 
+def context_window_cached() -> int | None:
+    """The context length read from the model server less than a few minutes ago, else None
+    (no request: fit for an event loop)."""
+    cached = _WINDOW_CACHE.get(settings.LLM_BASE_URL)
+    if cached and time.monotonic() - cached[0] < _WINDOW_TTL:
+        return cached[1]
+    return None
+
+
 def context_window(client=None) -> int:
     """The model's context length: the server's `max_model_len` (vLLM) if it reports one,
     else LLM_CONTEXT_LENGTH. Cached for a few minutes per model server."""
     key = settings.LLM_BASE_URL
-    cached = _WINDOW_CACHE.get(key)
-    if cached and time.monotonic() - cached[0] < _WINDOW_TTL:
-        return cached[1]
+    cached = context_window_cached()
+    if cached is not None:
+        return cached
     window = settings.LLM_CONTEXT_LENGTH
     if client is not None:
         try:

@@ -241,6 +241,18 @@ def _size() -> tuple[float, float]:
     return rows, float(avg_length or 1.0)
 
 
+def _exact_statistics(lexemes: list[str]) -> Statistics:
+    """N, avgdl and each lexeme's df of a small index, counted in one query (one round trip)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT count(*), avg(length(search_vector)), ({_COUNT_SQL}) FROM {CHUNK_TABLE} "
+            "WHERE search_vector IS NOT NULL",
+            [[tsquery_literal(lexeme) for lexeme in lexemes]],
+        )
+        rows, avg_length, counts = cursor.fetchone()
+    return Statistics(float(rows), float(avg_length or 1.0), dict(zip(lexemes, counts or [], strict=True)))
+
+
 def _common_elements() -> dict[str, float]:
     """Lexeme -> fraction of chunks, for the most common lexemes, from the planner's statistics."""
     with connection.cursor() as cursor:
@@ -261,8 +273,7 @@ def statistics_for(lexemes: tuple[str, ...], reltuples: float) -> Statistics:
     """N, avgdl and df of each lexeme. Small indexes (by the planner's row estimate) are counted
     on every query; larger ones use the planner's common-element statistics and cached counts."""
     if reltuples < EXACT_STATISTICS_BELOW:
-        rows, avg_length = _size()
-        return Statistics(rows, avg_length, _gin_counts(list(lexemes)))
+        return _exact_statistics(list(lexemes))
     now = time.monotonic()
     with _cache.lock:
         if now - _cache.loaded_at > STATISTICS_TTL:

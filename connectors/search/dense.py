@@ -5,12 +5,13 @@ from __future__ import annotations
 from functools import lru_cache
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import ExpressionWrapper, F, FloatField, Value
 from django.db.models.functions import Cast
 from pgvector.django import CosineDistance, HalfVectorField
 
 from connectors.search.filters import NO_FILTERS, SearchFilters, visible_chunks
+from connectors.search.local_settings import rows_with_settings
 
 
 @lru_cache(maxsize=1)
@@ -72,22 +73,19 @@ def chunks_dense_scored(
         .order_by("distance")
         .values_list("id", "distance")
     )
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            statements = f"SET LOCAL hnsw.ef_search = {int(max(settings.RAG_EF_SEARCH, k))}"
-            if pgvector_version() >= (0, 8):
-                statements += "; SET LOCAL hnsw.iterative_scan = relaxed_order"
-            cursor.execute(statements)  # one round trip
-        rows = list(nearest[:k])
-        if len(rows) < k:
-            # The approximate scan can stop early (hnsw.max_scan_tuples, a graph region full of
-            # deleted rows not yet vacuumed, pgvector < 0.8): fewer than k rows is then not
-            # proof that fewer exist. Ask again exactly: ordering by `distance + 0` is an
-            # order the HNSW index cannot give, so the planner sorts the visible chunks (found
-            # through the ACL's GIN index, cheap when few are visible, which is when this happens).
-            exact = nearest.filter(embedding__isnull=False).order_by(
-                ExpressionWrapper(F("distance") + Value(0.0), output_field=FloatField())
-            )
-            rows = list(exact[:k])
+    statements = [f"SET LOCAL hnsw.ef_search = {int(max(settings.RAG_EF_SEARCH, k))}"]
+    if pgvector_version() >= (0, 8):
+        statements.append("SET LOCAL hnsw.iterative_scan = relaxed_order")
+    rows = rows_with_settings(statements, *nearest[:k].query.sql_with_params())  # one round trip
+    if len(rows) < k:
+        # The approximate scan can stop early (hnsw.max_scan_tuples, a graph region full of
+        # deleted rows not yet vacuumed, pgvector < 0.8): fewer than k rows is then not
+        # proof that fewer exist. Ask again exactly: ordering by `distance + 0` is an
+        # order the HNSW index cannot give, so the planner sorts the visible chunks (found
+        # through the ACL's GIN index, cheap when few are visible, which is when this happens).
+        exact = nearest.filter(embedding__isnull=False).order_by(
+            ExpressionWrapper(F("distance") + Value(0.0), output_field=FloatField())
+        )
+        rows = list(exact[:k])
     # relaxed_order may return neighbours slightly out of order
     return [(chunk_id, 1.0 - distance) for chunk_id, distance in sorted(rows, key=lambda row: row[1])]

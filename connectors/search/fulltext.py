@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import connection, transaction
 from django.db.models import BooleanField
 from django.db.models.expressions import RawSQL
 
@@ -11,6 +10,7 @@ from connectors.index_version import live_index
 from connectors.models import Chunk
 from connectors.search import bm25 as fts
 from connectors.search.filters import NO_FILTERS, SearchFilters, visible_chunks
+from connectors.search.local_settings import rows_with_settings
 from connectors.text_language import question_configurations
 
 
@@ -42,15 +42,13 @@ def _fulltext_scored(tsquery: str, plan, stats, groups, filters, k, budget, vers
         .order_by()
         .values_list("id", "search_vector")[:budget]
     )
-    with transaction.atomic(), connection.cursor() as cursor:
-        # A parallel scan (or JIT compilation) costs more to start than it saves on a few hundred
-        # rows; a parallel or synchronized scan would also make the candidates cut at the budget
-        # differ from run to run.
-        cursor.execute(
-            "SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL synchronize_seqscans = off; SET LOCAL jit = off"
-        )
-        cursor.execute(*fts.bm25_query(*candidates.query.sql_with_params(), plan, stats, k))
-        return cursor.fetchall()
+    # A parallel scan (or JIT compilation) costs more to start than it saves on a few hundred
+    # rows; a parallel or synchronized scan would also make the candidates cut at the budget
+    # differ from run to run.
+    return rows_with_settings(
+        ["SET LOCAL max_parallel_workers_per_gather = 0", "SET LOCAL synchronize_seqscans = off", "SET LOCAL jit = off"],
+        *fts.bm25_query(*candidates.query.sql_with_params(), plan, stats, k),
+    )
 
 
 def chunk_ids_fulltext(

@@ -15,6 +15,7 @@ from connectors.search.dense import chunks_dense_scored
 from connectors.search.filters import NO_FILTERS, SearchFilters
 from connectors.search.fulltext import chunks_fulltext_scored
 from connectors.search.fusion import fused_chunks
+from connectors.stage_timing import lap, run_beside
 from connectors.text_language import embedding_covers
 
 
@@ -84,6 +85,7 @@ def chunks_search(
         raise ValueError(f"unknown search mode {mode!r}")
     pool = max(k, candidates or settings.RAG_CANDIDATES)
     live = live_index()
+    lap("search_index_version")
     weights = side_weights(text)
     want_dense = mode != "fulltext" and embedding is not None and live.vectors_comparable()
     if mode == "hybrid" and weights[0] == 0:
@@ -93,34 +95,39 @@ def chunks_search(
     if want_dense and want_fulltext and settings.RAG_PARALLEL_SIDES and not connection.in_atomic_block:
         # Each side is a query of its own: the full-text one runs on a second connection
         # meanwhile. (Inside a transaction the other connection could not see its writes.)
-        side = _side_executor().submit(
-            _on_side_connection, chunks_fulltext_scored, text=text, groups=groups, k=pool, filters=filters,
-            version=live.number,
+        side = run_beside(
+            _side_executor(), "fulltext_search", _on_side_connection, chunks_fulltext_scored, text=text,
+            groups=groups, k=pool, filters=filters, version=live.number,
         )
     dense = (
         chunks_dense_scored(embedding=embedding, groups=groups, k=pool, filters=filters, version=live.number)
         if want_dense
         else []
     )
+    lap("dense_search")
     if side is not None:
         if _pooled():
             # Lend this connection back while waiting: with every pooled connection held by
             # a request waiting on its side query, the side queries would wait for ever.
             connection.close()
         fulltext = side.result()
+        lap("fulltext_search_wait")  # what the full-text side took beyond the dense one
     elif want_fulltext:
         fulltext = chunks_fulltext_scored(text=text, groups=groups, k=pool, filters=filters, version=live.number)
+        lap("fulltext_search")
     else:
         fulltext = []
     dense_rank = {chunk_id: rank for rank, (chunk_id, _) in enumerate(dense, start=1)}
     fulltext_rank = {chunk_id: rank for rank, (chunk_id, _) in enumerate(fulltext, start=1)}
     scores = dict(fuse_sides(dense, fulltext, weights)[:k])
+    lap("fusion")
     best = list(scores)
     chunks = (
         Chunk.objects.select_related("document", "document__connector")
         .defer("embedding", "search_vector", "document__text")
         .in_bulk(best)
     )
+    lap("hits_load")
     return [
         ScoredChunk(chunks[cid], scores[cid], dense_rank.get(cid), fulltext_rank.get(cid)) for cid in best if cid in chunks
     ]
