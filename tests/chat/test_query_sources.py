@@ -22,6 +22,7 @@ from assistant.chat.selectors import citations_shown, steps_and_sources_shown
 from assistant.rag.query_sources import query_passage
 from assistant.rag.retrieval import Passage
 from connectors.models import AuditEvent
+from connectors.principals import user_principal
 from tests.chat.sql_answers import SALES_BY_COUNTRY, answer_with_query, chinook_postgres
 
 pytestmark = pytest.mark.usefixtures("sample_database_servers")
@@ -173,7 +174,8 @@ def test_rows_read_for_a_group_are_withheld_once_the_reader_leaves_it(chinook, f
     finance_owner.groups.add(sales)  # docs rows: Roadmap (engineering, sales), Salaries (hr)
     answer = answer_with_query(finance_owner, "SELECT title FROM docs ORDER BY id", "The roadmap [1].")
     assert answer.sources[0]["rows"] == [["Roadmap"]]
-    assert answer.sources[0]["access"]["groups"] == ["engineering", "finance", "sales"]
+    # the reader's principals when the rows were read: their groups and themselves (connectors.principals)
+    assert answer.sources[0]["access"]["groups"] == ["engineering", "finance", "sales", user_principal(finance_owner.id)]
     finance_owner.groups.remove(sales)  # still in engineering: the connector and dataset stay theirs
     assert message_payload(answer, finance_owner)["sources"] == []
 

@@ -11,6 +11,7 @@ from django.db import connection, transaction
 
 from connectors.models import Chunk, Connector, Document
 from connectors.search.dense import HALFVEC_INDEX, chunk_ids_dense, halfvec_index, pgvector_version
+from connectors.search.local_settings import settings_and_query
 
 
 @pytest.fixture
@@ -49,9 +50,10 @@ def dense_plan(query: list[float]) -> str:
 
     with connection.execute_wrapper(capture):
         chunk_ids_dense(embedding=query, groups=[], k=10)
-    sql, params = next((sql, params) for sql, params in statements if "<=>" in sql)
+    sent, params = next((sql, params) for sql, params in statements if "<=>" in sql)
+    local_settings, sql = settings_and_query(sent)  # the search sends its SET LOCALs with its query
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off")
+        cursor.execute("; ".join([*local_settings, "SET LOCAL enable_seqscan = off", "SET LOCAL enable_bitmapscan = off"]))
         cursor.execute("EXPLAIN " + sql, params)
         return "\n".join(row[0] for row in cursor.fetchall())
 
