@@ -7,14 +7,14 @@ with a 400 that does not say whether it exists.
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
-from assistant.chat import selectors
 from assistant.chat.library_pins import PINS_MAX, conversation_libraries_set, conversation_start_pinned
 from assistant.chat.models import Conversation
 from assistant.chat.services import InvalidInput
+from assistant.chat.views import own_conversation
 from connectors.request_input import RequestInvalid, answers_bad_input, body_fields, form_list, wants_json
 
 
@@ -35,10 +35,7 @@ def _answer(request: HttpRequest, conversation: Conversation, libraries):
 @answers_bad_input
 def conversation_libraries(request: HttpRequest, conversation_id):
     """Pin exactly the libraries sent (none: unpin) to the user's conversation."""
-    try:
-        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
-    except Conversation.DoesNotExist:
-        raise Http404("No such conversation.") from None
+    conversation = own_conversation(request, conversation_id)
     try:
         libraries = conversation_libraries_set(conversation=conversation, library_ids=_pins_input(request))
     except InvalidInput as exc:

@@ -36,7 +36,7 @@ from connectors.stage_timing import lap
 UNDO_SECONDS = 8  # how long the "Undo" toast stays after a delete (the purge waits much longer)
 
 
-def _own_conversation(request: HttpRequest, conversation_id) -> Conversation:
+def own_conversation(request: HttpRequest, conversation_id) -> Conversation:
     try:
         return selectors.conversation_get(user=request.user, conversation_id=conversation_id)
     except Conversation.DoesNotExist:
@@ -106,7 +106,7 @@ def conversation_detail(request: HttpRequest, conversation_id):
 @require_POST
 @answers_bad_input
 def conversation_rename(request: HttpRequest, conversation_id):
-    conversation = _own_conversation(request, conversation_id)
+    conversation = own_conversation(request, conversation_id)
     title = text(body_fields(request), "title", max_chars=TITLE_INPUT_CHARS)
     try:
         services.conversation_rename(conversation=conversation, title=title)
@@ -121,7 +121,7 @@ def conversation_rename(request: HttpRequest, conversation_id):
 @login_required
 @require_POST
 def conversation_delete(request: HttpRequest, conversation_id):
-    conversation = _own_conversation(request, conversation_id)
+    conversation = own_conversation(request, conversation_id)
     services.conversation_delete(conversation=conversation)
     if request.content_type == "application/json":
         return JsonResponse(
@@ -152,7 +152,7 @@ def conversation_restore(request: HttpRequest, conversation_id):
 @require_POST
 @answers_bad_input
 def conversation_pin(request: HttpRequest, conversation_id):
-    conversation = _own_conversation(request, conversation_id)
+    conversation = own_conversation(request, conversation_id)
     body = body_fields(request)
     if request.content_type in FORM_TYPES:
         pinned = text(body, "pinned", max_chars=10) in ("1", "true", "on")
@@ -213,7 +213,7 @@ def api_conversation_create(request: HttpRequest):
 @require_POST
 @answers_bad_input
 def api_question_submit(request: HttpRequest, conversation_id):
-    conversation = _own_conversation(request, conversation_id)
+    conversation = own_conversation(request, conversation_id)
     body = body_fields(request)
     content = body.get("content", "")
     if not isinstance(content, str):
@@ -344,7 +344,7 @@ def _own_attachment(request: HttpRequest, attachment_id) -> Attachment:
 @answers_bad_input
 def api_attachment_add(request: HttpRequest, conversation_id):
     """Attach one file (multipart field `file`) to the conversation, for the next question."""
-    conversation = _own_conversation(request, conversation_id)
+    conversation = own_conversation(request, conversation_id)
     # Both before the body is parsed: a refused upload costs nothing more.
     verdict = attachments.attachment_upload_allowed(user=request.user)
     if not verdict.allowed:
