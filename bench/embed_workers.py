@@ -38,15 +38,13 @@ def worker(texts, threads, precision, cache_dir, task_size, barrier, results) ->
     results.put((time.monotonic(), time.process_time() - cpu))
 
 
-def run_layout(texts, processes, threads, args) -> dict:
+def run_spawned(target, args_per_process: list[tuple]) -> tuple[float, float]:
+    """Run `target(*args, barrier, results)` in one spawned process per args tuple, all starting
+    together at a barrier; each puts (monotonic end, processor seconds) on `results`.
+    Returns (seconds from the start to the last end, processor seconds of all of them)."""
     context = multiprocessing.get_context("spawn")
-    barrier, results = context.Barrier(processes + 1), context.Queue()
-    shares = [texts[i::processes] for i in range(processes)]
-    children = [
-        context.Process(target=worker, args=(share, threads, args.precision, args.cache_dir, args.task_size,
-                                             barrier, results))
-        for share in shares
-    ]
+    barrier, results = context.Barrier(len(args_per_process) + 1), context.Queue()
+    children = [context.Process(target=target, args=(*args, barrier, results)) for args in args_per_process]
     for child in children:
         child.start()
     barrier.wait()
@@ -54,8 +52,15 @@ def run_layout(texts, processes, threads, args) -> dict:
     ends = [results.get(timeout=3600) for _ in children]
     for child in children:
         child.join()
-    seconds = max(end for end, _ in ends) - started
-    return {"passages_per_s": len(texts) / seconds, "cpu_ms_per_passage": 1000 * sum(c for _, c in ends) / len(texts)}
+    return max(end for end, _ in ends) - started, sum(cpu for _, cpu in ends)
+
+
+def run_layout(texts, processes, threads, args) -> dict:
+    shares = [texts[i::processes] for i in range(processes)]
+    seconds, cpu = run_spawned(
+        worker, [(share, threads, args.precision, args.cache_dir, args.task_size) for share in shares]
+    )
+    return {"passages_per_s": len(texts) / seconds, "cpu_ms_per_passage": 1000 * cpu / len(texts)}
 
 
 def main() -> None:

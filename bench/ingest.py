@@ -126,22 +126,14 @@ def raw_embedding_rate(texts: list[str], processes: int) -> tuple[float, float]:
     `processes` spawned processes at one thread (the worker's layout), each embedding its share
     in EMBEDDING_BATCH_SIZE calls. Also the processor seconds one chunk costs, which a shared
     machine inflates far less than wall time."""
-    import multiprocessing
-
     from django.conf import settings
 
-    context = multiprocessing.get_context("spawn")
-    barrier, results = context.Barrier(processes + 1), context.Queue()
-    children = [context.Process(target=_embed_share, args=(texts[i::processes], settings.EMBEDDING_BATCH_SIZE,
-                                                           barrier, results)) for i in range(processes)]
-    for child in children:
-        child.start()
-    barrier.wait()
-    started = time.monotonic()
-    ends = [results.get(timeout=3600) for _ in children]
-    for child in children:
-        child.join()
-    return len(texts) / (max(end for end, _ in ends) - started), sum(cpu for _, cpu in ends) / len(texts)
+    from bench.embed_workers import run_spawned
+
+    seconds, cpu = run_spawned(
+        _embed_share, [(texts[i::processes], settings.EMBEDDING_BATCH_SIZE) for i in range(processes)]
+    )
+    return len(texts) / seconds, cpu / len(texts)
 
 
 def cpu_seconds(worker: subprocess.Popen) -> float:
