@@ -350,6 +350,9 @@ INDEX_MAX_CHUNKS = env_int("INDEX_MAX_CHUNKS", 10_000, minimum=1)
 INDEX_PURGE_GRACE_SECONDS = env_int("INDEX_PURGE_GRACE_SECONDS", 60, minimum=0)
 INDEX_REBUILD_STALL_SECONDS = env_int("INDEX_REBUILD_STALL_SECONDS", 900, minimum=60)
 SYNC_LOCK_SECONDS = env_int("SYNC_LOCK_SECONDS", 120, minimum=5)
+# An index stage with no stored batch for this long has its pending documents queued again by the
+# beat (a task lost with the broker or a killed worker); copies of a task store nothing twice.
+SYNC_INDEX_STALL_SECONDS = env_int("SYNC_INDEX_STALL_SECONDS", 300, minimum=10)
 SYNC_MAX_DELETE_SHARE = env_float("SYNC_MAX_DELETE_SHARE", 0.5, minimum=0.0, maximum=1.0)
 # Connector credentials are encrypted with the first key; every key decrypts (rotation).
 # Unset: one key derived from SECRET_KEY.

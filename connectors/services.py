@@ -343,11 +343,17 @@ def sync_run_is_stale(run: SyncRun) -> bool:
     return run.heartbeat_at < cutoff and not redis_client().exists(lock_key(run.connector_id))
 
 
-def sync_runs_stale_fail(*, run_ids=None) -> int:
-    """Fail runs whose worker died, so the next run can start (and complete the work)."""
+def sync_runs_stale_fail(*, run_ids=None, index_stage: bool = True) -> int:
+    """Fail runs whose worker died, so the next run can start (and complete the work).
+
+    `index_stage=False` leaves runs whose source was read completely: the beat resumes those
+    (connectors.sync_recovery) instead of failing them.
+    """
     runs = SyncRun.objects.filter(status=SyncRun.Status.RUNNING)
     if run_ids is not None:
         runs = runs.filter(id__in=run_ids)
+    if not index_stage:
+        runs = runs.filter(fetch_done=False)
     failed = 0
     for run in runs:
         if not sync_run_is_stale(run):

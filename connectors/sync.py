@@ -55,6 +55,11 @@ def index_batch_chars() -> int:
     return settings.EMBEDDING_BATCH_SIZE * settings.CHUNK_TOKENS * 4
 
 
+def index_batch_full(documents: int, chars: int) -> bool:
+    """Whether an index task's batch is complete: about one embedding batch of text, or that many documents."""
+    return chars >= index_batch_chars() or documents >= settings.EMBEDDING_BATCH_SIZE
+
+
 # --- fetch stage ---------------------------------------------------------------------------------
 
 
@@ -360,8 +365,7 @@ class _FetchJob:
         self.batch.append(document_id)
         self.batch_chars += chars
         self.run.to_index += 1
-        # One index task gets about one embedding batch: by text size, and at most that many documents.
-        if self.batch_chars >= index_batch_chars() or len(self.batch) >= settings.EMBEDDING_BATCH_SIZE:
+        if index_batch_full(len(self.batch), self.batch_chars):
             self._flush()
 
     def _flush(self) -> None:

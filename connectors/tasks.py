@@ -12,7 +12,7 @@ from connectors.rebuild import (
     rebuild_plan_execute,
     retired_version_purge,
 )
-from connectors.services import connectors_due_sync_start, sync_runs_stale_fail
+from connectors.services import connectors_due_sync_start
 from connectors.sync import (
     SyncBusy,
     TransientSyncError,
@@ -20,6 +20,7 @@ from connectors.sync import (
     index_documents_fail,
     sync_run_execute,
 )
+from connectors.sync_recovery import sync_runs_recover
 from inference.embeddings import EmbeddingError
 
 
@@ -56,8 +57,8 @@ def index_documents(self, run_id: str, document_ids: list[str]) -> int:
 
 @shared_task(acks_late=True)
 def check_due_syncs() -> int:
-    """Fired by beat every minute: recover dead runs, then queue what is due."""
-    sync_runs_stale_fail()
+    """Fired by beat every minute: fail dead fetches, resume stalled index stages, then queue what is due."""
+    sync_runs_recover()
     return len(connectors_due_sync_start())
 
 

@@ -296,8 +296,8 @@ def app_server(transactional_db, use_llm):
     stop_process(process)
 
 
-def wait_for_run(run_id, *, timeout: float = 120.0):
-    """Poll a SyncRun until it ends; returns it."""
+def wait_for_run(run_id, *, timeout: float = 120.0, between=None):
+    """Poll a SyncRun until it ends; returns it. `between` is called between polls (the beat's check)."""
     from connectors.models import SyncRun
 
     deadline = time.monotonic() + timeout
@@ -305,5 +305,7 @@ def wait_for_run(run_id, *, timeout: float = 120.0):
         run = SyncRun.objects.get(id=run_id)
         if run.status not in SyncRun.ACTIVE:
             return run
+        if between is not None:
+            between()
         time.sleep(0.25)
     raise AssertionError(f"sync run {run_id} still {run.status} after {timeout}s")
