@@ -6,9 +6,15 @@ sync engine). Its ACL is its sharing: the groups the owner picked (only groups t
 in), the colleagues named, and the owner, copied onto every document and chunk by
 connector_acl_apply, so retrieval, citations and document pages enforce it like any other ACL.
 Unsharing, removing a file or deleting the library takes effect in the same transaction.
+
+When the owner's account is deleted (libraries_owner_leave), a library shared with nobody is
+deleted with its files; one shared with others is handed to a successor the admin names, with
+its sharing unchanged, or deleted too when no successor is named (README, "Libraries").
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -17,7 +23,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from connectors import uploads
+from connectors import audit, uploads
 from connectors.library_selectors import library_quota
 from connectors.models import Connector, Document, SyncRun
 from connectors.principals import is_user_principal
@@ -165,3 +171,71 @@ def library_file_remove(*, library: Connector, name: str) -> None:
     """Remove a file: its document and chunks leave the index now; a sync confirms it."""
     uploads.file_delete(connector=library, name=name)
     Document.objects.filter(connector=library, external_id=name).delete()
+
+
+# --- when the owner leaves -----------------------------------------------------------------------
+
+HANDED_OVER = "library.handed_over"  # audit action
+
+
+def _audit_target(library: Connector) -> tuple[str, str]:
+    # Its id, never its name: the audit log is read by admins, a library's name is its owner's.
+    return ("connectors.connector", str(library.id))
+
+
+def library_is_shared(library: Connector) -> bool:
+    """Whether anyone but its owner may read it (a group or a colleague named)."""
+    return library.groups.exists() or library.shared_users.exists()
+
+
+def _free_name(*, owner, name: str, previous_owner: str) -> str:
+    """`name`, or "name (from alice)", "name (from alice) 2"… when `owner` already has that name."""
+    taken = set(Connector.objects.filter(owner=owner).values_list("name", flat=True))
+    candidate, n = name, 1
+    while candidate in taken:
+        suffix = f" (from {previous_owner})" + (f" {n}" if n > 1 else "")
+        candidate, n = name[: NAME_MAX_CHARS - len(suffix)] + suffix, n + 1
+    return candidate
+
+
+@transaction.atomic
+def library_hand_over(*, library: Connector, to, actor=None) -> Connector:
+    """Make `to` the library's owner, keeping its files, index and sharing: the readers it was
+    shared with keep reading it; the previous owner's access goes with their ownership. Renamed
+    "… (from <previous owner>)" if `to` already has a library of that name. Audited."""
+    previous = library.owner
+    library.name = _free_name(owner=to, name=library.name, previous_owner=previous.get_username())
+    library.owner = to
+    library.save(update_fields=["owner", "name", "updated_at"])
+    library.shared_users.remove(to)  # the new owner reads it as its owner now
+    connector_acl_apply(connector=library)
+    audit.audit_record(actor=actor, action=HANDED_OVER, target=_audit_target(library),
+                       details={"from": previous.get_username(), "to": to.get_username()})
+    return library
+
+
+@dataclass
+class OwnerLeft:
+    """What became of a leaving owner's libraries, by name."""
+
+    deleted: list[str] = field(default_factory=list)
+    handed_over: list[str] = field(default_factory=list)
+
+
+@transaction.atomic
+def libraries_owner_leave(*, owner, successor=None, actor=None) -> OwnerLeft:
+    """Before `owner`'s account is deleted: each library shared with someone goes to `successor`
+    when one is named; every other library is deleted, its documents now and its folder once the
+    transaction commits (nothing of it stays on disk)."""
+    left = OwnerLeft()
+    if successor is not None and successor.pk == owner.pk:
+        raise LibraryInvalid("successor", _("Name someone else to take over the libraries."))
+    for library in Connector.objects.filter(owner=owner, kind=LIBRARY_KIND).order_by("name"):
+        if successor is not None and library_is_shared(library):
+            left.handed_over.append(library_hand_over(library=library, to=successor, actor=actor).name)
+        else:
+            left.deleted.append(library.name)
+            audit.audit_record(actor=actor, action=audit.CONNECTOR_DELETED, target=_audit_target(library),
+                               details={"kind": LIBRARY_KIND, "owner": owner.get_username(), "via": "account deleted"})
+            library_delete(library=library)
+    return left
