@@ -23,7 +23,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from connectors import audit, uploads
+from connectors import uploads
 from connectors.library_selectors import library_quota
 from connectors.models import Connector, Document, SyncRun
 from connectors.principals import is_user_principal
@@ -175,14 +175,6 @@ def library_file_remove(*, library: Connector, name: str) -> None:
 
 # --- when the owner leaves -----------------------------------------------------------------------
 
-HANDED_OVER = "library.handed_over"  # audit action
-
-
-def _audit_target(library: Connector) -> tuple[str, str]:
-    # Its id, never its name: the audit log is read by admins, a library's name is its owner's.
-    return ("connectors.connector", str(library.id))
-
-
 def library_is_shared(library: Connector) -> bool:
     """Whether anyone but its owner may read it (a group or a colleague named)."""
     return library.groups.exists() or library.shared_users.exists()
@@ -199,18 +191,17 @@ def _free_name(*, owner, name: str, previous_owner: str) -> str:
 
 
 @transaction.atomic
-def library_hand_over(*, library: Connector, to, actor=None) -> Connector:
+def library_hand_over(*, library: Connector, to) -> Connector:
     """Make `to` the library's owner, keeping its files, index and sharing: the readers it was
     shared with keep reading it; the previous owner's access goes with their ownership. Renamed
-    "… (from <previous owner>)" if `to` already has a library of that name. Audited."""
+    "… (from <previous owner>)" if `to` already has a library of that name. (Libraries stay out
+    of the audit log: the account's deletion records how many were handed over, and to whom.)"""
     previous = library.owner
     library.name = _free_name(owner=to, name=library.name, previous_owner=previous.get_username())
     library.owner = to
     library.save(update_fields=["owner", "name", "updated_at"])
     library.shared_users.remove(to)  # the new owner reads it as its owner now
     connector_acl_apply(connector=library)
-    audit.audit_record(actor=actor, action=HANDED_OVER, target=_audit_target(library),
-                       details={"from": previous.get_username(), "to": to.get_username()})
     return library
 
 
@@ -223,19 +214,17 @@ class OwnerLeft:
 
 
 @transaction.atomic
-def libraries_owner_leave(*, owner, successor=None, actor=None) -> OwnerLeft:
+def libraries_owner_leave(*, owner, successor=None) -> OwnerLeft:
     """Before `owner`'s account is deleted: each library shared with someone goes to `successor`
     when one is named; every other library is deleted, its documents now and its folder once the
     transaction commits (nothing of it stays on disk)."""
     left = OwnerLeft()
     if successor is not None and successor.pk == owner.pk:
-        raise LibraryInvalid("successor", _("Name someone else to take over the libraries."))
+        raise ValueError("A successor must be someone else than the leaving owner.")  # callers check first
     for library in Connector.objects.filter(owner=owner, kind=LIBRARY_KIND).order_by("name"):
         if successor is not None and library_is_shared(library):
-            left.handed_over.append(library_hand_over(library=library, to=successor, actor=actor).name)
+            left.handed_over.append(library_hand_over(library=library, to=successor).name)
         else:
             left.deleted.append(library.name)
-            audit.audit_record(actor=actor, action=audit.CONNECTOR_DELETED, target=_audit_target(library),
-                               details={"kind": LIBRARY_KIND, "owner": owner.get_username(), "via": "account deleted"})
             library_delete(library=library)
     return left

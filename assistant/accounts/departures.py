@@ -32,7 +32,7 @@ ACCOUNT_DELETED = "user.deleted"  # audit action
 def account_delete(*, user, actor=None, successor=None) -> OwnerLeft:
     """Delete `user`'s account: their shared libraries go to `successor` (if named), all their
     other libraries are deleted with their files, then the account and what it owns."""
-    left = libraries_owner_leave(owner=user, successor=successor, actor=actor)
+    left = libraries_owner_leave(owner=user, successor=successor)
     audit_record(
         actor=actor, action=ACCOUNT_DELETED, target=("auth.user", str(user.pk), user.get_username()),
         details={"libraries_deleted": len(left.deleted), "libraries_handed_over": len(left.handed_over),
