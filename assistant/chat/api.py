@@ -89,7 +89,7 @@ def _int_param(request: HttpRequest, name: str, default: int, *, minimum: int, m
 # --- representations -------------------------------------------------------------------------
 
 
-def _iso(value) -> str | None:
+def iso_time(value) -> str | None:
     return value.isoformat() if value else None
 
 
@@ -98,8 +98,8 @@ def conversation_json(request: HttpRequest, conversation: Conversation) -> dict:
         "id": str(conversation.id),
         "object": "conversation",
         "title": conversation.title,
-        "created_at": _iso(conversation.created_at),
-        "updated_at": _iso(conversation.updated_at),
+        "created_at": iso_time(conversation.created_at),
+        "updated_at": iso_time(conversation.updated_at),
         "url": request.build_absolute_uri(conversation.get_absolute_url()),
     }
 
@@ -139,7 +139,7 @@ def message_json(message: Message, citations: list[dict]) -> dict:
         "error": message.error or None,
         "citations": citations if message.role == Message.Role.ASSISTANT else [],
         "model": message.model or None,
-        "created_at": _iso(message.created_at),
+        "created_at": iso_time(message.created_at),
     }
 
 
@@ -169,7 +169,7 @@ def _conversation_messages(conversation: Conversation) -> list[Message]:
     return list(conversation.messages.order_by("created_at"))
 
 
-def _own_conversation(user, conversation_id) -> Conversation:
+def own_conversation(user, conversation_id) -> Conversation:
     try:
         return selectors.conversation_get(user=user, conversation_id=conversation_id)
     except Conversation.DoesNotExist:
@@ -212,13 +212,13 @@ def conversations(request: HttpRequest):
         return error_response(exc)
     except services.InvalidInput as exc:
         return api_error(str(exc), status=400)
-    return _method_not_allowed(request, "GET, POST")
+    return method_not_allowed(request, "GET, POST")
 
 
 @token_required(scope={"GET": CONVERSATIONS_READ, "DELETE": ASK})
 def conversation_detail(request: HttpRequest, conversation_id):
     try:
-        conversation = _own_conversation(request.user, conversation_id)
+        conversation = own_conversation(request.user, conversation_id)
     except BadRequest as exc:
         return exc.response()
     if request.method == "GET":
@@ -229,10 +229,10 @@ def conversation_detail(request: HttpRequest, conversation_id):
     if request.method == "DELETE":
         services.conversation_delete(conversation=conversation)
         return HttpResponse(status=204)
-    return _method_not_allowed(request, "GET, DELETE")
+    return method_not_allowed(request, "GET, DELETE")
 
 
-def _method_not_allowed(request: HttpRequest, allowed: str) -> JsonResponse:
+def method_not_allowed(request: HttpRequest, allowed: str) -> JsonResponse:
     response = api_error(f"{request.method} is not allowed here; use {allowed}.", status=405)
     response["Allow"] = allowed
     return response
@@ -265,7 +265,7 @@ def answer_error_status(data: dict) -> tuple[int, str]:
 
 @sync_to_async
 def _submit(user, conversation_id, body: dict):
-    conversation = _own_conversation(user, conversation_id)
+    conversation = own_conversation(user, conversation_id)
     content = body.get("content")
     if not isinstance(content, str):
         raise BadRequest("Send the question as text in 'content'.", param="content")
@@ -279,7 +279,7 @@ def _submit(user, conversation_id, body: dict):
 
 @sync_to_async
 def _messages_payload(request, user, conversation_id) -> list[dict]:
-    return messages_json(request, user, _conversation_messages(_own_conversation(user, conversation_id)))
+    return messages_json(request, user, _conversation_messages(own_conversation(user, conversation_id)))
 
 
 @sync_to_async
@@ -297,7 +297,7 @@ async def conversation_messages(request: HttpRequest, conversation_id):
             data = await _messages_payload(request, user, conversation_id)
             return JsonResponse({"object": "list", "data": data, "has_more": False})
         if request.method != "POST":
-            return _method_not_allowed(request, "GET, POST")
+            return method_not_allowed(request, "GET, POST")
         body = json_body(request)
         stream = body.get("stream", False)
         if not isinstance(stream, bool):

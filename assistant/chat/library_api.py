@@ -18,7 +18,7 @@ from django.urls import reverse
 from assistant.accounts.api_auth import token_required
 from assistant.accounts.scopes import ASK, CONVERSATIONS_READ
 from assistant.chat.api import (
-    LIBRARIES_PARAM, BadRequest, _iso, _method_not_allowed, _own_conversation, error_response, json_body, library_ids,
+    LIBRARIES_PARAM, BadRequest, error_response, iso_time, json_body, library_ids, method_not_allowed, own_conversation,
     pins_refused,
 )
 from assistant.chat.library_pins import conversation_libraries_set, conversation_libraries_shown
@@ -37,8 +37,8 @@ def library_json(request: HttpRequest, library: Connector, *, user) -> dict:
         "owner": owner.get_username(),
         "owned": owner.pk == user.pk,
         "documents": getattr(library, "document_count", None),
-        "created_at": _iso(library.created_at),
-        "updated_at": _iso(library.updated_at),
+        "created_at": iso_time(library.created_at),
+        "updated_at": iso_time(library.updated_at),
         "url": request.build_absolute_uri(reverse("libraries:detail", args=[library.id])),
     }
     if data["owned"]:  # who else reads it is the owner's to know, as on the library's page
@@ -50,7 +50,7 @@ def library_json(request: HttpRequest, library: Connector, *, user) -> dict:
 @token_required(scope=ASK)
 def libraries(request: HttpRequest):
     if request.method != "GET":
-        return _method_not_allowed(request, "GET")
+        return method_not_allowed(request, "GET")
     found = libraries_visible(user=request.user)
     return JsonResponse({"object": "list", "data": [library_json(request, lib, user=request.user) for lib in found],
                          "has_more": False})
@@ -59,7 +59,7 @@ def libraries(request: HttpRequest):
 @token_required(scope={"GET": CONVERSATIONS_READ, "PUT": ASK})
 def conversation_libraries(request: HttpRequest, conversation_id):
     try:
-        conversation = _own_conversation(request.user, conversation_id)
+        conversation = own_conversation(request.user, conversation_id)
         if request.method == "PUT":
             ids = library_ids(json_body(request))
             if ids is None:
@@ -70,7 +70,7 @@ def conversation_libraries(request: HttpRequest, conversation_id):
             except InvalidInput as exc:
                 raise pins_refused(exc) from None
         elif request.method != "GET":
-            return _method_not_allowed(request, "GET, PUT")
+            return method_not_allowed(request, "GET, PUT")
     except RequestInvalid as exc:
         return error_response(exc)
     pinned = conversation_libraries_shown(conversation=conversation, user=request.user)

@@ -17,7 +17,7 @@ from django.urls import reverse
 from assistant.accounts.api_auth import token_required
 from assistant.accounts.scopes import CONVERSATIONS_READ
 from assistant.chat import sharing
-from assistant.chat.api import BadRequest, _iso, _method_not_allowed, absolute_citation, error_response
+from assistant.chat.api import BadRequest, absolute_citation, error_response, iso_time, method_not_allowed
 from assistant.chat.models import Conversation, Message
 from assistant.chat.shared_view import shared_thread
 
@@ -34,8 +34,8 @@ def shared_conversation_json(request: HttpRequest, conversation: Conversation, *
         "title": conversation.title,
         "owner": conversation.user.get_username(),
         "owner_name": _owner_name(conversation),
-        "shared_at": _iso(shared_at),
-        "updated_at": _iso(conversation.updated_at),
+        "shared_at": iso_time(shared_at),
+        "updated_at": iso_time(conversation.updated_at),
         "url": request.build_absolute_uri(reverse("chat:shared_conversation", args=[conversation.id])),
     }
 
@@ -72,14 +72,14 @@ def shared_message_json(request: HttpRequest, message: Message) -> dict:
         "sources": [_source(request, s) for s in message.shown_sources] if answer else [],
         "steps": [_step(request, s) for s in message.shown_steps] if answer else [],
         "model": message.model or None,
-        "created_at": _iso(message.created_at),
+        "created_at": iso_time(message.created_at),
     }
 
 
 @token_required(scope=CONVERSATIONS_READ)
 def shared_list(request: HttpRequest):
     if request.method != "GET":
-        return _method_not_allowed(request, "GET")
+        return method_not_allowed(request, "GET")
     entries = sharing.conversations_shared_with(user=request.user)
     data = [{**shared_conversation_json(request, e.conversation, shared_at=e.shared_at), "via_groups": e.groups}
             for e in entries]
@@ -89,7 +89,7 @@ def shared_list(request: HttpRequest):
 @token_required(scope=CONVERSATIONS_READ)
 def shared_detail(request: HttpRequest, conversation_id):
     if request.method != "GET":
-        return _method_not_allowed(request, "GET")
+        return method_not_allowed(request, "GET")
     try:
         conversation = sharing.conversation_get_shared(user=request.user, conversation_id=conversation_id)
     except Conversation.DoesNotExist:
