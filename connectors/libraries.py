@@ -111,9 +111,12 @@ def library_delete(*, library: Connector) -> None:
     transaction.on_commit(lambda: upload_dir_remove(connector_id=library_id))
 
 
-def _groups_to_share(*, owner, names: list[str]) -> list[Group]:
+def _groups_to_share(*, owner, names: list[str], library: Connector) -> list[Group]:
+    """The groups named: the owner's own, or ones the library is shared with already (a share
+    may be kept after its owner left the group or took the library over, never widened)."""
     wanted = sorted({" ".join(name.split()) for name in names if name and name.strip()})
-    own = {group.name: group for group in owner.groups.all() if not is_user_principal(group.name)}
+    own = {group.name: group for group in [*owner.groups.all(), *library.groups.all()]
+           if not is_user_principal(group.name)}
     foreign = [name for name in wanted if name not in own]
     if foreign:
         raise LibraryInvalid(
@@ -144,7 +147,7 @@ def library_share_set(*, library: Connector, group_names: list[str], usernames: 
     """Share the library with exactly these groups (the owner's own) and colleagues (by username);
     everyone else loses access at once, in this transaction (documents and chunks re-stamped)."""
     owner = library.owner
-    groups = _groups_to_share(owner=owner, names=group_names)
+    groups = _groups_to_share(owner=owner, names=group_names, library=library)
     colleagues = _colleagues_to_share(owner=owner, usernames=usernames)
     if len(groups) + len(colleagues) > SHARES_MAX:
         raise LibraryInvalid(

@@ -143,3 +143,18 @@ def test_the_sweep_removes_only_old_folders_of_deleted_connectors_under_the_root
     assert not orphan.exists()
     assert young.is_dir() and not_ours.is_dir() and upload_dir_for(zephyr).is_dir()
     assert (outside / "a.md").read_text() == "keep?" and linked.is_symlink()
+
+
+def test_the_successor_keeps_the_teams_share_when_changing_the_sharing(client, orion, owner, outsider, teammate,
+                                                                       django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        account_delete(user=owner, successor=outsider)  # outsider is not in engineering
+    client.force_login(outsider)
+    page = client.get(reverse("libraries:detail", args=[orion.id])).content.decode()
+    assert 'name="groups" value="engineering" checked' in page  # offered, so a save does not drop it
+    response = client.post(reverse("libraries:share", args=[orion.id]), {"groups": ["engineering", "sales"]})
+    assert response.status_code == 302
+    assert sorted(orion.groups.values_list("name", flat=True)) == ["engineering", "sales"]
+    assert found(teammate, "Orion launch") == ["Orion plan"]
+    refused = client.post(reverse("libraries:share", args=[orion.id]), {"groups": ["engineering", "hr"]})
+    assert refused.status_code == 400  # a group neither theirs nor already shared with: never widened

@@ -328,8 +328,11 @@ class LibraryModel:
         return set(groups) if any_group else set(groups) & self.members[self.libraries[index]["owner"]]
 
     def share_refused(self, index: int, groups, users) -> bool:
-        owner = self.libraries[index]["owner"]
-        return bool(set(groups) - self.members[owner]) or any(not self.active[u] for u in set(users) - {owner})
+        library = self.libraries[index]
+        owner = library["owner"]
+        # groups: the owner's own, or ones the library is shared with already (kept, never widened)
+        foreign = set(groups) - self.members[owner] - library["groups"]
+        return bool(foreign) or any(not self.active[u] for u in set(users) - {owner})
 
     def share(self, index: int, groups, users) -> None:
         library = self.libraries[index]
