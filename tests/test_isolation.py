@@ -135,6 +135,10 @@ def test_an_outsiders_api_token_gets_404_on_every_private_object_of_the_apis(cli
             statuses.add(getattr(client, method)(url, body, content_type="application/json", **headers).status_code)
         assert statuses <= {404, 405} and 404 in statuses, (name, url, statuses)
         checked.append(name)
+    # and the lists name none of the owner's objects: their conversations, library, shared conversation
+    for name in ("api:conversations", "api:libraries", "api:shared"):
+        listed = client.get(reverse(name), **headers)
+        assert listed.status_code == 200 and listed.json()["data"] == [], (name, listed.content)
     assert snapshot() == before
     for expected in ("api:conversation", "api:messages", "api:conversation_libraries", "api:shared_conversation"):
         assert expected in checked, expected
