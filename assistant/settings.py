@@ -219,6 +219,8 @@ CELERY_TASK_ROUTES = {
     "connectors.tasks.index_rebuild_batch": {"queue": "index"},
     "connectors.tasks.index_version_purge": {"queue": "index"},
     "connectors.tasks.check_index_versions": {"queue": "default"},
+    # on the sync workers: they mount UPLOAD_ROOT, where the folders are
+    "connectors.tasks.sweep_upload_folders": {"queue": "sync"},
 }
 # A task that was taken but not acknowledged (worker killed, or its ack lost when Redis restarted)
 # is delivered again after this long; tasks are idempotent, so a second delivery duplicates nothing.
@@ -234,6 +236,7 @@ CELERY_BEAT_SCHEDULE = {
     "check-index-versions": {"task": "connectors.tasks.check_index_versions", "schedule": 60.0},
     "purge-deleted-conversations": {"task": "assistant.chat.tasks.purge_deleted_conversations", "schedule": 300.0},
     "sweep-stale-answers": {"task": "assistant.chat.tasks.sweep_stale_answers", "schedule": 60.0},
+    "sweep-upload-folders": {"task": "connectors.tasks.sweep_upload_folders", "schedule": 3600.0},
 }
 CELERY_TASK_ALWAYS_EAGER = False
 

@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/acl_property.py [--examples 10000] [--batch 500] [--max-minutes 600]
 
-The suite runs 30 examples; this runs the same test in batches of --batch examples, each batch
+The suite runs 30 examples of the connectors' property and 15 of the libraries' one; this runs
+both in batches of --batch examples each (examples_run counts one of them), each batch
 with its own Hypothesis seed, against a scratch test database (test_bench_acl) and Redis db 13,
 until --examples have run or --max-minutes have passed (then it says how many ran). Prints one
 JSON object: examples run, batches, failed batches with the seed to replay each

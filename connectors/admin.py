@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -13,6 +14,7 @@ from connectors.models import AuditEvent, Connector, Document, SyncFailure, Sync
 from connectors.services import connector_acl_apply, connector_sync_start, sync_run_cancel
 from connectors.sources.base import SourceError
 from connectors.sources.registry import build_source, kind_choices
+from connectors.upload_storage import FILE_KINDS, upload_dir_remove
 
 
 class ConnectorForm(forms.ModelForm):
@@ -143,15 +145,32 @@ class ConnectorAdmin(admin.ModelAdmin):
         audit.audit_record(
             actor=request.user, action=audit.CONNECTOR_DELETED, target=obj, details={"kind": obj.kind, "via": "admin"}
         )
+        folders = _file_folders([obj])
         super().delete_model(request, obj)
+        _folders_remove_on_commit(folders)
 
     def delete_queryset(self, request, queryset):
-        for obj in queryset:
+        deleted = list(queryset)
+        folders = _file_folders(deleted)
+        for obj in deleted:
             audit.audit_record(
                 actor=request.user, action=audit.CONNECTOR_DELETED, target=obj,
                 details={"kind": obj.kind, "via": "admin"},
             )
         super().delete_queryset(request, queryset)
+        _folders_remove_on_commit(folders)
+
+
+def _file_folders(connectors) -> list:
+    """The ids of the upload connectors among `connectors` (taken before deleting clears them)."""
+    return [connector.id for connector in connectors if connector.kind in FILE_KINDS]
+
+
+def _folders_remove_on_commit(connector_ids) -> None:
+    """An upload connector deleted here loses its folder too, once the deletion commits (as
+    connectors.services.connector_delete does)."""
+    for connector_id in connector_ids:
+        transaction.on_commit(lambda connector_id=connector_id: upload_dir_remove(connector_id=connector_id))
 
 
 @admin.register(SyncRun)

@@ -6,9 +6,15 @@ sync engine). Its ACL is its sharing: the groups the owner picked (only groups t
 in), the colleagues named, and the owner, copied onto every document and chunk by
 connector_acl_apply, so retrieval, citations and document pages enforce it like any other ACL.
 Unsharing, removing a file or deleting the library takes effect in the same transaction.
+
+When the owner's account is deleted (libraries_owner_leave), a library shared with nobody is
+deleted with its files; one shared with others is handed to a successor the admin names, with
+its sharing unchanged, or deleted too when no successor is named (README, "Libraries").
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -105,9 +111,12 @@ def library_delete(*, library: Connector) -> None:
     transaction.on_commit(lambda: upload_dir_remove(connector_id=library_id))
 
 
-def _groups_to_share(*, owner, names: list[str]) -> list[Group]:
+def _groups_to_share(*, owner, names: list[str], library: Connector) -> list[Group]:
+    """The groups named: the owner's own, or ones the library is shared with already (a share
+    may be kept after its owner left the group or took the library over, never widened)."""
     wanted = sorted({" ".join(name.split()) for name in names if name and name.strip()})
-    own = {group.name: group for group in owner.groups.all() if not is_user_principal(group.name)}
+    own = {group.name: group for group in [*owner.groups.all(), *library.groups.all()]
+           if not is_user_principal(group.name)}
     foreign = [name for name in wanted if name not in own]
     if foreign:
         raise LibraryInvalid(
@@ -138,7 +147,7 @@ def library_share_set(*, library: Connector, group_names: list[str], usernames: 
     """Share the library with exactly these groups (the owner's own) and colleagues (by username);
     everyone else loses access at once, in this transaction (documents and chunks re-stamped)."""
     owner = library.owner
-    groups = _groups_to_share(owner=owner, names=group_names)
+    groups = _groups_to_share(owner=owner, names=group_names, library=library)
     colleagues = _colleagues_to_share(owner=owner, usernames=usernames)
     if len(groups) + len(colleagues) > SHARES_MAX:
         raise LibraryInvalid(
@@ -165,3 +174,60 @@ def library_file_remove(*, library: Connector, name: str) -> None:
     """Remove a file: its document and chunks leave the index now; a sync confirms it."""
     uploads.file_delete(connector=library, name=name)
     Document.objects.filter(connector=library, external_id=name).delete()
+
+
+# --- when the owner leaves -----------------------------------------------------------------------
+
+def library_is_shared(library: Connector) -> bool:
+    """Whether anyone but its owner may read it (a group or a colleague named)."""
+    return library.groups.exists() or library.shared_users.exists()
+
+
+def _free_name(*, owner, name: str, previous_owner: str) -> str:
+    """`name`, or "name (from alice)", "name (from alice) 2"… when `owner` already has that name."""
+    taken = set(Connector.objects.filter(owner=owner).values_list("name", flat=True))
+    candidate, n = name, 1
+    while candidate in taken:
+        suffix = f" (from {previous_owner})" + (f" {n}" if n > 1 else "")
+        candidate, n = name[: NAME_MAX_CHARS - len(suffix)] + suffix, n + 1
+    return candidate
+
+
+@transaction.atomic
+def library_hand_over(*, library: Connector, to) -> Connector:
+    """Make `to` the library's owner, keeping its files, index and sharing: the readers it was
+    shared with keep reading it; the previous owner's access goes with their ownership. Renamed
+    "… (from <previous owner>)" if `to` already has a library of that name. (Libraries stay out
+    of the audit log: the account's deletion records how many were handed over, and to whom.)"""
+    previous = library.owner
+    library.name = _free_name(owner=to, name=library.name, previous_owner=previous.get_username())
+    library.owner = to
+    library.save(update_fields=["owner", "name", "updated_at"])
+    library.shared_users.remove(to)  # the new owner reads it as its owner now
+    connector_acl_apply(connector=library)
+    return library
+
+
+@dataclass
+class OwnerLeft:
+    """What became of a leaving owner's libraries, by name."""
+
+    deleted: list[str] = field(default_factory=list)
+    handed_over: list[str] = field(default_factory=list)
+
+
+@transaction.atomic
+def libraries_owner_leave(*, owner, successor=None) -> OwnerLeft:
+    """Before `owner`'s account is deleted: each library shared with someone goes to `successor`
+    when one is named; every other library is deleted, its documents now and its folder once the
+    transaction commits (nothing of it stays on disk)."""
+    left = OwnerLeft()
+    if successor is not None and successor.pk == owner.pk:
+        raise ValueError("A successor must be someone else than the leaving owner.")  # callers check first
+    for library in Connector.objects.filter(owner=owner, kind=LIBRARY_KIND).order_by("name"):
+        if successor is not None and library_is_shared(library):
+            left.handed_over.append(library_hand_over(library=library, to=successor).name)
+        else:
+            left.deleted.append(library.name)
+            library_delete(library=library)
+    return left

@@ -13,6 +13,7 @@ from connectors.rebuild import (
     retired_version_purge,
 )
 from connectors.services import connectors_due_sync_start
+from connectors.upload_storage import upload_dirs_orphaned_remove
 from connectors.sync import (
     SyncBusy,
     TransientSyncError,
@@ -92,3 +93,9 @@ def index_version_purge(number: int) -> int:
 def check_index_versions() -> dict:
     """Fired by beat every minute: purge retired versions after their grace, resume a stalled rebuild."""
     return index_versions_check()
+
+
+@shared_task(acks_late=True)
+def sweep_upload_folders() -> int:
+    """Fired by beat hourly: remove upload and library folders whose connector is gone."""
+    return len(upload_dirs_orphaned_remove())

@@ -157,12 +157,16 @@ ENDPOINTS: dict[str, Endpoint] = {
                                                      "RAG_FUSION", "RAG_CONTEXT_TOKENS"), who="staff"),
     "evaluation:profile_delete": Endpoint(("POST",), who="staff"),
     # token-authenticated JSON APIs
-    "api:conversations": Endpoint(("GET", "POST"), ("title", "limit", "offset"), who="api"),
+    "api:conversations": Endpoint(("GET", "POST"), ("title", "limit", "offset", "libraries"), who="api"),
     "api:conversation": Endpoint(("GET", "DELETE", "PATCH"), who="api"),
     "api:messages": Endpoint(("GET", "POST"), ("content", "stream", "attachment_ids"), who="api"),
+    "api:conversation_libraries": Endpoint(("GET", "PUT", "POST"), ("libraries",), who="api"),  # pins
+    "api:libraries": Endpoint(("GET", "POST"), who="api"),
+    "api:shared": Endpoint(("GET",), who="api"),
+    "api:shared_conversation": Endpoint(("GET", "DELETE"), who="api"),  # the owner's shared one; staff's: 404
     "openai:models": Endpoint(("GET",), who="api"),
     "openai:model": Endpoint(("GET",), who="api"),
-    "openai:chat_completions": Endpoint(("POST",), ("model", "messages", "stream", "n"), who="api"),
+    "openai:chat_completions": Endpoint(("POST",), ("model", "messages", "stream", "n", "libraries"), who="api"),
 }
 
 

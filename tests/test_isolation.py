@@ -26,8 +26,9 @@ PRIVATE = {"conversation_id", "message_id", "attachment_id", "memory_id", "token
 #: Namespaces / route names for staff only.
 STAFF_ONLY_NAMESPACES = {"connectors"}
 STAFF_ONLY_NAMES = {"chat:feedback_list", "chat:feedback_export", "sources_moved"}
-#: Token-authenticated JSON APIs have their own tests (tests/chat/test_api*.py).
+#: Token-authenticated JSON APIs: swept with the outsider's own API token (the second test).
 SKIPPED_NAMESPACES = {"admin", "api", "openai"}
+TOKEN_NAMESPACES = {"api", "openai"}
 
 
 def routes(patterns=None, namespace=""):
@@ -113,4 +114,31 @@ def test_an_outsider_gets_404_on_every_private_object_and_staff_page(client, out
                      "chat:shared_conversation", "chat:api_shares", "chat:api_share_revoke",
                      "connectors:list", "connectors:document", "connectors:audit", "libraries:detail",
                      "libraries:share", "libraries:upload", "libraries:ask", "chat:libraries"):
+        assert expected in checked, expected
+
+
+def test_an_outsiders_api_token_gets_404_on_every_private_object_of_the_apis(client, outsider, world):
+    from assistant.accounts.tokens import api_token_create
+
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {api_token_create(user=outsider, name='sweep')[1]}"}
+    body = '{"content": "x", "title": "x", "libraries": []}'
+    before = snapshot()
+    checked = []
+    for name, params in routes():
+        if name.split(":", 1)[0] not in TOKEN_NAMESPACES or not params & PRIVATE:
+            continue
+        missing = params - set(world)
+        assert not missing, f"{name}: add a value for {missing} to the world fixture"
+        url = reverse(name, kwargs={p: world[p] for p in params})
+        statuses = {client.get(url, **headers).status_code}
+        for method in ("post", "put", "patch", "delete"):
+            statuses.add(getattr(client, method)(url, body, content_type="application/json", **headers).status_code)
+        assert statuses <= {404, 405} and 404 in statuses, (name, url, statuses)
+        checked.append(name)
+    # and the lists name none of the owner's objects: their conversations, library, shared conversation
+    for name in ("api:conversations", "api:libraries", "api:shared"):
+        listed = client.get(reverse(name), **headers)
+        assert listed.status_code == 200 and listed.json()["data"] == [], (name, listed.content)
+    assert snapshot() == before
+    for expected in ("api:conversation", "api:messages", "api:conversation_libraries", "api:shared_conversation"):
         assert expected in checked, expected

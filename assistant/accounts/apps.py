@@ -9,6 +9,8 @@ class AccountsConfig(AppConfig):
     def ready(self):
         # Revoke API tokens / end sessions when a password changes or an account is disabled
         # (why a save hook: assistant/accounts/credentials.py).
-        from assistant.accounts.credentials import connect_signals
+        from assistant.accounts import credentials, departures
 
-        connect_signals()
+        credentials.connect_signals()
+        # Remove the library folders of a user deleted by any path (assistant/accounts/departures.py).
+        departures.connect_signals()

@@ -1,7 +1,7 @@
 """The JSON API for other tools, authenticated by personal API token (docs/api.md).
 
     GET    /api/v1/conversations                   the caller's conversations, newest first
-    POST   /api/v1/conversations                   start one  {"title": optional}
+    POST   /api/v1/conversations                   start one  {"title": optional, "libraries": optional ids}
     GET    /api/v1/conversations/<id>              one, with its messages
     DELETE /api/v1/conversations/<id>              delete it
     GET    /api/v1/conversations/<id>/messages     its messages, with citations
@@ -24,12 +24,14 @@ from assistant.accounts.api_auth import api_error, token_required
 from assistant.accounts.scopes import ASK, CONVERSATIONS_READ
 from assistant.chat import selectors, services
 from assistant.chat.answering import answer_events
+from assistant.chat.library_pins import PINS_MAX, conversation_libraries_shown, conversation_start_pinned
 from assistant.chat.models import Conversation, Message
 from connectors import request_input
 from connectors.request_input import RequestInvalid
 
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
+LIBRARIES_PARAM = "libraries"
 
 
 class BadRequest(RequestInvalid):
@@ -67,6 +69,19 @@ def json_body(request: HttpRequest) -> dict:
     return request_input.json_object(request)
 
 
+def library_ids(body: dict) -> list[str] | None:
+    """The "libraries" of a request body (ids of libraries to search only): None when absent;
+    whether the caller may read each is checked by assistant.chat.library_pins."""
+    if body.get(LIBRARIES_PARAM) is None:
+        return None
+    return request_input.text_list(body, LIBRARIES_PARAM, max_items=PINS_MAX, max_chars=64)
+
+
+def pins_refused(exc: services.InvalidInput) -> BadRequest:
+    """A pin the caller may not make (an id that is unknown or not shared with them: one message)."""
+    return BadRequest(str(exc), param=LIBRARIES_PARAM)
+
+
 def _int_param(request: HttpRequest, name: str, default: int, *, minimum: int, maximum: int) -> int:
     return request_input.whole_number(request.GET, name, default=default, minimum=minimum, maximum=maximum)
 
@@ -74,7 +89,7 @@ def _int_param(request: HttpRequest, name: str, default: int, *, minimum: int, m
 # --- representations -------------------------------------------------------------------------
 
 
-def _iso(value) -> str | None:
+def iso_time(value) -> str | None:
     return value.isoformat() if value else None
 
 
@@ -83,10 +98,16 @@ def conversation_json(request: HttpRequest, conversation: Conversation) -> dict:
         "id": str(conversation.id),
         "object": "conversation",
         "title": conversation.title,
-        "created_at": _iso(conversation.created_at),
-        "updated_at": _iso(conversation.updated_at),
+        "created_at": iso_time(conversation.created_at),
+        "updated_at": iso_time(conversation.updated_at),
         "url": request.build_absolute_uri(conversation.get_absolute_url()),
     }
+
+
+def pinned_json(conversation: Conversation, user) -> list[dict]:
+    """The libraries the conversation searches only (those the user may still read)."""
+    return [{"id": str(lib.id), "name": lib.name}
+            for lib in conversation_libraries_shown(conversation=conversation, user=user)]
 
 
 def visible_citations(request: HttpRequest, user, messages: list[Message]) -> dict:
@@ -118,7 +139,7 @@ def message_json(message: Message, citations: list[dict]) -> dict:
         "error": message.error or None,
         "citations": citations if message.role == Message.Role.ASSISTANT else [],
         "model": message.model or None,
-        "created_at": _iso(message.created_at),
+        "created_at": iso_time(message.created_at),
     }
 
 
@@ -148,7 +169,7 @@ def _conversation_messages(conversation: Conversation) -> list[Message]:
     return list(conversation.messages.order_by("created_at"))
 
 
-def _own_conversation(user, conversation_id) -> Conversation:
+def own_conversation(user, conversation_id) -> Conversation:
     try:
         return selectors.conversation_get(user=user, conversation_id=conversation_id)
     except Conversation.DoesNotExist:
@@ -172,35 +193,46 @@ def conversations(request: HttpRequest):
                 "has_more": len(page) > limit,
             })
         if request.method == "POST":
-            title = request_input.text(json_body(request), "title", default=None, max_chars=1000)
-            conversation = services.conversation_create(user=request.user)
+            body = json_body(request)
+            title = request_input.text(body, "title", default=None, max_chars=1000)
+            pins = library_ids(body)
+            if pins:
+                try:
+                    conversation = conversation_start_pinned(user=request.user, library_ids=pins)
+                except services.InvalidInput as exc:
+                    raise pins_refused(exc) from None
+            else:
+                conversation = services.conversation_create(user=request.user)
             if title and title.strip():
                 services.conversation_rename(conversation=conversation, title=title)
-            return JsonResponse(conversation_json(request, conversation), status=201)
+            data = conversation_json(request, conversation)
+            data["libraries"] = pinned_json(conversation, request.user)
+            return JsonResponse(data, status=201)
     except RequestInvalid as exc:
         return error_response(exc)
     except services.InvalidInput as exc:
         return api_error(str(exc), status=400)
-    return _method_not_allowed(request, "GET, POST")
+    return method_not_allowed(request, "GET, POST")
 
 
 @token_required(scope={"GET": CONVERSATIONS_READ, "DELETE": ASK})
 def conversation_detail(request: HttpRequest, conversation_id):
     try:
-        conversation = _own_conversation(request.user, conversation_id)
+        conversation = own_conversation(request.user, conversation_id)
     except BadRequest as exc:
         return exc.response()
     if request.method == "GET":
         data = conversation_json(request, conversation)
+        data["libraries"] = pinned_json(conversation, request.user)
         data["messages"] = messages_json(request, request.user, _conversation_messages(conversation))
         return JsonResponse(data)
     if request.method == "DELETE":
         services.conversation_delete(conversation=conversation)
         return HttpResponse(status=204)
-    return _method_not_allowed(request, "GET, DELETE")
+    return method_not_allowed(request, "GET, DELETE")
 
 
-def _method_not_allowed(request: HttpRequest, allowed: str) -> JsonResponse:
+def method_not_allowed(request: HttpRequest, allowed: str) -> JsonResponse:
     response = api_error(f"{request.method} is not allowed here; use {allowed}.", status=405)
     response["Allow"] = allowed
     return response
@@ -233,7 +265,7 @@ def answer_error_status(data: dict) -> tuple[int, str]:
 
 @sync_to_async
 def _submit(user, conversation_id, body: dict):
-    conversation = _own_conversation(user, conversation_id)
+    conversation = own_conversation(user, conversation_id)
     content = body.get("content")
     if not isinstance(content, str):
         raise BadRequest("Send the question as text in 'content'.", param="content")
@@ -247,7 +279,7 @@ def _submit(user, conversation_id, body: dict):
 
 @sync_to_async
 def _messages_payload(request, user, conversation_id) -> list[dict]:
-    return messages_json(request, user, _conversation_messages(_own_conversation(user, conversation_id)))
+    return messages_json(request, user, _conversation_messages(own_conversation(user, conversation_id)))
 
 
 @sync_to_async
@@ -265,7 +297,7 @@ async def conversation_messages(request: HttpRequest, conversation_id):
             data = await _messages_payload(request, user, conversation_id)
             return JsonResponse({"object": "list", "data": data, "has_more": False})
         if request.method != "POST":
-            return _method_not_allowed(request, "GET, POST")
+            return method_not_allowed(request, "GET, POST")
         body = json_body(request)
         stream = body.get("stream", False)
         if not isinstance(stream, bool):

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from assistant.chat import api, openai_api
+from assistant.chat import api, library_api, openai_api, shared_api
 
 
 def both(route: str, view, name: str) -> list:
@@ -15,6 +15,11 @@ native = [
     *both("conversations", api.conversations, "conversations"),
     *both("conversations/<uuid:conversation_id>", api.conversation_detail, "conversation"),
     *both("conversations/<uuid:conversation_id>/messages", api.conversation_messages, "messages"),
+    *both("conversations/<uuid:conversation_id>/libraries", library_api.conversation_libraries,
+          "conversation_libraries"),
+    *both("libraries", library_api.libraries, "libraries"),
+    *both("shared", shared_api.shared_list, "shared"),
+    *both("shared/<uuid:conversation_id>", shared_api.shared_detail, "shared_conversation"),
 ]
 
 openai = [

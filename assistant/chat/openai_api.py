@@ -10,7 +10,9 @@ retrieval under the token owner's groups, the company prompt, verified citations
 carries [n] markers in its text and a `citations` list (on the message, and on the last chunk
 when streaming). Each request is kept as a conversation of the token's owner, so it shows in
 their history. The client's system messages are not used (the assistant's own instructions
-apply), nor are sampling parameters (the server's settings apply).
+apply), nor are sampling parameters (the server's settings apply). An extra "libraries" field
+(ids from GET /api/v1/libraries) makes the answer search only those libraries, as a pinned
+conversation does.
 """
 
 from __future__ import annotations
@@ -30,9 +32,11 @@ from assistant.accounts.scopes import ASK
 from assistant.chat import services
 from assistant.chat.answering import answer_events
 from assistant.chat.api import (
-    BadRequest, absolute_citation, answer_error_status, check_question_rate, error_response, json_body,
+    BadRequest, absolute_citation, answer_error_status, check_question_rate, error_response, json_body, library_ids,
+    pins_refused,
 )
 from assistant.chat.assistants import assistants_available, conversation_assistant_set
+from assistant.chat.library_pins import conversation_start_pinned
 from assistant.chat.models import Conversation, Message
 from assistant.rag.citations import MARKER
 from connectors.request_input import RequestInvalid
@@ -173,11 +177,18 @@ def parse_completion_request(body: dict) -> tuple[str, list[tuple[str, str]], st
 
 @transaction.atomic
 def completion_conversation_start(
-    *, user, turns: list[tuple[str, str]], question: str, assistant_id: str | None = None
+    *, user, turns: list[tuple[str, str]], question: str, assistant_id: str | None = None,
+    library_ids: list[str] | None = None,
 ) -> tuple[Message, Message]:
-    """A conversation of `user` (answered by the given assistant, else the default) holding the
-    client's earlier turns, then the question and a pending answer."""
-    conversation = services.conversation_create(user=user)
+    """A conversation of `user` (answered by the given assistant, else the default; searching only
+    `library_ids` when given) holding the client's earlier turns, then the question and a pending answer."""
+    if library_ids:
+        try:
+            conversation = conversation_start_pinned(user=user, library_ids=library_ids)
+        except services.InvalidInput as exc:
+            raise pins_refused(exc) from None
+    else:
+        conversation = services.conversation_create(user=user)
     if assistant_id:
         conversation_assistant_set(conversation=conversation, assistant_id=assistant_id)
     previous = None
@@ -240,8 +251,9 @@ async def chat_completions(request: HttpRequest):
         return _method_not_allowed(request, "POST")
     user = request.user
     try:
-        model_id, turns, question_text, stream = parse_completion_request(json_body(request))
-        model, question, answer = await sync_to_async(_start)(user, model_id, turns, question_text)
+        body = json_body(request)
+        model_id, turns, question_text, stream = parse_completion_request(body)
+        model, question, answer = await sync_to_async(_start)(user, model_id, turns, question_text, library_ids(body))
     except RequestInvalid as exc:
         return error_response(exc)
     lap("conversation_create")
@@ -298,13 +310,13 @@ async def chat_completions(request: HttpRequest):
     })
 
 
-def _start(user, model_id, turns, question_text) -> tuple[OfferedModel, Message, Message]:
+def _start(user, model_id, turns, question_text, pins) -> tuple[OfferedModel, Message, Message]:
     # The default assistant is open to everyone: answering it needs no list of the others.
     model = OfferedModel(MODEL_ID, "", "", None) if model_id == MODEL_ID else model_resolve(model_id, user=user)
     check_question_rate(user)
     try:
         question, answer = completion_conversation_start(
-            user=user, turns=turns, question=question_text, assistant_id=model.assistant_id
+            user=user, turns=turns, question=question_text, assistant_id=model.assistant_id, library_ids=pins
         )
     except services.InvalidInput as exc:
         raise BadRequest(str(exc), param="messages") from None

@@ -99,7 +99,9 @@ def _detail_page(request: HttpRequest, library: Connector, *, error: services.Li
         "shared_groups": groups,
         "shared_users": users,
         "shared_names": groups + users,
-        "own_groups": sorted(request.user.groups.values_list("name", flat=True)) if is_owner else [],
+        # The owner's groups, and any it is shared with already (the owner left it, or took the
+        # library over from a departed colleague): kept checked, never dropped by a save.
+        "own_groups": sorted({*request.user.groups.values_list("name", flat=True), *groups}) if is_owner else [],
         "error": error,
         "form": form or {},
         "upload_max_label": human_size(settings.UPLOAD_MAX_BYTES),

@@ -47,3 +47,19 @@ def test_non_staff_cannot_sync(client, outsider, tmp_path):
     response = client.post(reverse("admin:connectors_connector_sync", args=[connector.id]))
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
     assert not SyncRun.objects.exists()
+
+
+def test_deleting_an_upload_connector_in_the_admin_removes_its_folder(client, staff, settings, tmp_path,
+                                                                       django_capture_on_commit_callbacks):
+    settings.UPLOAD_ROOT = tmp_path / "uploads"
+    uploads = Connector.objects.create(name="Uploads", kind="upload")
+    folder = settings.UPLOAD_ROOT / str(uploads.id)
+    folder.mkdir(parents=True)
+    (folder / "plan.md").write_text("# Plan")
+    folder_source = Connector.objects.create(name="Docs", kind="folder", config={"path": str(tmp_path)})
+    client.force_login(staff)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("admin:connectors_connector_changelist"), {
+            "action": "delete_selected", "_selected_action": [str(uploads.id), str(folder_source.id)], "post": "yes"})
+    assert response.status_code == 302 and not Connector.objects.exists()
+    assert not folder.exists() and tmp_path.is_dir()  # a folder connector's own folder is never touched

@@ -1,0 +1,60 @@
+"""Delete a user's account, saying what becomes of their libraries (assistant/accounts/departures.py).
+
+    manage.py account_delete alice --libraries-to bob      bob takes over alice's shared libraries
+    manage.py account_delete alice --delete-shared-libraries
+
+A library alice shared with nobody is deleted with its files either way. A library shared with
+colleagues is never deleted by default: name who takes it over, or say it goes too.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from assistant.accounts.departures import account_delete
+from connectors.libraries import library_is_shared
+from connectors.models import Connector
+from connectors.upload_storage import LIBRARY_KIND
+
+
+class Command(BaseCommand):
+    help = "Delete a user's account; their shared libraries go to --libraries-to, or with --delete-shared-libraries."
+
+    def add_arguments(self, parser):
+        parser.add_argument("username")
+        choice = parser.add_mutually_exclusive_group()
+        choice.add_argument("--libraries-to", metavar="USERNAME",
+                            help="Who takes over the libraries the user shared with others (sharing unchanged).")
+        choice.add_argument("--delete-shared-libraries", action="store_true",
+                            help="Delete the libraries the user shared with others as well.")
+
+    def handle(self, *args, username: str, libraries_to: str | None = None, delete_shared_libraries=False,
+               **options):
+        users = get_user_model().objects
+        user = self._user(users, username)
+        successor = self._user(users, libraries_to) if libraries_to else None
+        if successor is not None and successor.pk == user.pk:
+            raise CommandError("--libraries-to must name someone else than the user being deleted.")
+        if successor is not None and not successor.is_active:
+            raise CommandError(f"{libraries_to} is disabled: name an active user with --libraries-to.")
+        shared = [lib.name for lib in Connector.objects.filter(owner=user, kind=LIBRARY_KIND) if library_is_shared(lib)]
+        if shared and successor is None and not delete_shared_libraries:
+            raise CommandError(
+                f"{username} shares {len(shared)} librar{'y' if len(shared) == 1 else 'ies'} with colleagues "
+                f"({', '.join(shared)}). Name who takes them over with --libraries-to USERNAME, "
+                "or delete them too with --delete-shared-libraries."
+            )
+        left = account_delete(user=user, successor=successor)
+        self.stdout.write(
+            f"Deleted {username}: {len(left.deleted)} librar{'y' if len(left.deleted) == 1 else 'ies'} deleted"
+            + (f", handed to {successor.get_username()}: {', '.join(left.handed_over)}" if left.handed_over else "")
+            + "."
+        )
+
+    @staticmethod
+    def _user(users, username: str):
+        try:
+            return users.get(username=username)
+        except users.model.DoesNotExist:
+            raise CommandError(f"There is no user named {username!r}.") from None
