@@ -118,7 +118,8 @@ def few_enough_to_scan(filters: SearchFilters) -> bool:
     most = settings.RAG_EXACT_SCAN_MAX_CHUNKS
     if not most or not filters.connector_ids:
         return False
-    sql, params = Chunk.objects.filter(connector_id__in=filters.connector_ids).values_list(
+    # no ORDER BY (Chunk's default ordering would sort every chunk of the connectors first)
+    sql, params = Chunk.objects.filter(connector_id__in=filters.connector_ids).order_by().values_list(
         "connector_id")[:most + 1].query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT count(*) FROM ({sql}) AS few", params)

@@ -137,3 +137,27 @@ def test_the_hybrid_search_of_a_small_source_stays_inside_it(sources):
                          filters=SearchFilters(connector_ids=(str(sources["small"].id),)))
     assert len(hits) == 5
     assert {hit.chunk.id for hit in hits} <= set(sources["vectors"]["rare"])
+
+
+def test_counting_a_sources_chunks_reads_the_connector_index_only(sources):
+    """The count that picks the path must not sort the source's chunks (Chunk's default
+    ordering) nor read their rows: an index-only scan, stopped one past the limit."""
+    query = [sources["rng"].gauss(0, 1) for _ in range(384)]
+    statements = sent_statements(lambda: chunks_dense_scored(
+        embedding=query, groups=["rare"], k=10, filters=SearchFilters(connector_ids=(sources["large"].id,))))
+    count_sql, params = next((sql, params) for sql, params in statements if sql.startswith("SELECT count(*)"))
+    assert "ORDER BY" not in count_sql and "LIMIT 101" in count_sql
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off")
+        cursor.execute("EXPLAIN " + count_sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Index Only Scan" in plan and "Sort" not in plan
+
+
+def test_a_chunks_groups_stay_in_its_row(db):
+    """Migration 0010: acl_groups is checked for every candidate a search is not sure of; out of
+    line (TOAST) each check would be an index lookup and another page."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT attname, attstorage FROM pg_attribute WHERE attrelid = 'connectors_chunk'::regclass "
+                       "AND attname IN ('acl_groups', 'embedding', 'search_vector')")
+        assert dict(cursor.fetchall()) == {"acl_groups": "m", "embedding": "m", "search_vector": "m"}
