@@ -707,7 +707,8 @@ def threshold_probe(args, corpus: Corpus, loaded: dict, n: int = 40) -> dict:
     from django.test import override_settings
 
     from connectors.search import SearchFilters
-    from connectors.search.dense import chunks_dense_scored, few_enough_to_scan
+    from connectors.search.dense import chunks_dense_scored
+    from connectors.search.filters import few_enough_to_scan
 
     queries = make_queries(corpus, n)
     pool = max(K, settings.RAG_CANDIDATES)

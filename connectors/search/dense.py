@@ -10,8 +10,7 @@ from django.db.models import ExpressionWrapper, F, FloatField, Value
 from django.db.models.functions import Cast
 from pgvector.django import CosineDistance, HalfVectorField
 
-from connectors.models import Chunk
-from connectors.search.filters import NO_FILTERS, SearchFilters, visible_chunks
+from connectors.search.filters import NO_FILTERS, SearchFilters, few_enough_to_scan, visible_chunks
 from connectors.search.local_settings import rows_with_settings
 
 
@@ -107,20 +106,3 @@ def exact_order(chunks, embedding: list[float]):
         .values_list("id", "distance")
     )
 
-
-def few_enough_to_scan(filters: SearchFilters) -> bool:
-    """Whether the filters' connectors hold at most RAG_EXACT_SCAN_MAX_CHUNKS chunks (0: never).
-
-    Counted up to one past the limit on the connector index alone (an index-only scan: a few
-    milliseconds at most, measured in README), all index versions together: during a rebuild a
-    connector counts twice, which errs toward the HNSW walk. Without a connector filter the
-    search is broad and keeps the index."""
-    most = settings.RAG_EXACT_SCAN_MAX_CHUNKS
-    if not most or not filters.connector_ids:
-        return False
-    # no ORDER BY (Chunk's default ordering would sort every chunk of the connectors first)
-    sql, params = Chunk.objects.filter(connector_id__in=filters.connector_ids).order_by().values_list(
-        "connector_id")[:most + 1].query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT count(*) FROM ({sql}) AS few", params)
-        return cursor.fetchone()[0] <= most
