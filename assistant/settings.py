@@ -319,6 +319,11 @@ RAG_BM25_K1 = env_float("RAG_BM25_K1", 1.2, minimum=0.0, maximum=10.0)
 RAG_BM25_B = env_float("RAG_BM25_B", 0.75, minimum=0.0, maximum=1.0)
 RAG_FULLTEXT_MAX_CANDIDATES = env_int("RAG_FULLTEXT_MAX_CANDIDATES", 500, minimum=10, maximum=100_000)
 RAG_EF_SEARCH = env_int("RAG_EF_SEARCH", 100, minimum=10, maximum=1000)
+# A search filtered to connectors holding at most this many chunks ranks them exactly instead of
+# walking the HNSW graph, most of which the filter excludes, and reads them for the question's
+# common words instead of their GIN posting lists (connectors/search/dense.py, fulltext.py; 0: never).
+# Measured at a million chunks by bench/retrieval.py --threshold-probe (README).
+RAG_EXACT_SCAN_MAX_CHUNKS = env_int("RAG_EXACT_SCAN_MAX_CHUNKS", 20_000, minimum=0, maximum=10_000_000)
 # Hybrid search runs its full-text side on a second database connection while the vector side
 # runs (outside transactions); off: one after the other on the request's connection.
 RAG_PARALLEL_SIDES = env_bool("RAG_PARALLEL_SIDES", True)

@@ -661,10 +661,11 @@ def exact_dense(embedding, groups, k, filters) -> list[int]:
 
 
 def selective_probe(args, corpus: Corpus, loaded: dict, n: int = 20) -> dict:
-    """The selective reader's dense query (the product's SQL, k = RAG_CANDIDATES) as PostgreSQL
-    plans it, and with bitmap and sequential scans off, which leaves the HNSW index with
-    pgvector's iterative scan: execution time (EXPLAIN ANALYZE) and recall@10 of each against
-    the exact float32 ranking, on the first n queries."""
+    """The selective reader's dense query (the product's SQL, k = RAG_CANDIDATES): the exact scan
+    of the connector's few chunks the product makes now, the HNSW walk it made before
+    (RAG_EXACT_SCAN_MAX_CHUNKS=0) as PostgreSQL plans it, and that walk with bitmap and sequential
+    scans off, which leaves the HNSW index with pgvector's iterative scan: execution time (EXPLAIN
+    ANALYZE) and recall@10 of each against the exact float32 ranking, on the first n queries."""
     from django.conf import settings
 
     from connectors.search import SearchFilters
@@ -676,11 +677,13 @@ def selective_probe(args, corpus: Corpus, loaded: dict, n: int = 20) -> dict:
     # no sort: only the HNSW index gives the order
     forced = ("SET LOCAL enable_sort = off", "SET LOCAL enable_bitmapscan = off", "SET LOCAL enable_seqscan = off")
     out = {}
-    for name, extra in (("as_planned", ()), ("hnsw_iterative_forced", forced)):
+    for name, reader, extra in (("exact_scan", "selective", ()), ("as_planned", "selective_walk", ()),
+                                ("hnsw_iterative_forced", "selective_walk", forced)):
         times, recalls, plans = [], [], set()
         for q in queries:
-            statements = capture_statements(
-                lambda: chunk_ids_dense(embedding=q.embedding, groups=READER_GROUPS, k=pool, filters=filters))
+            with reader_settings(reader):
+                statements = capture_statements(
+                    lambda: chunk_ids_dense(embedding=q.embedding, groups=READER_GROUPS, k=pool, filters=filters))
             sql, params = next((sql, params) for sql, params in statements if "<=>" in sql)
             plan = explain([*[(s, p) for s, p in statements if s.lstrip().upper().startswith("SET")], (sql, params)],
                            extra, marker="<=>")
@@ -691,6 +694,56 @@ def selective_probe(args, corpus: Corpus, loaded: dict, n: int = 20) -> dict:
             recalls.append(len(set(found[:K]) & set(exact)) / K)
         out[name] = {"execution_ms": percentiles(times), "recall_at_10": round(float(np.mean(recalls)), 4),
                      "plans": sorted(plans)}
+    return out
+
+
+def threshold_probe(args, corpus: Corpus, loaded: dict, n: int = 40) -> dict:
+    """What RAG_EXACT_SCAN_MAX_CHUNKS should be: the dense call (chunks_dense_scored, k =
+    RAG_CANDIDATES, the reader's ACL) on connector filters of growing size, ranked exactly and by
+    the HNSW walk, each timed end to end (median and p95 of n queries, PostgreSQL processor time
+    per query) with the walk's recall@10 against the exact ranking; and the product's count of a
+    filter's chunks (up to the limit plus one) that picks between them."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    from connectors.search import SearchFilters
+    from connectors.search.dense import chunks_dense_scored
+    from connectors.search.filters import few_enough_to_scan
+
+    queries = make_queries(corpus, n)
+    pool = max(K, settings.RAG_CANDIDATES)
+    chunks_of = np.bincount(corpus.doc_connector, weights=corpus.doc_chunks, minlength=N_CONNECTORS).astype(int)
+    regular = [i for i in np.argsort(chunks_of) if i != corpus.selective_connector]
+    sets = [[corpus.selective_connector], regular[:1], regular[:2], regular[:4]]
+    out = {"limit_now": settings.RAG_EXACT_SCAN_MAX_CHUNKS, "queries": n, "sets": []}
+    for members in sets:
+        filters = SearchFilters(connector_ids=tuple(loaded["connector_ids"][i] for i in members))
+        row = {"connectors": len(members), "chunks": int(chunks_of[members].sum())}
+        ranked = {}
+        for path, limit in (("exact", 10_000_000), ("walk", 0)):
+            with override_settings(RAG_EXACT_SCAN_MAX_CHUNKS=limit):
+                for q in queries[:3]:  # warm the pages this path reads
+                    chunks_dense_scored(embedding=q.embedding, groups=READER_GROUPS, k=pool, filters=filters)
+                samples, server, found = [], backends_cpu_s(), []
+                for q in queries:
+                    started = time.perf_counter()
+                    found.append([cid for cid, _ in chunks_dense_scored(
+                        embedding=q.embedding, groups=READER_GROUPS, k=pool, filters=filters)][:K])
+                    samples.append(time.perf_counter() - started)
+                server = backends_cpu_s() - server
+            ranked[path] = found
+            row[path] = {"ms": percentiles(samples), "postgres_cpu_ms": round(1000 * server / n, 2)}
+        row["walk"]["recall_at_10"] = round(float(np.mean(
+            [len(set(walk) & set(exact)) / K for walk, exact in zip(ranked["walk"], ranked["exact"])])), 4)
+        samples = []
+        for _ in range(n):
+            started = time.perf_counter()
+            few_enough_to_scan(filters)
+            samples.append(time.perf_counter() - started)
+        row["count_ms"] = percentiles(samples)
+        out["sets"].append(row)
+        log(f"threshold probe: {row['chunks']} chunks, exact p50 {row['exact']['ms']['p50']} ms, "
+            f"walk p50 {row['walk']['ms']['p50']} ms")
     return out
 
 
@@ -732,16 +785,30 @@ def explain_ids(statements, extra_settings) -> list[int]:
     """The ids the product's dense SQL returns under `extra_settings`."""
     from django.db import connection, transaction
 
+    from connectors.search.local_settings import settings_and_query
+
     with transaction.atomic(), connection.cursor() as cursor:
         for sql in extra_settings:
             cursor.execute(sql)
-        for sql, params in statements:
-            cursor.execute(sql, params)
+        for sent, params in statements:
+            local_settings, sql = settings_and_query(sent)  # a search sends its SETs with its query
+            for statement in local_settings:
+                cursor.execute(statement)
             if "<=>" in sql:
+                cursor.execute(sql, params)
                 rows = cursor.fetchall()
                 break
         transaction.set_rollback(True)
     return [row[0] for row in sorted(rows, key=lambda row: row[1])]
+
+
+def reader_settings(reader: str):
+    """The product's settings for a reader: `selective_walk` has the exact scan of few chunks off."""
+    from contextlib import nullcontext
+
+    from django.test import override_settings
+
+    return override_settings(RAG_EXACT_SCAN_MAX_CHUNKS=0) if reader == "selective_walk" else nullcontext()
 
 
 def measure(args, corpus: Corpus, loaded: dict) -> dict:
@@ -756,21 +823,25 @@ def measure(args, corpus: Corpus, loaded: dict) -> dict:
 
     queries = make_queries(corpus, args.queries)
     selective = SearchFilters(connector_ids=(loaded["connector_ids"][corpus.selective_connector],))
-    readers = {"broad": NO_FILTERS, "selective": selective}
+    # selective_walk: the selective reader with the exact scan of few chunks off, the HNSW walk
+    # every search made before RAG_EXACT_SCAN_MAX_CHUNKS (a baseline measured in the same run)
+    readers = {"broad": NO_FILTERS, "selective": selective, "selective_walk": selective}
     pool = max(K, settings.RAG_CANDIDATES)
 
     visible = {name: filters.apply(Chunk.objects.filter(acl_filter(READER_GROUPS))).count()
                for name, filters in readers.items()}
 
-    def run(mode, filters, q):
-        return chunks_search(embedding=q.embedding, text=q.text, groups=READER_GROUPS, k=K, mode=mode, filters=filters)
+    def run(reader, mode, q):
+        with reader_settings(reader):
+            return chunks_search(embedding=q.embedding, text=q.text, groups=READER_GROUPS, k=K, mode=mode,
+                                 filters=readers[reader])
 
-    # warm-up: every query once through the hybrid path of both readers
+    # warm-up: every query once through the hybrid path of every reader
     log(f"warm-up: {len(queries)} queries x {len(readers)} readers")
     started = time.perf_counter()
     for q in queries:
-        for filters in readers.values():
-            run("hybrid", filters, q)
+        for reader in readers:
+            run(reader, "hybrid", q)
     warmup_s = time.perf_counter() - started
 
     log("timing")
@@ -778,12 +849,14 @@ def measure(args, corpus: Corpus, loaded: dict) -> dict:
     cpu_before = time.process_time()
     latency, counts, cpu_ms = {}, {}, {}
     for mode in ("hybrid", "dense", "fulltext"):
-        for reader, filters in readers.items():
+        for reader in readers:
+            if mode == "fulltext" and reader == "selective_walk":
+                continue  # the same full-text query as the selective reader's
             samples, sizes = [], []
             client, server = time.process_time(), backends_cpu_s()
             for q in queries:
                 started = time.perf_counter()
-                results = run(mode, filters, q)
+                results = run(reader, mode, q)
                 samples.append(time.perf_counter() - started)
                 sizes.append(len(results))
             client, server = time.process_time() - client, backends_cpu_s() - server
@@ -801,8 +874,10 @@ def measure(args, corpus: Corpus, loaded: dict) -> dict:
     for reader, filters in readers.items():
         at_k, at_pool, at_k_of_pool = [], [], []
         for q in queries[:RECALL_QUERIES]:
-            approximate = chunk_ids_dense(embedding=q.embedding, groups=READER_GROUPS, k=K, filters=filters)
-            approximate_pool = chunk_ids_dense(embedding=q.embedding, groups=READER_GROUPS, k=pool, filters=filters)
+            with reader_settings(reader):
+                approximate = chunk_ids_dense(embedding=q.embedding, groups=READER_GROUPS, k=K, filters=filters)
+                approximate_pool = chunk_ids_dense(embedding=q.embedding, groups=READER_GROUPS, k=pool,
+                                                   filters=filters)
             started = time.perf_counter()
             exact = exact_dense(q.embedding, READER_GROUPS, pool, filters)
             if reader == "broad":
@@ -825,8 +900,9 @@ def measure(args, corpus: Corpus, loaded: dict) -> dict:
     q = queries[0]
     plans = {}
     for reader, filters in readers.items():
-        dense_sql = capture_statements(
-            lambda: chunk_ids_dense(embedding=q.embedding, groups=READER_GROUPS, k=pool, filters=filters))
+        with reader_settings(reader):
+            dense_sql = capture_statements(
+                lambda: chunk_ids_dense(embedding=q.embedding, groups=READER_GROUPS, k=pool, filters=filters))
         plans[f"dense_{reader}"] = explain(dense_sql, marker="<=>")
         plans[f"exact_reference_{reader}"] = explain(capture_statements(
             lambda: exact_dense(q.embedding, READER_GROUPS, pool, filters)), marker="<=>")
@@ -897,6 +973,7 @@ def measure(args, corpus: Corpus, loaded: dict) -> dict:
             "ef_search": max(settings.RAG_EF_SEARCH, pool),
             "iterative_scan": "relaxed_order (SET LOCAL by chunk_ids_dense)" if pgvector_version() >= (0, 8) else "off",
             "rag_candidates": pool,
+            "exact_scan_max_chunks": settings.RAG_EXACT_SCAN_MAX_CHUNKS,
             "dense_index": "halfvec" if halfvec_index() else "vector",
             "k": K,
             "cpus": os.cpu_count(),
@@ -928,6 +1005,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--selective-probe", action="store_true",
                         help="only compare the selective reader's dense query as planned and forced onto the HNSW "
                              "index (iterative scan): time and recall")
+    parser.add_argument("--threshold-probe", action="store_true",
+                        help="only time the dense call ranked exactly and by the HNSW walk on connector filters of "
+                             "growing size (what RAG_EXACT_SCAN_MAX_CHUNKS should be)")
     parser.add_argument("--recall-probe", type=lambda text: [int(x) for x in text.split(",")], default=[],
                         metavar="EF,EF", help="only measure the dense call's recall at these hnsw.ef_search values")
     args = parser.parse_args(argv)
@@ -951,7 +1031,7 @@ def main(argv: list[str] | None = None) -> dict:
         from connectors.search.dense import halfvec_index
 
         halfvec_index.cache_clear()  # the index may have changed under this process
-        if args.selective_probe or args.recall_probe:
+        if args.selective_probe or args.recall_probe or args.threshold_probe:
             report = {"benchmark": "retrieval-probe", "chunks": args.chunks, "hnsw": loaded["hnsw"],
                       "loadavg_before": [round(x, 2) for x in os.getloadavg()]}
             if args.recall_probe:
@@ -960,6 +1040,9 @@ def main(argv: list[str] | None = None) -> dict:
             if args.selective_probe:
                 log("selective probe")
                 report["selective_dense"] = selective_probe(args, corpus, loaded)
+            if args.threshold_probe:
+                log("threshold probe")
+                report["exact_scan_threshold"] = threshold_probe(args, corpus, loaded)
             report["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
             print(json.dumps(report))
             return report
@@ -990,6 +1073,8 @@ def main(argv: list[str] | None = None) -> dict:
             "hybrid_p95_ms_target": 50,
             "hybrid_broad_p95_ok": latency["hybrid_broad"]["p95"] < 50,
             "hybrid_selective_p95_ok": latency["hybrid_selective"]["p95"] < 50,
+            "hybrid_selective_p95_ratio_to_walk": round(
+                latency["hybrid_selective"]["p95"] / latency["hybrid_selective_walk"]["p95"], 3),
         },
         **{key: results[key] for key in ("latency_ms", "cpu_ms_per_query", "recall", "exact_scan_ms_broad", "selective_results")},
         "data": {
@@ -1011,7 +1096,10 @@ def main(argv: list[str] | None = None) -> dict:
             "broad": f"groups={READER_GROUPS}: public chunks plus those shared with g01 or rare, no filter",
             "selective": "same groups, SearchFilters(connector_ids=(the 'Restricted archive' connector,)): "
                          "about 1% of the chunks, none public. The ACL is `acl_public OR acl_groups && groups`, "
-                         "so an ACL alone cannot narrow a reader below the public 70%; a connector filter can.",
+                         "so an ACL alone cannot narrow a reader below the public 70%; a connector filter can. "
+                         "Its connector holds fewer than RAG_EXACT_SCAN_MAX_CHUNKS chunks: ranked exactly.",
+            "selective_walk": "the selective reader with RAG_EXACT_SCAN_MAX_CHUNKS=0: the filtered HNSW walk every "
+                              "search made before (a baseline in the same run; its full text is the selective one's)",
         },
         "method": "each chunks_search(..., k=10) call timed end to end with perf_counter (ORM, 2-3 SQL queries, "
                   "in_bulk of the 10 chunks with their documents), after a warm-up pass; recall compares "

@@ -10,7 +10,7 @@ from django.db.models import ExpressionWrapper, F, FloatField, Value
 from django.db.models.functions import Cast
 from pgvector.django import CosineDistance, HalfVectorField
 
-from connectors.search.filters import NO_FILTERS, SearchFilters, visible_chunks
+from connectors.search.filters import NO_FILTERS, SearchFilters, few_enough_to_scan, visible_chunks
 from connectors.search.local_settings import rows_with_settings
 
 
@@ -64,8 +64,9 @@ def chunks_dense_scored(
     iterative, so a selective ACL still yields k rows instead of fewer; older versions
     (the embedded pgserver has 0.6) scan ef_search candidates and may return fewer, and any
     version gives up after hnsw.max_scan_tuples. When the scan returns fewer than k, an
-    exact scan answers instead, so fewer than k means fewer than k exist. `version`: the index
-    version to search (default: the live one).
+    exact scan answers instead, so fewer than k means fewer than k exist. A connector filter
+    that leaves few chunks (RAG_EXACT_SCAN_MAX_CHUNKS) is ranked exactly from the start.
+    `version`: the index version to search (default: the live one).
     """
     nearest = (
         visible_chunks(groups, filters, version)
@@ -73,6 +74,12 @@ def chunks_dense_scored(
         .order_by("distance")
         .values_list("id", "distance")
     )
+    if few_enough_to_scan(filters):
+        # A filter to a few chunks (one small source, pinned libraries, an assistant's sources):
+        # the HNSW walk would skip the ~99% of neighbours outside them (over 100 ms at a million
+        # chunks), while ranking the few exactly is a btree lookup and a short sort, with recall 1.
+        rows = list(exact_order(visible_chunks(groups, filters, version), embedding)[:k])
+        return [(chunk_id, 1.0 - distance) for chunk_id, distance in rows]
     statements = [f"SET LOCAL hnsw.ef_search = {int(max(settings.RAG_EF_SEARCH, k))}"]
     if pgvector_version() >= (0, 8):
         statements.append("SET LOCAL hnsw.iterative_scan = relaxed_order")
@@ -80,12 +87,22 @@ def chunks_dense_scored(
     if len(rows) < k:
         # The approximate scan can stop early (hnsw.max_scan_tuples, a graph region full of
         # deleted rows not yet vacuumed, pgvector < 0.8): fewer than k rows is then not
-        # proof that fewer exist. Ask again exactly: ordering by `distance + 0` is an
-        # order the HNSW index cannot give, so the planner sorts the visible chunks (found
-        # through the ACL's GIN index, cheap when few are visible, which is when this happens).
-        exact = nearest.filter(embedding__isnull=False).order_by(
-            ExpressionWrapper(F("distance") + Value(0.0), output_field=FloatField())
-        )
-        rows = list(exact[:k])
+        # proof that fewer exist. Ask again exactly (the visible chunks are found through the
+        # ACL's GIN index, cheap when few are visible, which is when this happens).
+        rows = list(exact_order(visible_chunks(groups, filters, version), embedding)[:k])
     # relaxed_order may return neighbours slightly out of order
     return [(chunk_id, 1.0 - distance) for chunk_id, distance in sorted(rows, key=lambda row: row[1])]
+
+
+def exact_order(chunks, embedding: list[float]):
+    """(id, cosine distance) of `chunks`, nearest first, ranked exactly by their float32 vectors.
+
+    Ordered by `distance + 0`, an order no HNSW index can give (neither the halfvec one nor a
+    float32 one): the planner finds the chunks through the filters' own indexes and sorts them."""
+    return (
+        chunks.filter(embedding__isnull=False)
+        .annotate(distance=CosineDistance("embedding", embedding))
+        .order_by(ExpressionWrapper(F("distance") + Value(0.0), output_field=FloatField()))
+        .values_list("id", "distance")
+    )
+

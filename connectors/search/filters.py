@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from django.conf import settings
+from django.db import connection
 from django.db.models import QuerySet
 
 from connectors.index_version import live_index
@@ -47,3 +49,19 @@ def visible_chunks(groups: list[str], filters: SearchFilters, version: int | Non
     return filters.apply(Chunk.objects.filter(acl_filter(groups), index_version=version))
 
 
+def few_enough_to_scan(filters: SearchFilters) -> bool:
+    """Whether the filters' connectors hold at most RAG_EXACT_SCAN_MAX_CHUNKS chunks (0: never).
+
+    Counted up to one past the limit on the connector index alone (an index-only scan: a few
+    milliseconds at most, measured in README), all index versions together: during a rebuild a
+    connector counts twice, which errs toward the HNSW walk and the GIN index. Without a connector
+    filter the search is broad and keeps the indexes."""
+    most = settings.RAG_EXACT_SCAN_MAX_CHUNKS
+    if not most or not filters.connector_ids:
+        return False
+    # no ORDER BY (Chunk's default ordering would sort every chunk of the connectors first)
+    sql, params = Chunk.objects.filter(connector_id__in=filters.connector_ids).order_by().values_list(
+        "connector_id")[:most + 1].query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM ({sql}) AS few", params)
+        return cursor.fetchone()[0] <= most

@@ -9,7 +9,7 @@ from django.db.models.expressions import RawSQL
 from connectors.index_version import live_index
 from connectors.models import Chunk
 from connectors.search import bm25 as fts
-from connectors.search.filters import NO_FILTERS, SearchFilters, visible_chunks
+from connectors.search.filters import NO_FILTERS, SearchFilters, few_enough_to_scan, visible_chunks
 from connectors.search.local_settings import rows_with_settings
 from connectors.text_language import question_configurations
 
@@ -32,12 +32,19 @@ def fulltext_query(text: str) -> RawSQL:
     return RawSQL("(" + " || ".join(parts) + ")", params)
 
 
-def _fulltext_scored(tsquery: str, plan, stats, groups, filters, k, budget, version) -> list[tuple[int, float]]:
-    """(id, BM25 score) of the best k of at most `budget` visible chunks that match `tsquery`."""
+def _fulltext_scored(
+    tsquery: str, plan, stats, groups, filters, k, budget, version, through_filter: bool = False
+) -> list[tuple[int, float]]:
+    """(id, BM25 score) of the best k of at most `budget` visible chunks that match `tsquery`.
+
+    through_filter: match each chunk the filter leaves in its row instead of through the GIN index
+    (`ts_match_vq` is the function behind `@@`; spelled so, no index serves it), for a filter to a
+    few chunks and a query of common words, whose posting lists span the whole table."""
     column = f"{Chunk._meta.db_table}.search_vector"
+    match = f"ts_match_vq({column}, %s::tsquery)" if through_filter else f"{column} @@ %s::tsquery"
     candidates = (
         visible_chunks(groups, filters, version)
-        .alias(matches=RawSQL(f"{column} @@ %s::tsquery", [tsquery], output_field=BooleanField()))
+        .alias(matches=RawSQL(match, [tsquery], output_field=BooleanField()))
         .filter(matches=True)
         .order_by()
         .values_list("id", "search_vector")[:budget]
@@ -66,7 +73,9 @@ def chunks_fulltext_scored(
 
     Candidates come from the GIN index with the reader's ACL and filters in the same query,
     at most RAG_FULLTEXT_MAX_CANDIDATES per stage: first those with the question's rarest
-    words, then, only if they could still make the top k, those with enough of its common ones.
+    words, then, only if they could still make the top k, those with enough of its common ones;
+    under a filter to few chunks (RAG_EXACT_SCAN_MAX_CHUNKS) those later stages read the
+    filter's chunks instead of the common words' posting lists over the whole table.
     `version`: the index version to search (default: the live one).
     """
     parsed, reltuples = fts.parse_query(text)
@@ -84,8 +93,10 @@ def chunks_fulltext_scored(
         scores.update(_fulltext_scored(plan.first, plan, stats, groups, filters, k, budget, version))
     if not plan.strict:
         threshold = sorted(scores.values(), reverse=True)[k - 1] if len(scores) >= k else None
-        for tsquery in fts.later_stages(plan, threshold):
-            scores.update(_fulltext_scored(tsquery, plan, stats, groups, filters, k, budget, version))
+        stages = fts.later_stages(plan, threshold)
+        through_filter = bool(stages) and few_enough_to_scan(filters)
+        for tsquery in stages:
+            scores.update(_fulltext_scored(tsquery, plan, stats, groups, filters, k, budget, version, through_filter))
             if len(scores) >= k:
                 break
     best = sorted(scores, key=lambda chunk_id: (-scores[chunk_id], chunk_id))[:k]

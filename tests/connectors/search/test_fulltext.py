@@ -207,3 +207,34 @@ def test_synced_chunks_carry_their_document_title(db, tmp_path):
     vector = Chunk.objects.get(document__external_id="1").search_vector
     assert "'tamoxifen':1A" in vector and "'tablet'" in vector
     assert found_titles("tamoxifen tablets") == ["Tamoxifen dosing"]
+
+
+def test_a_filter_to_few_chunks_reads_them_for_common_words_and_ranks_the_same(connector, settings):
+    """Under a filter to a few chunks (RAG_EXACT_SCAN_MAX_CHUNKS) the stages of common words match
+    the filter's chunks in their rows instead of reading those words' posting lists over the whole
+    table; the ranking is the same."""
+    settings.RAG_FULLTEXT_MAX_CANDIDATES = 10  # 'team' and 'report' are over it: common words
+    small = Connector.objects.create(name="Small", kind="folder", config={}, is_public=True)
+    add_documents(connector, filler(60))
+    add_documents(small, filler(12) + [("Quasar page", "The Quasarline team report.")])
+    only_small = SearchFilters(connector_ids=(small.id,))
+
+    def ranked_and_sent(limit):
+        settings.RAG_EXACT_SCAN_MAX_CHUNKS = limit
+        bm25.statistics_clear()
+        sent = []
+
+        def capture(execute, sql, params, many, context):
+            sent.append(sql)
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(capture):
+            titles = found_titles("quasarline team report", k=10, filters=only_small)
+        return titles, [sql for sql in sent if "connectors_chunk.search_vector" in sql]
+
+    through_rows, sent_few = ranked_and_sent(100)
+    through_index, sent_walk = ranked_and_sent(0)
+    assert through_rows == through_index and through_rows[0] == "Quasar page" and len(through_rows) == 10
+    # the first stage (the rare word) keeps the GIN index; the later ones read the 13 chunks
+    assert "@@" in sent_few[0] and all("ts_match_vq" in sql for sql in sent_few[1:]) and len(sent_few) > 1
+    assert not any("ts_match_vq" in sql for sql in sent_walk)
