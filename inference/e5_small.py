@@ -213,8 +213,8 @@ class E5TorchEmbedder:
     """multilingual-e5-small on PyTorch (the dequantised weights): the ONNX export's reference and
     its fallback. `embed` takes passages, `embed_queries` questions (each gets its prefix)."""
 
-    def __init__(self, path: Path | None = None, batch_size: int = 16, threads: int = 0):
-        self.path, self.batch_size, self.threads = path, batch_size, threads
+    def __init__(self, path: Path | None = None, batch_size: int = 16, threads: int = 0, device: str = "cpu"):
+        self.path, self.batch_size, self.threads, self.device = path, batch_size, threads, device
         self._model = self._tokenizer = None
 
     def _load(self):
@@ -224,7 +224,7 @@ class E5TorchEmbedder:
             if self.threads:
                 torch.set_num_threads(self.threads)
             source = read_e5_file(self.path or bundled_e5_path())
-            self._tokenizer, self._model = E5Tokenizer(source), bert_model(source)
+            self._tokenizer, self._model = E5Tokenizer(source), bert_model(source).to(self.device)
         return self._tokenizer, self._model
 
     dimensions = 384
@@ -249,10 +249,11 @@ class E5TorchEmbedder:
             for i, row in enumerate(ids):
                 input_ids[i, : len(row)] = torch.tensor(row)
                 mask[i, : len(row)] = 1
+            input_ids, mask = input_ids.to(self.device), mask.to(self.device)
             with torch.inference_mode():
                 tokens = model(input_ids=input_ids, attention_mask=mask,
                                token_type_ids=torch.zeros_like(input_ids)).last_hidden_state
                 weights = mask.unsqueeze(-1).to(tokens.dtype)
                 mean = (tokens * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-                rows.append(torch.nn.functional.normalize(mean, p=2, dim=1).numpy())
+                rows.append(torch.nn.functional.normalize(mean, p=2, dim=1).cpu().numpy())
         return np.concatenate(rows) if rows else np.empty((0, 384), dtype=np.float32)

@@ -8,7 +8,10 @@ damaged-cache test converts again (about a minute)."""
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -125,3 +128,42 @@ def test_an_unknown_in_process_model_is_refused_with_the_choices():
 
     with pytest.raises(ExportError, match="all-MiniLM-L6-v2, multilingual-e5-small"):
         source_for("multilingual-e5-large")
+
+
+def _settings_in_child(**env) -> subprocess.CompletedProcess:
+    code = "import assistant.settings as s; print(s.EMBEDDING_MODEL, sorted(s.EMBEDDING_LANGUAGES))"
+    return subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2],
+                          env={**os.environ, "SECRET_KEY": "test-only-secret", **env},
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_the_multilingual_model_covers_every_language_unless_told_otherwise():
+    assert _settings_in_child(EMBEDDING_MODEL="multilingual-e5-small").stdout.split() == [
+        "multilingual-e5-small", "['*']"]
+    assert _settings_in_child(EMBEDDING_MODEL="multilingual-e5-small", EMBEDDING_LANGUAGES="fr,en").stdout.split() == [
+        "multilingual-e5-small", "['en',", "'fr']"]
+
+
+def test_a_model_that_cannot_run_in_process_stops_start_up_naming_the_choices():
+    result = _settings_in_child(EMBEDDING_MODEL="BAAI/bge-m3", EMBEDDING_BACKEND="onnx")
+    assert result.returncode != 0
+    last = result.stderr.splitlines()[-1]
+    assert "ImproperlyConfigured" in last and "EMBEDDING_MODEL" in last and "multilingual-e5-small" in last
+    assert "BAAI/bge-m3" in _settings_in_child(EMBEDDING_MODEL="BAAI/bge-m3", EMBEDDING_BACKEND="http").stdout
+
+
+def test_the_settings_pick_e5_on_onnx_and_its_own_weights_on_pytorch(settings):
+    from connectors.indexing import get_embedder
+    from inference.e5_small import E5TorchEmbedder
+
+    settings.EMBEDDING_MODEL = "multilingual-e5-small"
+    try:
+        get_embedder.cache_clear()
+        chosen = get_embedder()
+        assert isinstance(chosen, OnnxEmbedder) and chosen.model == "multilingual-e5-small"
+        assert isinstance(chosen.fallback(), E5TorchEmbedder)  # never MiniLM's vectors in an e5 index
+        settings.EMBEDDING_BACKEND = "torch"
+        get_embedder.cache_clear()
+        assert isinstance(get_embedder(), E5TorchEmbedder)
+    finally:
+        get_embedder.cache_clear()
