@@ -72,7 +72,7 @@ class OnnxEmbedder:
         from inference.onnx_export import MIN_PROBE_COSINE, E5Source, ExportError, MiniLMSource, cached_model, source_for
 
         if self.model_path:
-            source = E5Source(self.model_path) if self.model == E5Source.name_for_settings else MiniLMSource(self.model_path)
+            source = E5Source(self.model_path) if self.model == E5Source.name else MiniLMSource(self.model_path)
         else:
             source = source_for(self.model)
         tokenizer = source.tokenizer()

