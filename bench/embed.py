@@ -75,8 +75,9 @@ def measure(models: dict, texts: list[str], claims: list[str], rounds: int) -> t
             cpu[name].append((time.process_time() - cpu_started) / len(texts))
         for claim in claims:  # one question at a time, backends interleaved
             for name, model in models.items():
+                embed_question = getattr(model, "embed_queries", model.embed)  # e5's "query: " prefix
                 started, cpu_started = time.perf_counter(), time.process_time()
-                model.embed([claim])
+                embed_question([claim])
                 latency[name].append((time.perf_counter() - started) * 1000)
                 question_cpu[name].append((time.process_time() - cpu_started) * 1000)
     results = {

@@ -105,7 +105,7 @@ def judged(corpus, splits: list[str], log) -> tuple[dict, dict]:
 def collect(corpus, candidates: int, keep: bool, log, *, splits=("test",), sync: bool = True) -> Lists:
     from assistant.rag.evaluation.corpus import Corpus, corpus_ingest, corpus_remove, eager_tasks
     from assistant.rag.evaluation.retrieval import readable
-    from connectors.indexing import get_embedder
+    from connectors.indexing import embed_questions
     from connectors.models import Chunk, Connector, Document
     from connectors.search import SearchFilters
     from connectors.search.dense import chunks_dense_scored
@@ -130,7 +130,7 @@ def collect(corpus, candidates: int, keep: bool, log, *, splits=("test",), sync:
         ingested = Corpus(connector, {"documents_indexed": len(indexed), "partial_index": True,
                                       "chunks": Chunk.objects.filter(connector=connector).count(), "sha256": None})
     try:
-        embeddings = get_embedder().embed(list(queries.values()))
+        embeddings = embed_questions(list(queries.values()))
         only_this = SearchFilters(connector_ids=(ingested.connector.id,))
         sides = {}
         for (qid, text), embedding in zip(queries.items(), embeddings):

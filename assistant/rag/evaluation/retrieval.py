@@ -15,7 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from assistant.rag.evaluation import metrics as ev
 from assistant.rag.evaluation.corpus import corpus_ingest, corpus_remove, index_settings
 from assistant.rag.evaluation.datasets import EvaluationError, JudgedCorpus, read_qrels, read_queries
-from connectors.indexing import embedded_text_fingerprint, get_embedder
+from connectors.indexing import embed_questions, embedded_text_fingerprint
 from connectors.search import SearchFilters, chunks_search
 
 ALL_MODES = ("dense", "fulltext", "hybrid")
@@ -66,7 +66,7 @@ def retrieval_evaluate(*, corpus: JudgedCorpus, modes: list[str], limit: int | N
     ranked = chunks or candidates
     try:
         embed_started = time.monotonic()
-        embeddings = get_embedder().embed(list(queries.values()))
+        embeddings = embed_questions(list(queries.values()))
         embed_s = time.monotonic() - embed_started
         only_this = SearchFilters(connector_ids=(ingested.connector.id,))
         metrics, search_timing, short_lists = {}, {}, {}
