@@ -8,7 +8,6 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from assistant.celery import app
 from connectors.models import Chunk, Connector, Document, SyncRun
 from connectors.services import (
     connector_reindex,
@@ -22,26 +21,8 @@ from connectors.sync import index_documents_execute, sync_run_execute
 
 
 @pytest.fixture
-def folder(tmp_path):
-    root = tmp_path / "docs"
-    root.mkdir()
-    for i in range(6):
-        (root / f"note-{i}.md").write_text(f"# Note {i}\n\nMeeting room {i} has {i + 2} chairs and a screen.\n")
-    return root
-
-
-@pytest.fixture
 def connector(db, folder):
     return Connector.objects.create(name="Notes", kind="folder", config={"path": str(folder)}, is_public=True)
-
-
-@pytest.fixture
-def queued_tasks(monkeypatch):
-    """Hold index tasks instead of running them, as if the index workers were busy."""
-    held = []
-    app.conf.task_always_eager = False
-    monkeypatch.setattr("connectors.tasks.index_documents.delay", lambda *args: held.append(args))
-    return held
 
 
 def drain(held) -> None:

@@ -8,7 +8,6 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from assistant.celery import app
 from connectors.models import Chunk, Connector, Document, SyncRun
 from connectors.sync import index_documents_execute, sync_run_execute
 from connectors.tasks import check_due_syncs
@@ -17,23 +16,10 @@ STALL = 300
 
 
 @pytest.fixture
-def connector(db, tmp_path, settings):
+def connector(db, folder, settings):
     settings.SYNC_INDEX_STALL_SECONDS = STALL
     settings.EMBEDDING_BATCH_SIZE = 2  # three index tasks for six notes
-    root = tmp_path / "docs"
-    root.mkdir()
-    for i in range(6):
-        (root / f"note-{i}.md").write_text(f"# Note {i}\n\nMeeting room {i} has {i + 2} chairs and a screen.\n")
-    return Connector.objects.create(name="Notes", kind="folder", config={"path": str(root)}, is_public=True)
-
-
-@pytest.fixture
-def queued_tasks(monkeypatch):
-    """Index tasks handed to the broker, held here instead of run (the test plays the broker)."""
-    held = []
-    app.conf.task_always_eager = False
-    monkeypatch.setattr("connectors.tasks.index_documents.delay", lambda *args: held.append(args))
-    return held
+    return Connector.objects.create(name="Notes", kind="folder", config={"path": str(folder)}, is_public=True)
 
 
 def read_source(connector) -> SyncRun:
