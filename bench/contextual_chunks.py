@@ -61,11 +61,20 @@ class CachedEmbedder:
         self.hits = self.misses = 0
         self.embed_seconds = 0.0
 
-    def _key(self, text: str) -> str:
-        return hashlib.sha256(f"{self.model}\0{text}".encode()).hexdigest()
+    def _key(self, text: str, kind: str) -> str:
+        return hashlib.sha256(f"{self.model}\0{kind}{text}".encode()).hexdigest()
 
     def embed(self, texts):
-        keys = [self._key(text) for text in texts]
+        return self._embed(texts, "", self.embedder.embed)
+
+    def embed_queries(self, texts):
+        """Questions (a model with a "query: " prefix embeds them apart from passages)."""
+        from inference.embeddings import embed_queries
+
+        return self._embed(texts, "query\0", lambda batch: embed_queries(self.embedder, batch))
+
+    def _embed(self, texts, kind: str, compute):
+        keys = [self._key(text, kind) for text in texts]
         found: dict[str, list[float]] = {}
         for start in range(0, len(keys), 500):
             batch = keys[start : start + 500]
@@ -78,7 +87,7 @@ class CachedEmbedder:
         self.misses += len(missing)
         if missing:
             started = time.monotonic()
-            vectors = self.embedder.embed([text for _, text in dict(missing).items()])
+            vectors = compute([text for _, text in dict(missing).items()])
             self.embed_seconds += time.monotonic() - started
             rows = [(key, np.asarray(v, dtype=np.float32).tobytes()) for key, v in zip(dict(missing), vectors)]
             self.db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?)", rows)
@@ -91,11 +100,11 @@ def install_cache(path: Path) -> CachedEmbedder:
     """Route every embedding call of the pipeline (index stage and queries) through the cache."""
     from django.conf import settings
 
-    from assistant.rag.evaluation import retrieval
     from connectors import indexing, sync
 
     cached = CachedEmbedder(indexing.get_embedder(), path, settings.EMBEDDING_MODEL)
-    sync.get_embedder = retrieval.get_embedder = lambda: cached
+    # The index stage (sync) and the questions (indexing.embed_questions) look these up per call.
+    sync.get_embedder = indexing.get_embedder = lambda: cached
     return cached
 
 
