@@ -56,7 +56,7 @@ def chunk_ids_dense(
 
 def chunks_dense_scored(
     *, embedding: list[float], groups: list[str], k: int, filters: SearchFilters = NO_FILTERS,
-    version: int | None = None,
+    version: int | None = None, exact_scan: bool | None = None,
 ) -> list[tuple[int, float]]:
     """(id, cosine similarity) of the k chunks nearest to `embedding` among those the reader may see, nearest first.
 
@@ -66,15 +66,18 @@ def chunks_dense_scored(
     version gives up after hnsw.max_scan_tuples. When the scan returns fewer than k, an
     exact scan answers instead, so fewer than k means fewer than k exist. A connector filter
     that leaves few chunks (RAG_EXACT_SCAN_MAX_CHUNKS) is ranked exactly from the start.
-    `version`: the index version to search (default: the live one).
+    `version`: the index version to search (default: the live one); `exact_scan`: that decision
+    when the caller made it already (a hybrid search counts once for both sides).
     """
+    if exact_scan is None:
+        exact_scan = few_enough_to_scan(filters)
     nearest = (
         visible_chunks(groups, filters, version)
         .annotate(distance=CosineDistance(indexed_embedding(), embedding))
         .order_by("distance")
         .values_list("id", "distance")
     )
-    if few_enough_to_scan(filters):
+    if exact_scan:
         # A filter to a few chunks (one small source, pinned libraries, an assistant's sources):
         # the HNSW walk would skip the ~99% of neighbours outside them (over 100 ms at a million
         # chunks), while ranking the few exactly is a btree lookup and a short sort, with recall 1.

@@ -67,7 +67,8 @@ def chunk_ids_fulltext(
 
 
 def chunks_fulltext_scored(
-    *, text: str, groups: list[str], k: int, filters: SearchFilters = NO_FILTERS, version: int | None = None
+    *, text: str, groups: list[str], k: int, filters: SearchFilters = NO_FILTERS, version: int | None = None,
+    exact_scan: bool | None = None,
 ) -> list[tuple[int, float]]:
     """(id, BM25 score) of the k chunks that best match `text`, best first.
 
@@ -76,7 +77,8 @@ def chunks_fulltext_scored(
     words, then, only if they could still make the top k, those with enough of its common ones;
     under a filter to few chunks (RAG_EXACT_SCAN_MAX_CHUNKS) those later stages read the
     filter's chunks instead of the common words' posting lists over the whole table.
-    `version`: the index version to search (default: the live one).
+    `version`: the index version to search (default: the live one); `exact_scan`: whether the
+    filter leaves few chunks, when the caller counted already (else counted here, if needed).
     """
     parsed, reltuples = fts.parse_query(text)
     if not parsed.lexemes:
@@ -94,7 +96,7 @@ def chunks_fulltext_scored(
     if not plan.strict:
         threshold = sorted(scores.values(), reverse=True)[k - 1] if len(scores) >= k else None
         stages = fts.later_stages(plan, threshold)
-        through_filter = bool(stages) and few_enough_to_scan(filters)
+        through_filter = bool(stages) and (few_enough_to_scan(filters) if exact_scan is None else exact_scan)
         for tsquery in stages:
             scores.update(_fulltext_scored(tsquery, plan, stats, groups, filters, k, budget, version, through_filter))
             if len(scores) >= k:

@@ -12,7 +12,7 @@ from django.db import InterfaceError, OperationalError, connection
 from connectors.index_version import live_index
 from connectors.models import Chunk
 from connectors.search.dense import chunks_dense_scored
-from connectors.search.filters import NO_FILTERS, SearchFilters
+from connectors.search.filters import NO_FILTERS, SearchFilters, few_enough_to_scan
 from connectors.search.fulltext import chunks_fulltext_scored
 from connectors.search.fusion import fused_chunks
 from connectors.stage_timing import lap, run_beside
@@ -91,19 +91,17 @@ def chunks_search(
     if mode == "hybrid" and weights[0] == 0:
         want_dense = False
     want_fulltext = mode != "dense" and bool(text.strip())
+    # Whether the filters leave few enough chunks to rank exactly: counted once for both sides.
+    exact_scan = few_enough_to_scan(filters) if want_dense and want_fulltext else None
+    side_args = {"groups": groups, "k": pool, "filters": filters, "version": live.number, "exact_scan": exact_scan}
     side = None
     if want_dense and want_fulltext and settings.RAG_PARALLEL_SIDES and not connection.in_atomic_block:
         # Each side is a query of its own: the full-text one runs on a second connection
         # meanwhile. (Inside a transaction the other connection could not see its writes.)
         side = run_beside(
-            _side_executor(), "fulltext_search", _on_side_connection, chunks_fulltext_scored, text=text,
-            groups=groups, k=pool, filters=filters, version=live.number,
+            _side_executor(), "fulltext_search", _on_side_connection, chunks_fulltext_scored, text=text, **side_args
         )
-    dense = (
-        chunks_dense_scored(embedding=embedding, groups=groups, k=pool, filters=filters, version=live.number)
-        if want_dense
-        else []
-    )
+    dense = chunks_dense_scored(embedding=embedding, **side_args) if want_dense else []
     lap("dense_search")
     if side is not None:
         if _pooled():
@@ -113,7 +111,7 @@ def chunks_search(
         fulltext = side.result()
         lap("fulltext_search_wait")  # what the full-text side took beyond the dense one
     elif want_fulltext:
-        fulltext = chunks_fulltext_scored(text=text, groups=groups, k=pool, filters=filters, version=live.number)
+        fulltext = chunks_fulltext_scored(text=text, **side_args)
         lap("fulltext_search")
     else:
         fulltext = []
