@@ -238,3 +238,36 @@ def test_a_filter_to_few_chunks_reads_them_for_common_words_and_ranks_the_same(c
     # the first stage (the rare word) keeps the GIN index; the later ones read the 13 chunks
     assert "@@" in sent_few[0] and all("ts_match_vq" in sql for sql in sent_few[1:]) and len(sent_few) > 1
     assert not any("ts_match_vq" in sql for sql in sent_walk)
+
+
+def test_under_a_filter_to_few_chunks_the_common_words_stages_read_them_once(connector, settings):
+    """When the chunks with two common words are too few for the top k, the chunks with one of
+    them count too: under a filter to few chunks both stages come from one read of the filter's
+    chunks (those with both words first), where the index path sends a query per stage; the
+    ranking is the same."""
+    settings.RAG_FULLTEXT_MAX_CANDIDATES = 10  # 'team' and 'report' are over it: common words
+    small = Connector.objects.create(name="Small", kind="folder", config={}, is_public=True)
+    add_documents(connector, filler(60))
+    add_documents(small, [(f"Team {i}", f"The team met on day {i}.") for i in range(4)]
+                  + [(f"Report {i}", f"A report was filed on day {i}.") for i in range(4)]
+                  + [("Both", "The team report."), ("Quasar page", "The Quasarline team report.")])
+    only_small = SearchFilters(connector_ids=(small.id,))
+
+    def ranked_and_sent(limit):
+        settings.RAG_EXACT_SCAN_MAX_CHUNKS = limit
+        bm25.statistics_clear()
+        sent = []
+
+        def capture(execute, sql, params, many, context):
+            sent.append(sql)
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(capture):
+            titles = found_titles("quasarline team report", k=10, filters=only_small)
+        return titles, [sql for sql in sent if "connectors_chunk.search_vector" in sql]
+
+    through_rows, sent_few = ranked_and_sent(100)
+    through_index, sent_walk = ranked_and_sent(0)
+    assert through_rows == through_index and through_rows[:2] == ["Quasar page", "Both"] and len(through_rows) == 10
+    assert len(sent_walk) == 3  # the rare word, then two words, then one: a query each
+    assert len(sent_few) == 2 and "@@" in sent_few[0] and "ts_match_vq" in sent_few[1]
