@@ -9,7 +9,10 @@ Unsharing, removing a file or deleting the library takes effect in the same tran
 
 When the owner's account is deleted (libraries_owner_leave), a library shared with nobody is
 deleted with its files; one shared with others is handed to a successor the admin names, with
-its sharing unchanged, or deleted too when no successor is named (README, "Libraries").
+its sharing unchanged, or deleted too when no successor is named (README, "Libraries"). The
+handover never checks the successor's limits (nothing stored is dropped); it reports the limits
+they are over afterwards, and until they are back under, they can add neither a library nor a
+file nor a byte (library_create, uploads.UploadQuota), each refusal saying why and what to do.
 """
 
 from __future__ import annotations
@@ -21,10 +24,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext as _, ngettext
 
 from connectors import uploads
-from connectors.library_selectors import library_quota
+from connectors.library_selectors import LimitExcess, library_is_shared, library_quota, library_usage
 from connectors.models import Connector, Document, SyncRun
 from connectors.principals import is_user_principal
 from connectors.services import connector_acl_apply, sync_run_cancel
@@ -75,11 +78,24 @@ def library_create(*, owner, name: str, description: str = "") -> Connector:
     """A new, private, empty library of `owner`."""
     name, description = _clean_name(name), _clean_description(description)
     get_user_model().objects.select_for_update().filter(pk=owner.pk).first()  # one create at a time per user
-    if Connector.objects.filter(owner=owner).count() >= settings.LIBRARY_MAX_LIBRARIES:
+    count, limit = Connector.objects.filter(owner=owner, kind=LIBRARY_KIND).count(), settings.LIBRARY_MAX_LIBRARIES
+    if count > limit:  # libraries handed over to them, or a limit lowered since: nothing is taken away
+        remove = count - limit + 1
         raise LibraryInvalid(
             "name",
-            _("You have %(count)d libraries, the most allowed; delete one first.")
-            % {"count": settings.LIBRARY_MAX_LIBRARIES},
+            ngettext(
+                "You have %(count)d libraries, more than your limit of %(limit)d (for example after libraries "
+                "were handed over to you), so you cannot create one: delete %(remove)d of them first, or ask an "
+                "administrator to raise the limit.",
+                "You have %(count)d libraries, more than your limit of %(limit)d (for example after libraries "
+                "were handed over to you), so you cannot create one: delete %(remove)d of them first, or ask an "
+                "administrator to raise the limit.",
+                remove,
+            ) % {"count": count, "limit": limit, "remove": remove},
+        )
+    if count >= limit:
+        raise LibraryInvalid(
+            "name", _("You have %(count)d libraries, the most allowed; delete one first.") % {"count": limit}
         )
     _name_free(owner=owner, name=name)
     library = Connector(kind=LIBRARY_KIND, owner=owner, name=name, description=description, is_public=False)
@@ -178,11 +194,6 @@ def library_file_remove(*, library: Connector, name: str) -> None:
 
 # --- when the owner leaves -----------------------------------------------------------------------
 
-def library_is_shared(library: Connector) -> bool:
-    """Whether anyone but its owner may read it (a group or a colleague named)."""
-    return library.groups.exists() or library.shared_users.exists()
-
-
 def _free_name(*, owner, name: str, previous_owner: str) -> str:
     """`name`, or "name (from alice)", "name (from alice) 2"… when `owner` already has that name."""
     taken = set(Connector.objects.filter(owner=owner).values_list("name", flat=True))
@@ -210,17 +221,20 @@ def library_hand_over(*, library: Connector, to) -> Connector:
 
 @dataclass
 class OwnerLeft:
-    """What became of a leaving owner's libraries, by name."""
+    """What became of a leaving owner's libraries, by name, and the limits the successor is over
+    now that they hold the libraries handed over (empty when none; see library_selectors)."""
 
     deleted: list[str] = field(default_factory=list)
     handed_over: list[str] = field(default_factory=list)
+    successor_over: list[LimitExcess] = field(default_factory=list)
 
 
 @transaction.atomic
 def libraries_owner_leave(*, owner, successor=None) -> OwnerLeft:
     """Before `owner`'s account is deleted: each library shared with someone goes to `successor`
-    when one is named; every other library is deleted, its documents now and its folder once the
-    transaction commits (nothing of it stays on disk)."""
+    when one is named, whatever the successor's limits (they are reported, never enforced here:
+    a handover drops nothing); every other library is deleted, its documents now and its folder
+    once the transaction commits (nothing of it stays on disk)."""
     left = OwnerLeft()
     if successor is not None and successor.pk == owner.pk:
         raise ValueError("A successor must be someone else than the leaving owner.")  # callers check first
@@ -230,4 +244,6 @@ def libraries_owner_leave(*, owner, successor=None) -> OwnerLeft:
         else:
             left.deleted.append(library.name)
             library_delete(library=library)
+    if left.handed_over:
+        left.successor_over = library_usage(owner=successor).over_limits()
     return left

@@ -199,7 +199,12 @@ def _store(
 @dataclass
 class UploadQuota:
     """What the owner's libraries may still take (connectors.library_quota fills it): checked
-    before a file is stored, and again while its bytes stream in."""
+    before a file is stored, and again while its bytes stream in.
+
+    The owner may already be over a limit (libraries handed over to them, a limit lowered since):
+    then no file is added while they hold more files than allowed, and no byte while they hold
+    more bytes; replacing a file with one no larger adds nothing and stays possible. Each refusal
+    says what they hold, the limit, and what to do."""
 
     max_files: int
     max_bytes: int
@@ -211,18 +216,38 @@ class UploadQuota:
     def room_for(self, name: str) -> tuple[int, str | None]:
         """(the bytes this file may have, None) or (0, why it is refused)."""
         replaced = self.existing.get(name)
+        if replaced is None and self.files_used > self.max_files:
+            remove = self.files_used - self.max_files + 1
+            return 0, ngettext(
+                "Your libraries hold %(count)d files, more than your limit of %(limit)d (for example after "
+                "libraries were handed over to you), so no file can be added: remove %(remove)d of them first, "
+                "or ask an administrator to raise the limit.",
+                "Your libraries hold %(count)d files, more than your limit of %(limit)d (for example after "
+                "libraries were handed over to you), so no file can be added: remove %(remove)d of them first, "
+                "or ask an administrator to raise the limit.",
+                remove,
+            ) % {"count": self.files_used, "limit": self.max_files, "remove": remove}
         if replaced is None and self.files_used >= self.max_files:
             return 0, ngettext(
                 "Your libraries hold %(count)d file, your limit; remove files or ask an administrator for more.",
                 "Your libraries hold %(count)d files, your limit; remove files or ask an administrator for more.",
                 self.max_files,
             ) % {"count": self.max_files}
+        if self.bytes_used > self.max_bytes:  # over already: a file may only replace one at least as large
+            return (replaced, None) if replaced else (0, self.over_bytes())
         room = self.max_bytes - self.bytes_used + (replaced or 0)
         if room <= 0:
             return 0, self.over_bytes()
         return room, None
 
     def over_bytes(self) -> str:
+        if self.bytes_used > self.max_bytes:
+            return _(
+                "Your libraries hold %(used)s, more than your limit of %(limit)s (for example after libraries "
+                "were handed over to you), so nothing more can be stored: remove files to free more than %(over)s, "
+                "or ask an administrator to raise the limit. A file may still replace one at least as large."
+            ) % {"used": human_size(self.bytes_used), "limit": human_size(self.max_bytes),
+                 "over": human_size(self.bytes_used - self.max_bytes)}
         left = max(0, self.max_bytes - self.bytes_used)
         return _(
             "This file would take your libraries over your limit of %(limit)s (%(left)s left); "

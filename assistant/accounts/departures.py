@@ -8,7 +8,11 @@ can change them until the account is enabled again or deleted.
 Deleting an account (account_delete: the admin's user pages, `manage.py account_delete`)
 decides about their libraries first (connectors.libraries.libraries_owner_leave): one shared
 with others is handed to a successor, with its sharing unchanged; everything else is deleted,
-files included, because nobody but the owner could read it. Whatever path deletes a user (a
+files included, because nobody but the owner could read it. The successor's limits never stop a
+handover (nothing stored is lost); the limits they will be over are shown before (the admin's
+confirmation page: connectors.library_selectors.libraries_handover_preview), said after (the
+admin's message, the command's output) and recorded in the audit event, and until they are back
+under them the successor can add no library, file or byte. Whatever path deletes a user (a
 shell, a script), the pre_delete hook below still removes the folders of the libraries that go
 with the account, once the deletion commits; the hourly sweep (upload_dirs_orphaned_remove)
 catches folders of anything deleted behind the app's back.
@@ -36,7 +40,9 @@ def account_delete(*, user, actor=None, successor=None) -> OwnerLeft:
     audit_record(
         actor=actor, action=ACCOUNT_DELETED, target=("auth.user", str(user.pk), user.get_username()),
         details={"libraries_deleted": len(left.deleted), "libraries_handed_over": len(left.handed_over),
-                 "successor": successor.get_username() if successor is not None else None},
+                 "successor": successor.get_username() if successor is not None else None,
+                 # the successor's library limits they are over now (which, how much): empty if none
+                 "successor_over_limits": [excess.as_dict() for excess in left.successor_over]},
     )
     user.delete()
     return left

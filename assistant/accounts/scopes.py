@@ -10,14 +10,22 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 
-CONVERSATIONS_READ = "conversations:read"  # list and read the owner's conversations and messages
-ASK = "ask"  # ask questions, start and delete conversations, /v1/chat/completions and /v1/models
+#: Read only: the owner's conversations and messages, the libraries each is pinned to, and the
+#: conversations colleagues shared with the owner (/api/v1/shared), as the read-only page shows them.
+CONVERSATIONS_READ = "conversations:read"
+#: Ask questions, start and delete conversations, pin them to libraries and list the libraries the
+#: owner may read; /v1/chat/completions and /v1/models.
+ASK = "ask"
 MCP = "mcp"  # use the assistant's tools over the Model Context Protocol (/mcp)
 
-#: Every scope, in the order the tokens page lists them, with what it lets a program do.
+#: Every scope, in the order the tokens page lists them, with what it lets a program do: all of it,
+#: so that a user knows what they grant (docs/api.md's table lists each scope's endpoints;
+#: tests/accounts/test_token_scopes.py checks it against the code).
 SCOPES: dict[str, str] = {
-    CONVERSATIONS_READ: _("Read your conversations and their messages"),
-    ASK: _("Ask questions (start, continue and delete conversations; OpenAI-compatible /v1)"),
+    CONVERSATIONS_READ: _("Read your conversations, their messages and the libraries they are pinned to, "
+                          "and the conversations colleagues share with you"),
+    ASK: _("Ask questions (start, continue and delete conversations, pin them to libraries, list the libraries "
+           "you may read; OpenAI-compatible /v1)"),
     MCP: _("Use the assistant's tools over MCP"),
 }
 #: Ticked by default on the tokens page, and given by the data migration to tokens made

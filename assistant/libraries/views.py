@@ -51,6 +51,8 @@ def _usage_context(user) -> dict:
         "usage_bytes": human_size(usage.bytes),
         "usage_max_bytes": human_size(usage.max_bytes),
         "usage_percent": min(100, round(100 * max(usage.files / usage.max_files, usage.bytes / usage.max_bytes))),
+        # over a limit (libraries handed over to them, a limit lowered): said before they try to add
+        "usage_over": usage.over_limits(),
     }
 
 

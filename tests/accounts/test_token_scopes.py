@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
+from pathlib import Path
 
 import pytest
 from django.apps import apps as django_apps
 from django.urls import reverse
 
 from assistant.accounts.models import ApiToken
+from assistant.accounts.scopes import SCOPES
 from assistant.accounts.tokens import InvalidTokenInput, api_token_create
+from assistant.chat import api_urls
 from assistant.chat.models import Conversation, Message
+
+API_DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 
 
 def bearer(user, scopes) -> dict:
@@ -116,3 +122,52 @@ def test_tokens_made_before_scopes_existed_get_read_and_ask(owner):
     migration.give_existing_tokens_read_and_ask(django_apps, None)
     old.refresh_from_db()
     assert old.scopes == ["conversations:read", "ask"]
+
+
+def test_the_page_says_everything_each_scope_grants(client, owner):
+    """The read scope also opens conversations shared with the owner and the libraries a
+    conversation is pinned to; the ask scope lists the owner's libraries: the boxes say so."""
+    client.force_login(owner)
+    body = client.get(reverse("tokens:list")).content.decode()
+    assert "Read your conversations, their messages and the libraries they are pinned to, " \
+           "and the conversations colleagues share with you" in body
+    assert "pin them to libraries, list the libraries you may read" in body
+    french = client.get(reverse("tokens:list"), HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "les conversations que vos collègues partagent avec vous" in french
+
+
+def _documented_endpoints() -> dict[str, set[str]]:
+    """docs/api.md's scope table: scope -> {"GET /api/v1/shared/{id}", ...}."""
+    table = {}
+    for line in API_DOC.read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and re.fullmatch(r"`[a-z:]+`", cells[0]):
+            table[cells[0].strip("`")] = set(re.findall(r"`((?:GET|POST|PUT|DELETE) /[^`]+)`", cells[2]))
+    return table
+
+
+def _route_as_documented(prefix: str, route: str) -> str:
+    return prefix + re.sub(r"<(?:\w+:)?\w+>", "{id}", route)
+
+
+def test_the_api_docs_list_every_endpoint_under_the_scope_it_needs():
+    documented = _documented_endpoints()
+    assert set(documented) == set(SCOPES)  # every scope documented, none invented
+    checked = 0
+    for prefix, patterns in (("/api/v1/", api_urls.native), ("/v1/", api_urls.openai)):
+        for pattern in patterns:
+            route = str(pattern.pattern)
+            if route.endswith("/"):
+                continue  # the same view with a trailing slash
+            path = _route_as_documented(prefix, route)
+            scope = pattern.callback.token_scope
+            needs = scope.items() if isinstance(scope, dict) else None
+            if needs is None:  # one scope for every method: documented with the methods it serves
+                assert any(entry.endswith(" " + path) for entry in documented[scope]), (path, scope)
+                assert not any(entry.endswith(" " + path) for other, entries in documented.items()
+                               if other != scope for entry in entries), (path, scope)
+            else:
+                for method, needed in needs:
+                    assert f"{method} {path}" in documented[needed], (method, path, needed)
+            checked += 1
+    assert checked >= 10

@@ -62,7 +62,7 @@ def test_a_shared_library_goes_to_the_successor_and_a_private_one_is_deleted_wit
     # the audit log records the deletion, how many libraries went where, and never a library
     event = AuditEvent.objects.get(action="user.deleted")
     assert event.target_label == "owner" and event.details == {
-        "libraries_deleted": 1, "libraries_handed_over": 1, "successor": "outsider"}
+        "libraries_deleted": 1, "libraries_handed_over": 1, "successor": "outsider", "successor_over_limits": []}
     assert not AuditEvent.objects.filter(target_type="connectors.connector").exists()
 
 

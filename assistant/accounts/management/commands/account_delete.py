@@ -4,7 +4,10 @@
     manage.py account_delete alice --delete-shared-libraries
 
 A library alice shared with nobody is deleted with its files either way. A library shared with
-colleagues is never deleted by default: name who takes it over, or say it goes too.
+colleagues is never deleted by default: name who takes it over, or say it goes too. It is handed
+over whole even when that takes the successor over a library limit (LIBRARY_MAX_LIBRARIES,
+LIBRARY_MAX_FILES, LIBRARY_MAX_BYTES): the output then says which limit and by how much, and the
+successor can add nothing until back under it.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from assistant.accounts.departures import account_delete
-from connectors.libraries import library_is_shared
+from connectors.library_selectors import library_is_shared, limits_listed
 from connectors.models import Connector
 from connectors.upload_storage import LIBRARY_KIND
 
@@ -51,6 +54,15 @@ class Command(BaseCommand):
             + (f", handed to {successor.get_username()}: {', '.join(left.handed_over)}" if left.handed_over else "")
             + "."
         )
+        if left.successor_over:
+            name = successor.get_username()
+            self.stdout.write(self.style.WARNING(
+                f"Warning: {name} is now over their library limits: "
+                + limits_listed(left.successor_over) + ".\n"
+                f"Nothing was lost: the libraries were handed over whole. Until {name} is back under these limits, "
+                f"they cannot create a library or add files (they are told why): they may remove files or libraries "
+                f"on their Libraries page, or raise the settings named."
+            ))
 
     @staticmethod
     def _user(users, username: str):
