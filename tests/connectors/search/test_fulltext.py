@@ -209,6 +209,22 @@ def test_synced_chunks_carry_their_document_title(db, tmp_path):
     assert found_titles("tamoxifen tablets") == ["Tamoxifen dosing"]
 
 
+def ranked_and_sent(settings, exact_scan_max_chunks: int, filters) -> tuple[list[str], list[str]]:
+    """The titles found for "quasarline team report" under `filters`, with RAG_EXACT_SCAN_MAX_CHUNKS
+    set so, and the full-text queries sent to find them."""
+    settings.RAG_EXACT_SCAN_MAX_CHUNKS = exact_scan_max_chunks
+    bm25.statistics_clear()
+    sent = []
+
+    def capture(execute, sql, params, many, context):
+        sent.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(capture):
+        titles = found_titles("quasarline team report", k=10, filters=filters)
+    return titles, [sql for sql in sent if "connectors_chunk.search_vector" in sql]
+
+
 def test_a_filter_to_few_chunks_reads_them_for_common_words_and_ranks_the_same(connector, settings):
     """Under a filter to a few chunks (RAG_EXACT_SCAN_MAX_CHUNKS) the stages of common words match
     the filter's chunks in their rows instead of reading those words' posting lists over the whole
@@ -219,21 +235,8 @@ def test_a_filter_to_few_chunks_reads_them_for_common_words_and_ranks_the_same(c
     add_documents(small, filler(12) + [("Quasar page", "The Quasarline team report.")])
     only_small = SearchFilters(connector_ids=(small.id,))
 
-    def ranked_and_sent(limit):
-        settings.RAG_EXACT_SCAN_MAX_CHUNKS = limit
-        bm25.statistics_clear()
-        sent = []
-
-        def capture(execute, sql, params, many, context):
-            sent.append(sql)
-            return execute(sql, params, many, context)
-
-        with connection.execute_wrapper(capture):
-            titles = found_titles("quasarline team report", k=10, filters=only_small)
-        return titles, [sql for sql in sent if "connectors_chunk.search_vector" in sql]
-
-    through_rows, sent_few = ranked_and_sent(100)
-    through_index, sent_walk = ranked_and_sent(0)
+    through_rows, sent_few = ranked_and_sent(settings, 100, only_small)
+    through_index, sent_walk = ranked_and_sent(settings, 0, only_small)
     assert through_rows == through_index and through_rows[0] == "Quasar page" and len(through_rows) == 10
     # the first stage (the rare word) keeps the GIN index; the later ones read the 13 chunks
     assert "@@" in sent_few[0] and all("ts_match_vq" in sql for sql in sent_few[1:]) and len(sent_few) > 1
@@ -253,21 +256,8 @@ def test_under_a_filter_to_few_chunks_the_common_words_stages_read_them_once(con
                   + [("Both", "The team report."), ("Quasar page", "The Quasarline team report.")])
     only_small = SearchFilters(connector_ids=(small.id,))
 
-    def ranked_and_sent(limit):
-        settings.RAG_EXACT_SCAN_MAX_CHUNKS = limit
-        bm25.statistics_clear()
-        sent = []
-
-        def capture(execute, sql, params, many, context):
-            sent.append(sql)
-            return execute(sql, params, many, context)
-
-        with connection.execute_wrapper(capture):
-            titles = found_titles("quasarline team report", k=10, filters=only_small)
-        return titles, [sql for sql in sent if "connectors_chunk.search_vector" in sql]
-
-    through_rows, sent_few = ranked_and_sent(100)
-    through_index, sent_walk = ranked_and_sent(0)
+    through_rows, sent_few = ranked_and_sent(settings, 100, only_small)
+    through_index, sent_walk = ranked_and_sent(settings, 0, only_small)
     assert through_rows == through_index and through_rows[:2] == ["Quasar page", "Both"] and len(through_rows) == 10
     assert len(sent_walk) == 3  # the rare word, then two words, then one: a query each
     assert len(sent_few) == 2 and "@@" in sent_few[0] and "ts_match_vq" in sent_few[1]
