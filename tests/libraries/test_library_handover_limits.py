@@ -89,6 +89,17 @@ def test_the_command_hands_everything_over_and_says_which_limits_the_successor_i
     ]
 
 
+def test_a_dry_run_says_the_same_before_and_changes_nothing(tight_limits, departing, notes, owner, teammate, capsys):
+    call_command("account_delete", "owner", "--libraries-to", "teammate", "--dry-run")
+    out = capsys.readouterr().out
+    assert "Dry run, nothing changed. Deleting owner would delete 1 library and hand to teammate: Orion, Vega." in out
+    assert ("Warning: teammate would be over their library limits: 3 libraries, 1 more than the limit of 2 "
+            "(LIBRARY_MAX_LIBRARIES); 4 files, 1 more than the limit of 3 (LIBRARY_MAX_FILES).") in out
+    assert User.objects.filter(username="owner").exists() and not AuditEvent.objects.filter(action="user.deleted")
+    assert Connector.objects.filter(owner=owner, kind="library").count() == 3
+    assert Connector.objects.filter(owner=teammate, kind="library").count() == 1
+
+
 def test_within_the_limits_the_command_warns_of_nothing(departing, notes, capsys, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         call_command("account_delete", "owner", "--libraries-to", "teammate")

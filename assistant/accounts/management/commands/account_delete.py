@@ -2,12 +2,14 @@
 
     manage.py account_delete alice --libraries-to bob      bob takes over alice's shared libraries
     manage.py account_delete alice --delete-shared-libraries
+    manage.py account_delete alice --libraries-to bob --dry-run   say what would happen, change nothing
 
 A library alice shared with nobody is deleted with its files either way. A library shared with
 colleagues is never deleted by default: name who takes it over, or say it goes too. It is handed
 over whole even when that takes the successor over a library limit (LIBRARY_MAX_LIBRARIES,
 LIBRARY_MAX_FILES, LIBRARY_MAX_BYTES): the output then says which limit and by how much, and the
-successor can add nothing until back under it.
+successor can add nothing until back under it. --dry-run says all of that before anything is
+deleted.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from assistant.accounts.departures import account_delete
-from connectors.library_selectors import library_is_shared, limits_listed
+from connectors.library_selectors import libraries_handover_preview, library_is_shared, limits_listed
 from connectors.models import Connector
 from connectors.upload_storage import LIBRARY_KIND
 
@@ -31,9 +33,12 @@ class Command(BaseCommand):
                             help="Who takes over the libraries the user shared with others (sharing unchanged).")
         choice.add_argument("--delete-shared-libraries", action="store_true",
                             help="Delete the libraries the user shared with others as well.")
+        parser.add_argument("--dry-run", action="store_true",
+                            help="Say what would be deleted and handed over, and the limits the successor would "
+                                 "be over; change nothing.")
 
     def handle(self, *args, username: str, libraries_to: str | None = None, delete_shared_libraries=False,
-               **options):
+               dry_run=False, **options):
         users = get_user_model().objects
         user = self._user(users, username)
         successor = self._user(users, libraries_to) if libraries_to else None
@@ -48,6 +53,9 @@ class Command(BaseCommand):
                 f"({', '.join(shared)}). Name who takes them over with --libraries-to USERNAME, "
                 "or delete them too with --delete-shared-libraries."
             )
+        if dry_run:
+            self._preview(username, user, successor)
+            return
         left = account_delete(user=user, successor=successor)
         self.stdout.write(
             f"Deleted {username}: {len(left.deleted)} librar{'y' if len(left.deleted) == 1 else 'ies'} deleted"
@@ -62,6 +70,21 @@ class Command(BaseCommand):
                 f"Nothing was lost: the libraries were handed over whole. Until {name} is back under these limits, "
                 f"they cannot create a library or add files (they are told why): they may remove files or libraries "
                 f"on their Libraries page, or raise the settings named."
+            ))
+
+    def _preview(self, username: str, user, successor) -> None:
+        preview = libraries_handover_preview(owners=[user], successor=successor)
+        self.stdout.write(
+            f"Dry run, nothing changed. Deleting {username} would delete {preview.deleted} "
+            f"librar{'y' if preview.deleted == 1 else 'ies'}"
+            + (f" and hand to {successor.get_username()}: {', '.join(preview.libraries)}" if preview.libraries else "")
+            + "."
+        )
+        if preview.over:
+            self.stdout.write(self.style.WARNING(
+                f"Warning: {successor.get_username()} would be over their library limits: "
+                + limits_listed(preview.over) + ". The libraries would still be handed over whole; until back "
+                "under these limits they could not create a library or add files."
             ))
 
     @staticmethod
