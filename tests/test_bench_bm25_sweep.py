@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.bench_scripts import bench_script
 
 
 def load_sweep():
-    spec = importlib.util.spec_from_file_location("bm25_sweep", ROOT / "bench" / "bm25_sweep.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return bench_script("bm25_sweep")
 
 
 def test_the_pick_is_the_largest_worst_case_margin_then_the_best_mean():

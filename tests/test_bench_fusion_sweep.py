@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.bench_scripts import bench_script
 
 
 def load_sweep():
-    spec = importlib.util.spec_from_file_location("fusion_sweep", ROOT / "bench" / "fusion_sweep.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return bench_script("fusion_sweep")
 
 
 def test_the_sweep_scores_every_setting_and_picks_one_not_worse_than_either_side():
