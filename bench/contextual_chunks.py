@@ -46,6 +46,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.report import report_print  # noqa: E402
+
 CONTEXTS = ("none", "title", "headings", "title,headings")
 SCIFACT = Path("/work/shared/data/scifact")
 DEFAULT_CONTEXTS = {"scifact": ("none", "title"), "handbook": CONTEXTS}
@@ -245,10 +247,7 @@ def sweep(args) -> None:
                 args.out.write_text(json.dumps(report, indent=2) + "\n")
     report["embedding_cache"] = {"hits": cached.hits, "misses": cached.misses,
                                  "embed_seconds": round(cached.embed_seconds, 1)}
-    text = json.dumps(report, indent=2)
-    if args.out:
-        args.out.write_text(text + "\n")
-    print(text)
+    report_print(report, args.out)
 
 
 if __name__ == "__main__":

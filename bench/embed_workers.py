@@ -12,7 +12,6 @@ the barrier to the last process's end. Layouts alternate round by round. Prints 
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import os
 import statistics
@@ -24,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.embed import SCIFACT, load_texts  # noqa: E402
+from bench.report import report_print  # noqa: E402
 
 
 def worker(texts, threads, precision, cache_dir, task_size, barrier, results) -> None:
@@ -95,10 +95,7 @@ def main() -> None:
         "load_average_1m": {"start": load_start, "end": round(os.getloadavg()[0], 2)},
         "results": results, "fastest": best,
     }
-    text = json.dumps(report, indent=2)
-    if args.out:
-        args.out.write_text(text + "\n")
-    print(text)
+    report_print(report, args.out)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ HTML, ...) parsed and chunked at 1 to 16 MB; processor seconds per MB must stay 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import statistics
@@ -40,6 +39,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.report import report_print  # noqa: E402
 
 
 def prepare_environment(args) -> None:
@@ -292,10 +293,7 @@ def main() -> None:
     }
     if args.profile:
         report["first_sync_worker_profile"] = ingest_profile.summarize(profile_out)
-    text = json.dumps(report, indent=2)
-    if args.out:
-        args.out.write_text(text + "\n")
-    print(text)
+    report_print(report, args.out)
 
 
 if __name__ == "__main__":
