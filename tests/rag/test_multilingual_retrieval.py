@@ -8,9 +8,9 @@ import pytest
 
 from assistant.rag.retrieval import embed_query
 from connectors.indexing import get_embedder
-from connectors.models import Connector, IndexVersion, SyncRun
+from connectors.models import IndexVersion
 from connectors.search import bm25, chunks_search
-from connectors.sync import sync_run_execute
+from tests.folders import folder_synced
 
 PAGES = {
     "reseau.md": "# Configuration du réseau\n\nPour donner une adresse IP statique à la machine, éditez le fichier "
@@ -30,13 +30,7 @@ def e5_index(db, tmp_path, settings):
     get_embedder.cache_clear()
     bm25.statistics_clear()
     IndexVersion.objects.all().delete()  # a fresh index: its first version is built with this model
-    root = tmp_path / "docs"
-    root.mkdir()
-    for name, text in PAGES.items():
-        (root / name).write_text(text, encoding="utf-8")
-    connector = Connector.objects.create(name="Docs", kind="folder", config={"path": str(root)}, is_public=True)
-    sync_run_execute(SyncRun.objects.create(connector=connector).id)
-    yield connector
+    yield folder_synced(tmp_path / "docs", PAGES)
     get_embedder.cache_clear()
     bm25.statistics_clear()
 

@@ -12,6 +12,7 @@ from connectors.models import Chunk, Connector, Document, SyncRun
 from connectors.search import SearchFilters, chunks_search
 from connectors.search.dense import chunk_ids_dense, pgvector_version
 from connectors.sync import sync_run_execute
+from tests.folders import folder_synced
 
 
 KB_PAGES = {
@@ -22,13 +23,8 @@ KB_PAGES = {
 
 
 def synced_kb(root, pages: dict[str, str]) -> Connector:
-    """A public folder connector holding `pages`, synced."""
-    root.mkdir()
-    for name, text in pages.items():
-        (root / name).write_text(text)
-    connector = Connector.objects.create(name="KB", kind="folder", config={"path": str(root)}, is_public=True)
-    sync_run_execute(SyncRun.objects.create(connector=connector).id)
-    return connector
+    """A public folder connector "KB" holding `pages`, synced."""
+    return folder_synced(root, pages, name="KB")
 
 
 @pytest.fixture

@@ -9,15 +9,15 @@ from django.core.management import call_command
 from django.db import connection
 
 from connectors.chunk_store import chunks_search_vector_update
-from connectors.models import Chunk, Connector, Document, SyncRun
+from connectors.models import Chunk, Connector, Document
 from connectors.search import bm25, chunks_search
 from connectors.search.fulltext import chunk_ids_fulltext
 from connectors.search.hybrid import side_weights
-from connectors.sync import sync_run_execute
 from connectors.text_language import (
     detect_languages_setting, document_configuration, embedding_covers, embedding_languages_setting,
     question_configurations,
 )
+from tests.folders import folder_synced
 
 FRENCH = (
     "# Gestion des paquets\n\nLes paquets Debian sont installés et mis à jour par APT. Avant toute mise en "
@@ -41,12 +41,7 @@ def fresh_statistics():
 
 
 def synced(root, pages: dict[str, str]) -> Connector:
-    root.mkdir()
-    for name, text in pages.items():
-        (root / name).write_text(text, encoding="utf-8")
-    connector = Connector.objects.create(name="Docs", kind="folder", config={"path": str(root)}, is_public=True)
-    sync_run_execute(SyncRun.objects.create(connector=connector).id)
-    return connector
+    return folder_synced(root, pages)
 
 
 @pytest.fixture
