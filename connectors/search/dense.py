@@ -71,18 +71,18 @@ def chunks_dense_scored(
     """
     if exact_scan is None:
         exact_scan = few_enough_to_scan(filters)
-    nearest = (
-        visible_chunks(groups, filters, version)
-        .annotate(distance=CosineDistance(indexed_embedding(), embedding))
-        .order_by("distance")
-        .values_list("id", "distance")
-    )
     if exact_scan:
         # A filter to a few chunks (one small source, pinned libraries, an assistant's sources):
         # the HNSW walk would skip the ~99% of neighbours outside them (over 100 ms at a million
         # chunks), while ranking the few exactly is a btree lookup and a short sort, with recall 1.
         rows = list(exact_order(visible_chunks(groups, filters, version), embedding)[:k])
         return [(chunk_id, 1.0 - distance) for chunk_id, distance in rows]
+    nearest = (
+        visible_chunks(groups, filters, version)
+        .annotate(distance=CosineDistance(indexed_embedding(), embedding))
+        .order_by("distance")
+        .values_list("id", "distance")
+    )
     statements = [f"SET LOCAL hnsw.ef_search = {int(max(settings.RAG_EF_SEARCH, k))}"]
     if pgvector_version() >= (0, 8):
         statements.append("SET LOCAL hnsw.iterative_scan = relaxed_order")
@@ -108,4 +108,3 @@ def exact_order(chunks, embedding: list[float]):
         .order_by(ExpressionWrapper(F("distance") + Value(0.0), output_field=FloatField()))
         .values_list("id", "distance")
     )
-
